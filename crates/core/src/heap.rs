@@ -1,0 +1,207 @@
+//! The `Heap` trait: the one interface object workloads see.
+//!
+//! A Heap is a collector over an allocator. It models Python's object world
+//! with CPython's layouts ([`crate::object`]) and CPython's C-API ownership:
+//! every constructor returns a new strong reference that the caller owns;
+//! [`Heap::release`] gives one back (`Py_DECREF`), [`Heap::retain`] copies one
+//! (`Py_INCREF`); a container takes its own reference to what is stored in it
+//! and drops it when the item is replaced or the container dies. Accessors
+//! that return an [`Obj`] return a *borrowed* reference, valid while its
+//! container holds it.
+//!
+//! For tracing collectors the caller's owned references are the root set.
+
+use std::ptr::NonNull;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alloc::AllocStats;
+use crate::object::Kind;
+use crate::probe::PhaseRecord;
+
+/// A reference to an object on a Heap. Copying it copies the pointer, not
+/// the reference count: ownership is the workload's bookkeeping, as in C.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Obj(NonNull<u8>);
+
+impl Obj {
+    /// Wraps an object address. Only collectors make these.
+    pub fn from_ptr(ptr: NonNull<u8>) -> Obj {
+        Obj(ptr)
+    }
+
+    /// The object's address (its `PyObject` header, after any GC header).
+    pub fn ptr(self) -> NonNull<u8> {
+        self.0
+    }
+
+    /// The address as an integer, for hashing and debugging.
+    pub fn addr(self) -> usize {
+        self.0.as_ptr() as usize
+    }
+}
+
+impl std::fmt::Debug for Obj {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Obj({:#x})", self.addr())
+    }
+}
+
+/// What a collector can do, declared as data so that callers ask rather than guess.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Capabilities {
+    /// Frees most objects the moment their last reference goes.
+    pub refcounting: bool,
+    /// Reclaims unreachable cycles.
+    pub reclaims_cycles: bool,
+    /// `set_automatic(false)` stops collections (`gc.disable()`).
+    pub can_disable: bool,
+    /// `freeze()` moves what is live out of reach of later collections (`gc.freeze()`).
+    pub can_freeze: bool,
+    /// Number of generations (0 for collectors that never trace).
+    pub generations: u8,
+}
+
+/// Figures every Heap keeps.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeapStats {
+    /// Objects alive now.
+    pub live_objects: u64,
+    /// The highest `live_objects` has been.
+    pub peak_live_objects: u64,
+    /// Bytes requested from the allocator and not yet freed (headers and buffers included).
+    pub live_bytes: u64,
+    /// The highest `live_bytes` has been.
+    pub peak_live_bytes: u64,
+    /// Bytes requested from the allocator in total.
+    pub allocated_bytes: u64,
+    /// Objects created in total.
+    pub allocated_objects: u64,
+    /// Collections per generation (index 0 is the youngest; one entry for a single-generation collector).
+    pub collections_by_gen: Vec<u64>,
+    /// Every pause, in nanoseconds, in order.
+    pub pauses_ns: Vec<u64>,
+    /// Time spent collecting, in nanoseconds (the sum of the pauses).
+    pub collector_ns: u64,
+    /// Set by teardown: bytes unreachable from the workload but still held (pure refcount's cycles).
+    pub leaked_bytes: u64,
+    /// Set by teardown: objects counted in `leaked_bytes`.
+    pub leaked_objects: u64,
+}
+
+impl HeapStats {
+    /// Every collection of every generation.
+    pub fn collections(&self) -> u64 {
+        self.collections_by_gen.iter().sum()
+    }
+
+    /// Records an allocation of one object of `bytes` bytes.
+    #[inline]
+    pub fn on_new_object(&mut self, bytes: usize) {
+        self.live_objects += 1;
+        self.peak_live_objects = self.peak_live_objects.max(self.live_objects);
+        self.allocated_objects += 1;
+        self.on_alloc_bytes(bytes);
+    }
+
+    /// Records a free of one object of `bytes` bytes.
+    #[inline]
+    pub fn on_free_object(&mut self, bytes: usize) {
+        self.live_objects -= 1;
+        self.live_bytes -= bytes as u64;
+    }
+
+    /// Records bytes allocated that are not a new object (a buffer, a growth).
+    #[inline]
+    pub fn on_alloc_bytes(&mut self, bytes: usize) {
+        self.allocated_bytes += bytes as u64;
+        self.live_bytes += bytes as u64;
+        self.peak_live_bytes = self.peak_live_bytes.max(self.live_bytes);
+    }
+
+    /// Records bytes freed that are not an object.
+    #[inline]
+    pub fn on_free_bytes(&mut self, bytes: usize) {
+        self.live_bytes -= bytes as u64;
+    }
+}
+
+/// A memory-managed world of Python objects.
+///
+/// Misuse — a reference that is not live, a wrong kind, an index out of
+/// range — panics. In debug builds every reference passed in is checked
+/// against the set of live objects and freed memory is poisoned.
+pub trait Heap {
+    /// The strategy name, `collector+allocator`.
+    fn name(&self) -> String;
+    /// What this collector can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// A new int.
+    fn int(&mut self, value: i64) -> Obj;
+    /// A new float.
+    fn float(&mut self, value: f64) -> Obj;
+    /// A new str of ASCII bytes.
+    fn str(&mut self, text: &str) -> Obj;
+    /// A new tuple; it takes its own reference to each item (the caller keeps theirs).
+    fn tuple(&mut self, items: &[Obj]) -> Obj;
+    /// A new, empty list with room for `capacity` items.
+    fn list(&mut self, capacity: usize) -> Obj;
+    /// A new instance with `n_slots` empty slots.
+    fn instance(&mut self, n_slots: usize) -> Obj;
+    /// A new array of `len` zeros.
+    fn array(&mut self, len: usize) -> Obj;
+
+    /// Takes a new strong reference (`Py_INCREF`).
+    fn retain(&mut self, obj: Obj);
+    /// Gives a strong reference back (`Py_DECREF`).
+    fn release(&mut self, obj: Obj);
+
+    /// The object's kind.
+    fn kind(&self, obj: Obj) -> Kind;
+    /// An int's value.
+    fn int_value(&self, obj: Obj) -> i64;
+    /// A float's value.
+    fn float_value(&self, obj: Obj) -> f64;
+    /// A str's bytes.
+    fn str_bytes(&self, obj: Obj) -> &[u8];
+    /// Items of a tuple or list, slots of an instance, elements of an array, bytes of a str.
+    fn len(&self, obj: Obj) -> usize;
+    /// Item `index` of a tuple or list, or slot `index` of an instance: a borrowed reference.
+    fn get(&self, obj: Obj, index: usize) -> Option<Obj>;
+
+    /// Stores `item` at `index` of a list or an instance (`None` empties an
+    /// instance slot); the container takes its own reference and drops the one
+    /// it held before.
+    fn set(&mut self, obj: Obj, index: usize, item: Option<Obj>);
+    /// Appends to a list, which takes its own reference.
+    fn append(&mut self, list: Obj, item: Obj);
+    /// Removes a list's last item and hands its reference to the caller.
+    fn pop(&mut self, list: Obj) -> Option<Obj>;
+
+    /// An array's elements.
+    fn floats(&self, array: Obj) -> &[f64];
+    /// An array's elements, writable.
+    fn floats_mut(&mut self, array: Obj) -> &mut [f64];
+    /// Several arrays read and one written at once (`out` must not be among `inputs`).
+    fn floats_zip(&mut self, inputs: &[Obj], out: Obj) -> (Vec<&[f64]>, &mut [f64]);
+
+    /// A full collection (`gc.collect()`); does nothing for collectors that never trace.
+    fn collect(&mut self);
+    /// Turns automatic collection on or off (`gc.enable()` / `gc.disable()`).
+    fn set_automatic(&mut self, enabled: bool);
+    /// Moves everything live out of reach of later collections (`gc.freeze()`).
+    fn freeze(&mut self);
+
+    /// Marks the start of a phase of the workload (`build`, `compute`, …);
+    /// the previous phase ends here.
+    fn phase(&mut self, name: &str);
+    /// The figures so far.
+    fn stats(&self) -> HeapStats;
+    /// The allocator's own figures.
+    fn alloc_stats(&self) -> AllocStats;
+    /// Ends the run: finds what the workload can no longer reach but the heap
+    /// still holds, sets `leaked_bytes`, closes the last phase and returns the
+    /// figures and the phases.
+    fn finish(&mut self) -> (HeapStats, Vec<PhaseRecord>);
+}

@@ -1,0 +1,26 @@
+//! heaplab-core: the two interfaces of heaplab and what they share.
+//!
+//! - [`Allocator`] (where bytes come from) and [`Heap`] (the collector over an
+//!   allocator that object workloads see);
+//! - [`object`]: Python's object kinds with CPython's 64-bit sizes;
+//! - [`probe`]: the RSS sampler, phases and pause events;
+//! - [`record`]: the columns of `runs.csv` and the JSON record of one run.
+//!
+//! This crate stays light: no plotting, no command line.
+
+pub mod alloc;
+pub mod heap;
+pub mod object;
+pub mod probe;
+pub mod record;
+pub mod workload;
+
+pub use alloc::{
+    AllocStats, Allocator, ArenaStats, ArenaUse, Block, BlockAllocator, ClassStats, Counters,
+    OutOfMemory, SharedAllocator, SharedBlockAllocator, ALIGN,
+};
+pub use heap::{Capabilities, Heap, HeapStats, Obj};
+pub use object::Kind;
+pub use probe::{PhaseLog, PhaseRecord, Probe, ProbeHandle, Snapshot};
+pub use record::{Record, RunReport, Status};
+pub use workload::{Checksum, Outcome, Params, Rng};
