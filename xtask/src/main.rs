@@ -1,1 +1,50 @@
-fn main() {}
+//! `cargo xtask`: heaplab's sweep, report, comparison and calibration.
+//!
+//! One module per subcommand. Paths start from [`project_root`].
+
+mod bench;
+mod compare;
+mod report;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "heaplab's sweep, report and comparison")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Runs the matrix of strategies x workloads x sizes, each run in a fresh process, and writes the report.
+    Bench(bench::BenchCmd),
+    /// Redraws the report of a results directory (or merges shard directories) from its CSVs.
+    Report(report::ReportCmd),
+    /// Compares two results directories cell by cell.
+    Compare(compare::CompareCmd),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Bench(cmd) => cmd.run(),
+        Cmd::Report(cmd) => cmd.run(),
+        Cmd::Compare(cmd) => cmd.run(),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The workspace root.
+pub fn project_root() -> PathBuf {
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    PathBuf::from(dir).parent().expect("xtask sits one level below the root").to_path_buf()
+}
