@@ -132,8 +132,8 @@ impl HeapStats {
 /// range — panics. In debug builds every reference passed in is checked
 /// against the set of live objects and freed memory is poisoned.
 pub trait Heap {
-    /// The strategy name, `collector+allocator`.
-    fn name(&self) -> String;
+    /// The collector's name (`refcount`, `cycle`, `marksweep`).
+    fn collector(&self) -> &'static str;
     /// What this collector can do.
     fn capabilities(&self) -> Capabilities;
 

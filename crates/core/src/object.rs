@@ -12,8 +12,9 @@ pub const OBJECT_HEADER: usize = 16;
 /// Bytes of CPython's `PyGC_Head`, in front of every container under the `cycle` collector.
 pub const GC_HEADER: usize = 16;
 
-/// `sys.getsizeof(1)`: header, `ob_size`, one 30-bit digit.
-pub const INT_SIZE: usize = 28;
+/// `sys.getsizeof(0)`: header and `ob_size`; each 30-bit digit adds 4 bytes
+/// (`sys.getsizeof(1)` is 28, `sys.getsizeof(2**30)` 32).
+pub const INT_BASE: usize = 24;
 /// `sys.getsizeof(1.0)`.
 pub const FLOAT_SIZE: usize = 24;
 /// `sys.getsizeof("")`: a compact ASCII string's header and its NUL.
@@ -87,11 +88,12 @@ impl Kind {
 
     /// The object's own size in bytes, as `sys.getsizeof` counts it without
     /// the GC header and without separately allocated buffers. `len` is the
-    /// string's byte length, the tuple's length or the instance's slot count,
-    /// and is ignored for the other kinds.
+    /// string's byte length, the tuple's length, the instance's slot count or
+    /// the int's number of 30-bit digits ([`int_digits`]), and is ignored for
+    /// the other kinds.
     pub fn object_size(self, len: usize) -> usize {
         match self {
-            Kind::Int => INT_SIZE,
+            Kind::Int => INT_BASE + 4 * len,
             Kind::Float => FLOAT_SIZE,
             Kind::Str => STR_BASE + len,
             Kind::Tuple => TUPLE_BASE + WORD * len,
@@ -100,6 +102,12 @@ impl Kind {
             Kind::Array => ARRAY_HEADER,
         }
     }
+}
+
+/// How many 30-bit digits CPython 3.11 uses for an int of this value (0 for 0).
+pub fn int_digits(value: i64) -> usize {
+    let bits = 64 - value.unsigned_abs().leading_zeros() as usize;
+    bits.div_ceil(30)
 }
 
 /// CPython's `list_resize`: the capacity a list of capacity `cap` gets when its
@@ -147,6 +155,13 @@ mod tests {
 
     #[test]
     fn sizes_match_sys_getsizeof() {
+        let int_size = |v: i64| Kind::Int.object_size(int_digits(v));
+        assert_eq!(int_size(0), 24);
+        assert_eq!(int_size(1), 28);
+        assert_eq!(int_size(-(1 << 29)), 28);
+        assert_eq!(int_size(1 << 30), 32);
+        assert_eq!(int_size(i64::MAX), 36);
+        assert_eq!(int_size(i64::MIN), 36);
         assert_eq!(Kind::Str.object_size(3), 52);
         assert_eq!(Kind::Tuple.object_size(3) + GC_HEADER, 64);
         assert_eq!(Kind::List.object_size(0) + GC_HEADER, 56);
