@@ -1,1 +1,88 @@
-//! placeholder
+//! heaplab-gc: the collectors, each a policy over one shared object runtime.
+//!
+//! - [`refcount`]: pure reference counting; cycles leak.
+//! - [`marksweep`]: tracing from the workload's references, non-moving.
+//!
+//! Every collector is generic over the [`Allocator`] it draws from, so the
+//! allocation fast path is monomorphic; workloads see only `dyn Heap`.
+
+mod debug;
+mod marksweep;
+mod object;
+mod refcount;
+mod runtime;
+
+use heaplab_core::{Allocator, Heap, ProbeHandle};
+
+use crate::runtime::Runtime;
+
+/// A collector's name and what it models.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CollectorInfo {
+    /// The name used in strategy names (`refcount+pymalloc`).
+    pub name: &'static str,
+    /// One line on what it is.
+    pub summary: &'static str,
+}
+
+/// Every collector, in the order reports list them.
+pub const COLLECTORS: &[CollectorInfo] = &[
+    CollectorInfo { name: "refcount", summary: "pure reference counting, iterative frees; cycles leak" },
+    CollectorInfo { name: "marksweep", summary: "non-moving mark-sweep from the workload's references; paced by a heap growth factor" },
+];
+
+/// Collector parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GcConfig {
+    /// `marksweep`: the heap may grow to this multiple of the live bytes before the next collection.
+    pub growth: f64,
+    /// `marksweep`: the smallest number of bytes allocated between collections.
+    pub min_budget_bytes: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig { growth: 2.0, min_budget_bytes: 256 * 1024 }
+    }
+}
+
+/// Errors of [`new_heap`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum GcError {
+    /// No collector has this name.
+    Unknown {
+        /// The name asked for.
+        name: String,
+    },
+}
+
+impl std::fmt::Display for GcError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GcError::Unknown { name } => {
+                let valid: Vec<&str> = COLLECTORS.iter().map(|c| c.name).collect();
+                write!(f, "unknown collector '{name}' (valid: {})", valid.join(", "))
+            }
+        }
+    }
+}
+
+impl std::error::Error for GcError {}
+
+/// A Heap of collector `collector` over `alloc`, reporting to `probe` if given.
+pub fn new_heap<A: Allocator + 'static>(
+    collector: &str,
+    alloc: A,
+    config: &GcConfig,
+    probe: Option<ProbeHandle>,
+) -> Result<Box<dyn Heap>, GcError> {
+    Ok(match collector {
+        "refcount" => Box::new(Runtime::new(refcount::RefCount, alloc, probe)),
+        "marksweep" => Box::new(Runtime::new(
+            marksweep::MarkSweep::new(config.growth, config.min_budget_bytes),
+            alloc,
+            probe,
+        )),
+        _ => return Err(GcError::Unknown { name: collector.to_owned() }),
+    })
+}

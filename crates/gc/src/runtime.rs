@@ -1,0 +1,461 @@
+//! The object world every collector shares: one `Heap` implementation,
+//! generic over a collector [`Policy`] and an [`Allocator`].
+//!
+//! The runtime builds objects, grows lists, counts bytes and keeps the debug
+//! checks; the policy decides what a reference costs and when memory comes
+//! back. A policy holds only what differs between collectors.
+
+use std::ptr::NonNull;
+use std::time::Instant;
+
+use heaplab_core::object::{self, Kind};
+use heaplab_core::probe::{PhaseLog, PhaseRecord, ProbeHandle, Snapshot};
+use heaplab_core::{AllocStats, Allocator, Capabilities, Heap, HeapStats, Obj};
+
+use crate::object as layout;
+
+/// What a collector decides. The runtime calls these hooks; everything else is shared.
+pub(crate) trait Policy<A: Allocator> {
+    /// The collector's name.
+    const NAME: &'static str;
+
+    /// What the collector can do.
+    fn capabilities(&self) -> Capabilities;
+
+    /// Bytes the collector keeps in front of an object of this kind.
+    fn prefix(&self, kind: Kind) -> usize;
+
+    /// The value of header word 0 for a new object.
+    fn initial_word0(&self) -> u64;
+
+    /// Called before an object of `bytes` bytes is allocated: the moment a collection may run.
+    fn before_alloc(&mut self, core: &mut Core<A>, bytes: usize);
+
+    /// A new object, payload filled in, with one owned reference.
+    fn on_create(&mut self, core: &mut Core<A>, obj: Obj);
+
+    /// The workload takes a new reference (`Py_INCREF`).
+    fn own(&mut self, core: &mut Core<A>, obj: Obj);
+
+    /// The workload gives a reference back (`Py_DECREF`).
+    fn disown(&mut self, core: &mut Core<A>, obj: Obj);
+
+    /// A container takes a reference to `obj`.
+    fn hold(&mut self, core: &mut Core<A>, obj: Obj);
+
+    /// A container drops its reference to `obj`.
+    fn unhold(&mut self, core: &mut Core<A>, obj: Obj);
+
+    /// A full collection.
+    fn collect(&mut self, core: &mut Core<A>);
+
+    /// Turns automatic collection on or off.
+    fn set_automatic(&mut self, enabled: bool);
+
+    /// Moves everything live out of reach of collections.
+    fn freeze(&mut self, core: &mut Core<A>);
+
+    /// The workload has released everything: reclaim what can be reclaimed
+    /// and return what stays held though unreachable, as (bytes, objects).
+    fn finish(&mut self, core: &mut Core<A>) -> (u64, u64);
+
+    /// Frees every object still held, when the heap is dropped, where the
+    /// collector can find them (a tracing collector can; pure refcount cannot).
+    fn free_all(&mut self, core: &mut Core<A>);
+}
+
+/// What every collector uses: the allocator, the figures, the probe, the phases.
+pub(crate) struct Core<A: Allocator> {
+    pub(crate) alloc: A,
+    pub(crate) stats: HeapStats,
+    probe: Option<ProbeHandle>,
+    phases: PhaseLog,
+    #[cfg(debug_assertions)]
+    debug: crate::debug::LiveSet,
+}
+
+impl<A: Allocator> Core<A> {
+    fn new(alloc: A, probe: Option<ProbeHandle>, generations: usize) -> Core<A> {
+        Core {
+            alloc,
+            stats: HeapStats { collections_by_gen: vec![0; generations.max(1)], ..HeapStats::default() },
+            phases: PhaseLog::new(probe.clone()),
+            probe,
+            #[cfg(debug_assertions)]
+            debug: crate::debug::LiveSet::default(),
+        }
+    }
+
+    #[inline]
+    fn publish(&self) {
+        if let Some(probe) = &self.probe {
+            probe.set_live_bytes(self.stats.live_bytes);
+        }
+    }
+
+    #[cold]
+    fn out_of_memory(bytes: usize) -> ! {
+        eprintln!("heaplab: out of memory allocating {bytes} bytes");
+        std::process::abort()
+    }
+
+    /// Allocates a buffer (a list's items, an array's data), counted in live bytes.
+    pub(crate) fn alloc_buffer(&mut self, bytes: usize) -> Option<NonNull<u8>> {
+        if bytes == 0 {
+            return None;
+        }
+        let ptr = self.alloc.allocate(bytes).unwrap_or_else(|| Self::out_of_memory(bytes));
+        self.stats.on_alloc_bytes(bytes);
+        self.publish();
+        Some(ptr)
+    }
+
+    /// Frees a buffer.
+    pub(crate) fn free_buffer(&mut self, buffer: Option<NonNull<u8>>, bytes: usize) {
+        if let Some(ptr) = buffer {
+            #[cfg(debug_assertions)]
+            crate::debug::poison(ptr, bytes);
+            // SAFETY: the buffer was allocated by `alloc_buffer`/`resize_buffer` with `bytes` bytes
+            // and its owner drops its only pointer to it now.
+            unsafe { self.alloc.free(ptr, bytes) };
+            self.stats.on_free_bytes(bytes);
+            self.publish();
+        }
+    }
+
+    /// Resizes a buffer from `old_bytes` to `new_bytes`.
+    fn resize_buffer(
+        &mut self,
+        buffer: Option<NonNull<u8>>,
+        old_bytes: usize,
+        new_bytes: usize,
+    ) -> Option<NonNull<u8>> {
+        match buffer {
+            None => self.alloc_buffer(new_bytes),
+            Some(_) if new_bytes == 0 => {
+                self.free_buffer(buffer, old_bytes);
+                None
+            }
+            Some(ptr) => {
+                // SAFETY: the buffer came from this allocator with `old_bytes` bytes; its
+                // owner replaces its pointer with the result.
+                let new = unsafe { self.alloc.reallocate(ptr, old_bytes, new_bytes) }
+                    .unwrap_or_else(|| Self::out_of_memory(new_bytes));
+                self.stats.on_free_bytes(old_bytes);
+                self.stats.on_alloc_bytes(new_bytes);
+                self.publish();
+                Some(new)
+            }
+        }
+    }
+
+    /// Allocates an object of `size` bytes behind a collector header of `prefix` bytes.
+    fn alloc_object(&mut self, prefix: usize, size: usize) -> Obj {
+        let bytes = prefix + size;
+        let base = self.alloc.allocate(bytes).unwrap_or_else(|| Self::out_of_memory(bytes));
+        self.stats.on_new_object(bytes);
+        self.publish();
+        // SAFETY: the block has `prefix + size` bytes, so the object header lies inside it.
+        let obj = Obj::from_ptr(unsafe { base.add(prefix) });
+        #[cfg(debug_assertions)]
+        self.debug.born(obj);
+        obj
+    }
+
+    /// Frees an object and its buffer. The collector has already dropped its references.
+    pub(crate) fn free_object(&mut self, obj: Obj, prefix: usize) {
+        if let Some((buffer, bytes)) = layout::buffer(obj) {
+            self.free_buffer(Some(buffer), bytes);
+        }
+        let bytes = prefix + layout::object_size(obj);
+        #[cfg(debug_assertions)]
+        self.debug.died(obj);
+        // SAFETY: the object lies `prefix` bytes into its block.
+        let base = unsafe { obj.ptr().sub(prefix) };
+        #[cfg(debug_assertions)]
+        crate::debug::poison(base, bytes);
+        // SAFETY: the block was allocated by `alloc_object` with `prefix + size` bytes, its
+        // size recomputed from the unchanged layout; the collector frees each object once.
+        unsafe { self.alloc.free(base, bytes) };
+        self.stats.on_free_object(bytes);
+        self.publish();
+    }
+
+    /// Records a pause of generation `generation` that started at `started`.
+    pub(crate) fn record_pause(&mut self, generation: usize, started: Instant) {
+        let ns = started.elapsed().as_nanos() as u64;
+        self.stats.pauses_ns.push(ns);
+        self.stats.collector_ns += ns;
+        self.stats.collections_by_gen[generation] += 1;
+        if let Some(probe) = &self.probe {
+            let start_ns = probe.now_ns().saturating_sub(ns);
+            probe.event(start_ns, format!("gc{generation}"), ns);
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            live_bytes: self.stats.live_bytes,
+            collections: self.stats.collections(),
+            alloc: self.alloc.stats(),
+        }
+    }
+
+    /// Checks that `obj` is live (debug builds), naming the operation if not.
+    #[inline]
+    fn check(&self, obj: Obj, operation: &str) {
+        #[cfg(debug_assertions)]
+        self.debug.check(obj, operation);
+        #[cfg(not(debug_assertions))]
+        let _ = (obj, operation);
+    }
+}
+
+/// A Heap: collector `P` over allocator `A`.
+pub(crate) struct Runtime<P: Policy<A>, A: Allocator> {
+    core: Core<A>,
+    policy: P,
+}
+
+impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
+    pub(crate) fn new(policy: P, alloc: A, probe: Option<ProbeHandle>) -> Self {
+        let generations = usize::from(policy.capabilities().generations);
+        Runtime { core: Core::new(alloc, probe, generations), policy }
+    }
+
+    /// Allocates and registers an object; `fill` writes its payload before the collector sees it.
+    #[inline]
+    fn create(&mut self, kind: Kind, size: usize, slots: u16, fill: impl FnOnce(Obj)) -> Obj {
+        let prefix = self.policy.prefix(kind);
+        self.policy.before_alloc(&mut self.core, prefix + size);
+        let obj = self.core.alloc_object(prefix, size);
+        layout::init_header(obj, self.policy.initial_word0(), kind, slots, u32::MAX);
+        fill(obj);
+        self.policy.on_create(&mut self.core, obj);
+        obj
+    }
+
+    fn expect_kind(&self, obj: Obj, expected: Kind, operation: &str) {
+        self.core.check(obj, operation);
+        let kind = layout::kind(obj);
+        assert!(kind == expected, "{operation}: expected a {}, got a {}", expected.name(), kind.name());
+    }
+
+    /// Resizes a list's buffer as CPython's `list_resize` does, for a new length.
+    fn list_resize(&mut self, list: Obj, new_len: usize) {
+        let (len, cap) = layout::list_shape(list);
+        if let Some(new_cap) = object::list_resize(cap, len, new_len) {
+            let buffer = layout::buffer(list).map(|(ptr, _)| ptr);
+            let new = self.core.resize_buffer(buffer, cap * object::WORD, new_cap * object::WORD);
+            layout::set_list_buffer(list, new, new_cap);
+        }
+    }
+}
+
+impl<P: Policy<A>, A: Allocator> Drop for Runtime<P, A> {
+    fn drop(&mut self) {
+        self.policy.free_all(&mut self.core);
+    }
+}
+
+impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
+    fn collector(&self) -> &'static str {
+        P::NAME
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.policy.capabilities()
+    }
+
+    fn int(&mut self, value: i64) -> Obj {
+        let digits = layout::int_slots(value);
+        let size = Kind::Int.object_size(usize::from(digits));
+        self.create(Kind::Int, size, digits, |obj| layout::init_int(obj, value))
+    }
+
+    fn float(&mut self, value: f64) -> Obj {
+        self.create(Kind::Float, object::FLOAT_SIZE, 0, |obj| layout::init_float(obj, value))
+    }
+
+    fn str(&mut self, text: &str) -> Obj {
+        assert!(text.is_ascii(), "heaplab models compact ASCII strs only");
+        let size = Kind::Str.object_size(text.len());
+        self.create(Kind::Str, size, 0, |obj| layout::init_str(obj, text.as_bytes()))
+    }
+
+    fn tuple(&mut self, items: &[Obj]) -> Obj {
+        for &item in items {
+            self.core.check(item, "tuple item");
+        }
+        let size = Kind::Tuple.object_size(items.len());
+        let tuple = self.create(Kind::Tuple, size, 0, |obj| layout::init_tuple(obj, items));
+        for &item in items {
+            self.policy.hold(&mut self.core, item);
+        }
+        tuple
+    }
+
+    fn list(&mut self, capacity: usize) -> Obj {
+        let list = self.create(Kind::List, object::LIST_SIZE, 0, |obj| layout::init_list(obj, None, 0));
+        if capacity > 0 {
+            let buffer = self.core.alloc_buffer(capacity * object::WORD);
+            layout::set_list_buffer(list, buffer, capacity);
+        }
+        list
+    }
+
+    fn instance(&mut self, n_slots: usize) -> Obj {
+        let slots = u16::try_from(n_slots).expect("an instance has at most 65535 slots");
+        let size = Kind::Instance.object_size(n_slots);
+        self.create(Kind::Instance, size, slots, |obj| layout::init_instance(obj, n_slots))
+    }
+
+    fn array(&mut self, len: usize) -> Obj {
+        let data = self.core.alloc_buffer(len * object::WORD);
+        if let Some(ptr) = data {
+            // SAFETY: the fresh buffer holds `len` f64s; zero bits are 0.0.
+            unsafe { ptr.as_ptr().write_bytes(0, len * object::WORD) };
+        }
+        self.create(Kind::Array, object::ARRAY_HEADER, 0, |obj| layout::init_array(obj, data, len))
+    }
+
+    fn retain(&mut self, obj: Obj) {
+        self.core.check(obj, "retain");
+        self.policy.own(&mut self.core, obj);
+    }
+
+    fn release(&mut self, obj: Obj) {
+        self.core.check(obj, "release");
+        self.policy.disown(&mut self.core, obj);
+    }
+
+    fn kind(&self, obj: Obj) -> Kind {
+        self.core.check(obj, "kind");
+        layout::kind(obj)
+    }
+
+    fn int_value(&self, obj: Obj) -> i64 {
+        self.expect_kind(obj, Kind::Int, "int_value");
+        layout::int_value(obj)
+    }
+
+    fn float_value(&self, obj: Obj) -> f64 {
+        self.expect_kind(obj, Kind::Float, "float_value");
+        layout::float_value(obj)
+    }
+
+    fn str_bytes(&self, obj: Obj) -> &[u8] {
+        self.expect_kind(obj, Kind::Str, "str_bytes");
+        layout::str_bytes(obj)
+    }
+
+    fn len(&self, obj: Obj) -> usize {
+        self.core.check(obj, "len");
+        match layout::kind(obj) {
+            Kind::Str => layout::str_bytes(obj).len(),
+            Kind::Array => layout::floats(obj).len(),
+            Kind::Tuple | Kind::List | Kind::Instance => layout::ref_count_of(obj),
+            kind => panic!("len: a {} has no length", kind.name()),
+        }
+    }
+
+    fn get(&self, obj: Obj, index: usize) -> Option<Obj> {
+        self.core.check(obj, "get");
+        layout::get_ref(obj, index)
+    }
+
+    fn set(&mut self, obj: Obj, index: usize, item: Option<Obj>) {
+        self.core.check(obj, "set");
+        let kind = layout::kind(obj);
+        assert!(
+            kind == Kind::Instance || (kind == Kind::List && item.is_some()),
+            "set: a {} cannot take {}",
+            kind.name(),
+            if item.is_some() { "items" } else { "None" }
+        );
+        if let Some(item) = item {
+            self.core.check(item, "set item");
+            self.policy.hold(&mut self.core, item);
+        }
+        if let Some(old) = layout::put_ref(obj, index, item) {
+            self.policy.unhold(&mut self.core, old);
+        }
+    }
+
+    fn append(&mut self, list: Obj, item: Obj) {
+        self.expect_kind(list, Kind::List, "append");
+        self.core.check(item, "append item");
+        let (len, _) = layout::list_shape(list);
+        self.list_resize(list, len + 1);
+        layout::set_list_len(list, len + 1);
+        layout::put_ref(list, len, Some(item));
+        self.policy.hold(&mut self.core, item);
+    }
+
+    fn pop(&mut self, list: Obj) -> Option<Obj> {
+        self.expect_kind(list, Kind::List, "pop");
+        let (len, _) = layout::list_shape(list);
+        if len == 0 {
+            return None;
+        }
+        let item = layout::put_ref(list, len - 1, None).expect("lists hold no empty slots");
+        self.list_resize(list, len - 1);
+        layout::set_list_len(list, len - 1);
+        self.policy.own(&mut self.core, item);
+        self.policy.unhold(&mut self.core, item);
+        Some(item)
+    }
+
+    fn floats(&self, array: Obj) -> &[f64] {
+        self.core.check(array, "floats");
+        layout::floats(array)
+    }
+
+    fn floats_mut(&mut self, array: Obj) -> &mut [f64] {
+        self.core.check(array, "floats_mut");
+        layout::floats_mut(array)
+    }
+
+    fn floats_zip(&mut self, inputs: &[Obj], out: Obj) -> (Vec<&[f64]>, &mut [f64]) {
+        self.core.check(out, "floats_zip");
+        for &input in inputs {
+            self.core.check(input, "floats_zip input");
+            assert!(input != out, "floats_zip: the output array is also an input");
+        }
+        (inputs.iter().map(|&a| layout::floats(a)).collect(), layout::floats_mut(out))
+    }
+
+    fn collect(&mut self) {
+        self.policy.collect(&mut self.core);
+    }
+
+    fn set_automatic(&mut self, enabled: bool) {
+        self.policy.set_automatic(enabled);
+    }
+
+    fn freeze(&mut self) {
+        self.policy.freeze(&mut self.core);
+    }
+
+    fn phase(&mut self, name: &str) {
+        let snapshot = self.core.snapshot();
+        self.core.phases.start(name, || snapshot);
+    }
+
+    fn stats(&self) -> HeapStats {
+        self.core.stats.clone()
+    }
+
+    fn alloc_stats(&self) -> AllocStats {
+        self.core.alloc.stats()
+    }
+
+    fn finish(&mut self) -> (HeapStats, Vec<PhaseRecord>) {
+        let snapshot = self.core.snapshot();
+        self.core.phases.end(|| snapshot);
+        let (bytes, objects) = self.policy.finish(&mut self.core);
+        self.core.stats.leaked_bytes = bytes;
+        self.core.stats.leaked_objects = objects;
+        (self.core.stats.clone(), self.core.phases.take_records())
+    }
+}

@@ -1,0 +1,58 @@
+//! Helpers shared by the collector tests: every collector over every allocator.
+
+#![allow(dead_code)]
+
+use heaplab_alloc::{AllocConfig, AllocVisitor};
+use heaplab_core::{Allocator, Heap};
+use heaplab_gc::{GcConfig, COLLECTORS};
+
+/// What a collector promises to free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Objects die when their count reaches zero, at once; cycles stay.
+    FreesAtZero,
+    /// After a collection, exactly the unreachable objects are gone.
+    FreesUnreachable,
+}
+
+/// What the named collector promises.
+pub fn expectation(collector: &str) -> Expect {
+    match collector {
+        "refcount" => Expect::FreesAtZero,
+        _ => Expect::FreesUnreachable,
+    }
+}
+
+/// The allocators the collectors are tested over: CPython's model, and the system's.
+pub const ALLOCATORS: &[&str] = &["pymalloc", "system"];
+
+struct Visit<'f> {
+    collector: &'static str,
+    f: &'f mut dyn FnMut(&mut dyn Heap, Expect),
+}
+
+impl AllocVisitor for Visit<'_> {
+    type Output = ();
+    fn visit<A: Allocator + 'static>(self, alloc: A) {
+        let mut heap = heaplab_gc::new_heap(self.collector, alloc, &GcConfig::default(), None)
+            .expect("a known collector");
+        (self.f)(heap.as_mut(), expectation(self.collector));
+    }
+}
+
+/// Calls `f` with a fresh heap of every collector over every tested allocator.
+pub fn for_each_heap(mut f: impl FnMut(&mut dyn Heap, Expect)) {
+    for collector in COLLECTORS {
+        for allocator in ALLOCATORS {
+            heaplab_alloc::with_allocator(allocator, &AllocConfig::default(), Visit { collector: collector.name, f: &mut f })
+                .expect("a known allocator");
+        }
+    }
+}
+
+/// Calls `f` with a refcount heap over the system allocator.
+pub fn refcount_heap(mut f: impl FnMut(&mut dyn Heap)) {
+    let mut g = |heap: &mut dyn Heap, _: Expect| f(heap);
+    heaplab_alloc::with_allocator("system", &AllocConfig::default(), Visit { collector: "refcount", f: &mut g })
+        .expect("the system allocator");
+}
