@@ -9,6 +9,7 @@
 //! This crate stays light: no plotting, no command line.
 
 pub mod alloc;
+pub mod fault;
 pub mod heap;
 pub mod object;
 pub mod probe;
