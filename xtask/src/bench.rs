@@ -1,10 +1,828 @@
-//! `cargo xtask bench`.
+//! `cargo xtask bench`: the sweep. It builds `heaplab` in release, plans the
+//! matrix of strategies x workloads x sizes (x threads), runs every run in a
+//! fresh child process under a time limit and a memory cap, appends each
+//! finished run to `runs.csv` and `runs.jsonl` at once, and writes the report.
+//!
+//! - [`catalog`]: what `heaplab list --json` offers;
+//! - [`plan`]: selection by globs, the cell order, shards, repetitions, resume;
+//! - [`child`]: one child run, its limits, and how it ended;
+//! - [`sink`]: the result files, written a whole line at a time;
+//! - [`env`]: `env.json`, the machine and the software;
+//! - [`limits`]: byte sizes, seconds, the machine's memory;
+//! - [`progress`]: the bar, or a line per run.
 
-#[derive(clap::Args)]
-pub struct BenchCmd {}
+mod catalog;
+mod child;
+mod env;
+mod limits;
+mod plan;
+mod progress;
+mod sink;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use anyhow::{Context, bail};
+use heaplab_core::{Record, RunReport, Status};
+
+use catalog::Catalog;
+use child::{Ending, Finished, Limits};
+use limits::{ByteSize, Seconds, human_bytes};
+pub use plan::cell_id;
+use plan::{Cell, Run, Selection, Shard};
+use progress::Progress;
+use sink::Sink;
+
+/// The exit code of a sweep stopped by Ctrl-C, as a shell reports SIGINT.
+const EXIT_INTERRUPTED: i32 = 130;
+
+/// `cargo xtask bench`: runs the matrix, each run in a fresh `heaplab run` process.
+#[derive(clap::Args, Debug)]
+pub struct BenchCmd {
+    /// The smoke sweep: every available strategy and workload at quick sizes, one repetition.
+    #[arg(long)]
+    quick: bool,
+    /// Strategies to run: shell-style globs, comma-separated or repeated (default: all).
+    #[arg(long = "strategy", value_name = "GLOBS", value_delimiter = ',')]
+    strategy_globs: Vec<String>,
+    /// Workloads to run: shell-style globs, comma-separated or repeated (default: all).
+    #[arg(long = "workload", value_name = "GLOBS", value_delimiter = ',')]
+    workload_globs: Vec<String>,
+    /// Sizes for every selected workload, instead of each workload's own.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_size)]
+    sizes: Option<Vec<u64>>,
+    /// Thread counts for threaded workloads (default: 1 and 2 with --quick, else 1 to the core count).
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_threads)]
+    threads: Option<Vec<u32>>,
+    /// Repetitions of every cell, interleaved (default: 3; 1 with --quick).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    repeat: Option<u32>,
+    /// The results directory (default: results/latest in the workspace).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Keeps DIR's runs and runs only those not yet in DIR/runs.csv.
+    #[arg(long)]
+    resume: bool,
+    /// Runs the I-th of N slices of the planned cells, e.g. 2/4.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Time limit of one run in seconds (default: 600; 60 with --quick).
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<Seconds>,
+    /// Resident-memory cap of one run: 512M, 4G, or bytes (default: half the machine's memory).
+    #[arg(long, value_name = "BYTES")]
+    mem_limit: Option<ByteSize>,
+    /// The workloads' seed.
+    #[arg(long, value_name = "K", default_value_t = 42)]
+    seed: u64,
+    /// Runs this heaplab binary instead of building one in release.
+    #[arg(long, value_name = "PATH")]
+    heaplab: Option<PathBuf>,
+    /// Writes no report at the end (`cargo xtask report DIR` draws it later, e.g. after merging shards).
+    #[arg(long)]
+    no_report: bool,
+}
+
+fn parse_size(text: &str) -> Result<u64, String> {
+    match text.trim().parse::<u64>() {
+        Ok(size) if size > 0 => Ok(size),
+        _ => Err(format!(
+            "{text:?} is not a size: sizes are positive integers"
+        )),
+    }
+}
+
+fn parse_threads(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(threads) if threads > 0 => Ok(threads),
+        _ => Err(format!(
+            "{text:?} is not a thread count: thread counts are positive integers"
+        )),
+    }
+}
+
+/// A failed run, as listed at the end of a sweep.
+struct FailedRun {
+    status: Status,
+    description: String,
+    stderr_file: Option<PathBuf>,
+}
 
 impl BenchCmd {
+    /// Runs the sweep; the exit code is 0 when every run succeeded.
     pub fn run(self) -> anyhow::Result<i32> {
-        anyhow::bail!("not yet built")
+        let invocation_dir = std::env::current_dir().context("reading the current directory")?;
+        let root = crate::project_root();
+        let out_dir = match &self.out {
+            Some(out) => invocation_dir.join(out),
+            None => root.join("results").join("latest"),
+        };
+        let repeat = self.repeat.unwrap_or(if self.quick { 1 } else { 3 });
+        let limits = Limits {
+            timeout: self
+                .timeout
+                .map_or_else(|| limits::default_timeout(self.quick), |seconds| seconds.0),
+            mem_limit_bytes: match self.mem_limit {
+                Some(bytes) => bytes.0,
+                None => limits::default_mem_limit()?,
+            },
+        };
+
+        let heaplab = match &self.heaplab {
+            Some(path) => invocation_dir.join(path),
+            None => build_heaplab(&root)?,
+        };
+        let catalog = Catalog::load(&heaplab)?;
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        let selection = Selection {
+            strategy_globs: self.strategy_globs.clone(),
+            workload_globs: self.workload_globs.clone(),
+            sizes: self.sizes.clone(),
+            threads: self.threads.clone(),
+            quick: self.quick,
+            cores,
+        };
+        let plan = plan::plan(&catalog, &selection)?;
+        for (name, reason) in &plan.unavailable {
+            eprintln!("skipping {name}: not available here: {reason}");
+        }
+        let cells = match self.shard {
+            Some(shard) => plan::shard_cells(&plan.cells, shard),
+            None => plan.cells.clone(),
+        };
+        let all_runs = plan::interleave(&cells, repeat);
+        let planned_count = all_runs.len();
+
+        prepare_out_dir(&out_dir, self.resume)?;
+        let runs = if self.resume {
+            plan::without_done(all_runs, &sink::done_runs(&out_dir)?)
+        } else {
+            all_runs
+        };
+        eprintln!(
+            "sweep: {} cells x {repeat} repetitions = {planned_count} runs{}{}; limits {:.0} s and {} per run; into {}",
+            cells.len(),
+            self.shard
+                .map(|shard| format!(" (shard {shard})"))
+                .unwrap_or_default(),
+            if self.resume {
+                format!(", {} left to run", runs.len())
+            } else {
+                String::new()
+            },
+            limits.timeout.as_secs_f64(),
+            human_bytes(limits.mem_limit_bytes),
+            out_dir.display(),
+        );
+
+        let started = SystemTime::now();
+        let settings = env::SweepSettings {
+            command_line: command_line(),
+            quick: self.quick,
+            repeat,
+            seed: self.seed,
+            shard: self.shard.map(|shard| shard.to_string()),
+            timeout_s: limits.timeout.as_secs_f64(),
+            mem_limit_bytes: limits.mem_limit_bytes,
+            resumed: self.resume,
+            cells: cells.len(),
+            runs_planned: runs.len(),
+            heaplab: heaplab.display().to_string(),
+            unavailable: plan.unavailable.clone(),
+        };
+        let mut environment = env::describe(&root, &settings, started);
+        env::write(&out_dir, &environment)?;
+
+        let interrupted = Arc::new(AtomicBool::new(false));
+        let handler_flag = Arc::clone(&interrupted);
+        ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst))
+            .context("installing the Ctrl-C handler")?;
+
+        let mut sink = Sink::open(&out_dir)?;
+        let mut progress = Progress::new(runs.len());
+        let mut runs_done = 0;
+        for run in &runs {
+            if interrupted.load(Ordering::SeqCst) {
+                break;
+            }
+            progress.start(&format!("{} rep {}", run.cell.describe(), run.rep));
+            let Some((report, summary, failed)) =
+                self.run_one(&heaplab, &out_dir, run, limits, &interrupted)?
+            else {
+                break;
+            };
+            sink.append(&report)?;
+            runs_done += 1;
+            progress.finish_run(&summary, failed);
+        }
+        progress.close();
+        let was_interrupted = interrupted.load(Ordering::SeqCst);
+        env::finish(
+            &out_dir,
+            &mut environment,
+            SystemTime::now(),
+            runs_done,
+            was_interrupted,
+        )?;
+        if was_interrupted {
+            eprintln!(
+                "interrupted: {runs_done} runs written to {}; the same command with --resume goes on from there",
+                out_dir.join("runs.csv").display()
+            );
+            return Ok(EXIT_INTERRUPTED);
+        }
+
+        let records = sink::read_records(&out_dir.join("runs.csv"))?;
+        let disagreements = checksum_disagreements(&records);
+        let mut report_failed = false;
+        if self.no_report {
+            eprintln!(
+                "no report written (--no-report): `cargo xtask report {}` draws it",
+                out_dir.display()
+            );
+        } else {
+            match write_report(&out_dir) {
+                Ok(()) => println!("report: {}", out_dir.join("REPORT.md").display()),
+                Err(error) => {
+                    eprintln!("error: writing the report failed: {error:#}");
+                    report_failed = true;
+                }
+            }
+        }
+        for line in &disagreements {
+            eprintln!("checksum disagreement: {line}");
+        }
+        let failures = failed_runs(&out_dir, &records);
+        if !failures.is_empty() {
+            eprintln!("{} of {} runs failed:", failures.len(), records.len());
+            for failure in &failures {
+                let stderr = failure
+                    .stderr_file
+                    .as_ref()
+                    .map(|path| format!("  stderr: {}", path.display()));
+                eprintln!(
+                    "  {:<8} {}{}",
+                    failure.status.as_str(),
+                    failure.description,
+                    stderr.unwrap_or_default()
+                );
+            }
+        }
+        let clean = failures.is_empty() && disagreements.is_empty() && !report_failed;
+        Ok(if clean { 0 } else { 1 })
+    }
+
+    /// Runs one child and builds its record; `None` when the sweep was interrupted meanwhile.
+    fn run_one(
+        &self,
+        heaplab: &Path,
+        out_dir: &Path,
+        run: &Run,
+        limits: Limits,
+        interrupted: &AtomicBool,
+    ) -> anyhow::Result<Option<(RunReport, String, bool)>> {
+        let cell_id = run.cell.id();
+        let partial_series = out_dir
+            .join("series")
+            .join(format!("{cell_id}.rep{}.partial.csv", run.rep));
+        let command = heaplab_command(heaplab, &run.cell, self.seed, &partial_series);
+        let command_text = format!("{command:?}");
+        let finished = match child::run(command, limits, interrupted)? {
+            Ending::Interrupted => {
+                let _ = std::fs::remove_file(&partial_series);
+                return Ok(None);
+            }
+            Ending::Finished(finished) => finished,
+        };
+        let (report, detail) = record_of(
+            run,
+            self.seed,
+            finished.status,
+            finished.report.clone(),
+            &finished.detail,
+        );
+        let status = report.record.status;
+        let failed = status != Status::Ok;
+        if failed {
+            if partial_series.exists() {
+                let kept = out_dir
+                    .join("failures")
+                    .join(format!("{cell_id}-rep{}.series.csv", run.rep));
+                std::fs::rename(&partial_series, &kept).with_context(|| {
+                    format!("moving {} to {}", partial_series.display(), kept.display())
+                })?;
+            }
+            write_failure(out_dir, run, &command_text, &detail, &finished)?;
+        } else if partial_series.exists() {
+            let series = out_dir.join("series").join(format!("{cell_id}.csv"));
+            std::fs::rename(&partial_series, &series).with_context(|| {
+                format!(
+                    "moving {} to {}",
+                    partial_series.display(),
+                    series.display()
+                )
+            })?;
+        }
+        let summary = summarise(run, &report.record, &detail, finished.elapsed.as_secs_f64());
+        Ok(Some((report, summary, failed)))
+    }
+}
+
+/// Builds `heaplab` in release in the target directory cargo uses, and returns its path.
+fn build_heaplab(root: &Path) -> anyhow::Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    eprintln!("building heaplab (release)...");
+    let status = Command::new(&cargo)
+        .current_dir(root)
+        .args(["build", "--release", "-p", "heaplab"])
+        .status()
+        .context("running cargo build --release -p heaplab")?;
+    if !status.success() {
+        bail!("cargo build --release -p heaplab failed ({status})");
+    }
+    let binary = target_dir(root).join("release").join("heaplab");
+    if !binary.is_file() {
+        bail!("cargo built heaplab but {} is not there", binary.display());
+    }
+    Ok(binary)
+}
+
+/// The target directory: `CARGO_TARGET_DIR` (relative to the root) or `<root>/target`.
+fn target_dir(root: &Path) -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    }
+}
+
+/// Without `--resume`, clears what an earlier sweep left in `dir`; creates the folders a sweep writes.
+fn prepare_out_dir(dir: &Path, resume: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if !resume {
+        for file in ["runs.csv", "runs.jsonl"] {
+            let path = dir.join(file);
+            if path.exists() {
+                std::fs::remove_file(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        for folder in ["series", "failures"] {
+            let path = dir.join(folder);
+            if path.exists() {
+                std::fs::remove_dir_all(&path)
+                    .with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+    }
+    for folder in ["series", "failures"] {
+        let path = dir.join(folder);
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// The `heaplab run` command of one run. `HEAPLAB_FAULT` reaches the child with the rest of the environment.
+fn heaplab_command(heaplab: &Path, cell: &Cell, seed: u64, series: &Path) -> Command {
+    let mut command = Command::new(heaplab);
+    command.args([
+        "run",
+        "--strategy",
+        &cell.strategy,
+        "--workload",
+        &cell.workload,
+    ]);
+    command.args([
+        "--size",
+        &cell.size.to_string(),
+        "--seed",
+        &seed.to_string(),
+    ]);
+    if cell.threaded {
+        command.args(["--threads", &cell.threads.to_string()]);
+    }
+    command.arg("--series").arg(series);
+    command
+}
+
+/// The record of a run from how its child ended, and the phrase that says how.
+///
+/// A child that printed a record for another cell is an error: its row would
+/// be filed under the wrong key.
+fn record_of(
+    run: &Run,
+    seed: u64,
+    status: Status,
+    report: Option<RunReport>,
+    detail: &str,
+) -> (RunReport, String) {
+    if let (Status::Ok, Some(mut report)) = (status, report) {
+        let record = &report.record;
+        let cell = &run.cell;
+        if record.strategy == cell.strategy
+            && record.workload == cell.workload
+            && record.size == cell.size
+            && record.threads == cell.threads
+        {
+            report.record.rep = run.rep;
+            return (report, detail.to_owned());
+        }
+        let mismatch = format!(
+            "the child reported another cell: {} {} size={} threads={}",
+            record.strategy, record.workload, record.size, record.threads
+        );
+        return (failed_report(run, seed, Status::Error), mismatch);
+    }
+    let status = if status == Status::Ok {
+        Status::Error
+    } else {
+        status
+    };
+    (failed_report(run, seed, status), detail.to_owned())
+}
+
+/// A record with the cell's identity, `status`, and no figures.
+fn failed_report(run: &Run, seed: u64, status: Status) -> RunReport {
+    let cell = &run.cell;
+    let record = Record {
+        strategy: cell.strategy.clone(),
+        collector: cell.collector.clone(),
+        allocator: cell.allocator.clone(),
+        workload: cell.workload.clone(),
+        size: cell.size,
+        threads: cell.threads,
+        seed,
+        rep: run.rep,
+        status,
+        checksum: None,
+        wall_ns: None,
+        user_ns: None,
+        sys_ns: None,
+        ops: None,
+        ops_per_s: None,
+        peak_rss_bytes: None,
+        end_rss_bytes: None,
+        peak_live_bytes: None,
+        end_live_bytes: None,
+        allocated_bytes: None,
+        leaked_bytes: None,
+        collections: None,
+        pause_total_ns: None,
+        pause_max_ns: None,
+        pause_p99_ns: None,
+        minor_faults: None,
+    };
+    RunReport {
+        record,
+        collections_by_gen: Vec::new(),
+        phases: Vec::new(),
+    }
+}
+
+/// Where a failed run's stderr tail is kept.
+fn failure_file(
+    out_dir: &Path,
+    strategy: &str,
+    workload: &str,
+    size: u64,
+    threads: u32,
+    rep: u32,
+) -> PathBuf {
+    out_dir.join("failures").join(format!(
+        "{}-rep{rep}.stderr",
+        cell_id(strategy, workload, size, threads)
+    ))
+}
+
+fn write_failure(
+    out_dir: &Path,
+    run: &Run,
+    command_text: &str,
+    detail: &str,
+    finished: &Finished,
+) -> anyhow::Result<()> {
+    let cell = &run.cell;
+    let path = failure_file(
+        out_dir,
+        &cell.strategy,
+        &cell.workload,
+        cell.size,
+        cell.threads,
+        run.rep,
+    );
+    let mut text =
+        format!("# command: {command_text}\n# {detail}\n# the last bytes of its stderr follow\n")
+            .into_bytes();
+    text.extend_from_slice(&finished.stderr_tail);
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// One line that says how a run went.
+fn summarise(run: &Run, record: &Record, detail: &str, elapsed_s: f64) -> String {
+    let what = format!("{} rep {}", run.cell.describe(), run.rep);
+    if record.status != Status::Ok {
+        return format!("{:<7} {what}: {detail}", record.status.as_str());
+    }
+    let throughput = record
+        .ops_per_s
+        .map(|ops| format!(", {ops:.3e} ops/s"))
+        .unwrap_or_default();
+    let peak = record
+        .peak_rss_bytes
+        .map(|bytes| format!(", peak RSS {}", human_bytes(bytes)))
+        .unwrap_or_default();
+    format!("ok      {what}: {elapsed_s:.2} s{throughput}{peak}")
+}
+
+/// Every failed row of `records`, with its stderr file where there is one.
+fn failed_runs(out_dir: &Path, records: &[Record]) -> Vec<FailedRun> {
+    records
+        .iter()
+        .filter(|record| record.status != Status::Ok)
+        .map(|record| {
+            let file = failure_file(
+                out_dir,
+                &record.strategy,
+                &record.workload,
+                record.size,
+                record.threads,
+                record.rep,
+            );
+            FailedRun {
+                status: record.status,
+                description: format!(
+                    "{} {} size={} threads={} rep {}",
+                    record.strategy, record.workload, record.size, record.threads, record.rep
+                ),
+                stderr_file: file.exists().then_some(file),
+            }
+        })
+        .collect()
+}
+
+/// The cells whose checksums must agree: a workload at a size, thread count and seed.
+type ChecksumCell = (String, u64, u32, u64);
+
+/// The strategies that gave each checksum, per cell.
+type ChecksumsByCell = BTreeMap<ChecksumCell, BTreeMap<String, BTreeSet<String>>>;
+
+/// Cells where strategies disagree on the checksum: every strategy must compute
+/// the same result for the same workload, size, threads and seed.
+fn checksum_disagreements(records: &[Record]) -> Vec<String> {
+    let mut by_cell = ChecksumsByCell::new();
+    for record in records.iter().filter(|record| record.status == Status::Ok) {
+        if let Some(checksum) = &record.checksum {
+            let cell = (
+                record.workload.clone(),
+                record.size,
+                record.threads,
+                record.seed,
+            );
+            by_cell
+                .entry(cell)
+                .or_default()
+                .entry(checksum.clone())
+                .or_default()
+                .insert(record.strategy.clone());
+        }
+    }
+    by_cell
+        .into_iter()
+        .filter(|(_, checksums)| checksums.len() > 1)
+        .map(|((workload, size, threads, seed), checksums)| {
+            let groups: Vec<String> = checksums
+                .iter()
+                .map(|(checksum, strategies)| {
+                    let names: Vec<&str> = strategies.iter().map(String::as_str).collect();
+                    format!("{checksum} from {}", names.join(", "))
+                })
+                .collect();
+            format!(
+                "{workload} size={size} threads={threads} seed={seed}: {}",
+                groups.join("; ")
+            )
+        })
+        .collect()
+}
+
+/// The command line as typed, with `cargo xtask` for the binary's path.
+fn command_line() -> String {
+    let words: Vec<String> = std::env::args()
+        .skip(1)
+        .map(|word| {
+            if !word.is_empty()
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_=./+,:@%".contains(c))
+            {
+                word
+            } else {
+                format!("'{}'", word.replace('\'', "'\\''"))
+            }
+        })
+        .collect();
+    format!("cargo xtask {}", words.join(" "))
+}
+
+/// Writes the report of `dir`.
+fn write_report(dir: &Path) -> anyhow::Result<()> {
+    // TODO(bench): call crate::report::write_report(dir) once report.rs provides it.
+    bail!(
+        "the report writer is not built yet; `cargo xtask report {}` will draw it",
+        dir.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(strategy: &str, workload: &str) -> Cell {
+        Cell {
+            strategy: strategy.to_owned(),
+            collector: strategy
+                .split_once('+')
+                .map(|(collector, _)| collector.to_owned())
+                .unwrap_or_default(),
+            allocator: strategy.rsplit('+').next().unwrap().to_owned(),
+            workload: workload.to_owned(),
+            size: 100,
+            threads: 1,
+            threaded: false,
+        }
+    }
+
+    fn ok_record(strategy: &str, workload: &str, checksum: &str) -> Record {
+        let mut report = failed_report(
+            &Run {
+                cell: cell(strategy, workload),
+                rep: 0,
+            },
+            42,
+            Status::Ok,
+        );
+        report.record.checksum = Some(checksum.to_owned());
+        report.record
+    }
+
+    #[test]
+    fn a_failed_record_keeps_the_cell_and_drops_the_figures() {
+        let run = Run {
+            cell: cell("cycle+pymalloc", "churn"),
+            rep: 2,
+        };
+        let (report, detail) = record_of(
+            &run,
+            7,
+            Status::Crashed,
+            None,
+            "killed by signal 11 (SIGSEGV)",
+        );
+        let record = report.record;
+        assert_eq!(
+            (
+                record.strategy.as_str(),
+                record.collector.as_str(),
+                record.allocator.as_str()
+            ),
+            ("cycle+pymalloc", "cycle", "pymalloc")
+        );
+        assert_eq!(
+            (record.size, record.threads, record.seed, record.rep),
+            (100, 1, 7, 2)
+        );
+        assert_eq!(record.status, Status::Crashed);
+        assert_eq!(record.wall_ns, None);
+        assert!(detail.contains("SIGSEGV"));
+    }
+
+    #[test]
+    fn an_ok_record_gets_the_sweeps_repetition() {
+        let run = Run {
+            cell: cell("cycle+pymalloc", "churn"),
+            rep: 2,
+        };
+        let mut printed = failed_report(
+            &Run {
+                rep: 0,
+                ..run.clone()
+            },
+            42,
+            Status::Ok,
+        );
+        printed.record.wall_ns = Some(5);
+        let (report, _) = record_of(&run, 42, Status::Ok, Some(printed), "ok");
+        assert_eq!(report.record.rep, 2);
+        assert_eq!(report.record.status, Status::Ok);
+        assert_eq!(report.record.wall_ns, Some(5));
+    }
+
+    #[test]
+    fn a_record_for_another_cell_is_an_error() {
+        let run = Run {
+            cell: cell("cycle+pymalloc", "churn"),
+            rep: 0,
+        };
+        let printed = failed_report(
+            &Run {
+                cell: cell("cycle+mimalloc", "churn"),
+                rep: 0,
+            },
+            42,
+            Status::Ok,
+        );
+        let (report, detail) = record_of(&run, 42, Status::Ok, Some(printed), "ok");
+        assert_eq!(report.record.status, Status::Error);
+        assert_eq!(report.record.strategy, "cycle+pymalloc");
+        assert!(detail.contains("cycle+mimalloc"), "{detail}");
+    }
+
+    #[test]
+    fn agreeing_checksums_are_quiet() {
+        let records = [
+            ok_record("a+b", "churn", "01"),
+            ok_record("c+d", "churn", "01"),
+            ok_record("a+b", "other", "02"),
+        ];
+        assert!(checksum_disagreements(&records).is_empty());
+    }
+
+    #[test]
+    fn disagreeing_checksums_name_the_cell_and_the_strategies() {
+        let records = [
+            ok_record("a+b", "churn", "01"),
+            ok_record("c+d", "churn", "01"),
+            ok_record("e+f", "churn", "ff"),
+        ];
+        let lines = checksum_disagreements(&records);
+        assert_eq!(
+            lines,
+            ["churn size=100 threads=1 seed=42: 01 from a+b, c+d; ff from e+f"]
+        );
+    }
+
+    #[test]
+    fn failed_rows_do_not_take_part_in_the_checksum_check() {
+        let mut crashed = ok_record("e+f", "churn", "ff");
+        crashed.status = Status::Crashed;
+        assert!(checksum_disagreements(&[ok_record("a+b", "churn", "01"), crashed]).is_empty());
+    }
+
+    #[test]
+    fn the_child_command_carries_the_cell() {
+        let mut threaded = cell("mimalloc", "larson");
+        threaded.threaded = true;
+        threaded.threads = 2;
+        let command = heaplab_command(
+            Path::new("/bin/heaplab"),
+            &threaded,
+            9,
+            Path::new("/tmp/s.csv"),
+        );
+        let args: Vec<String> = command
+            .get_args()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            args,
+            [
+                "run",
+                "--strategy",
+                "mimalloc",
+                "--workload",
+                "larson",
+                "--size",
+                "100",
+                "--seed",
+                "9",
+                "--threads",
+                "2",
+                "--series",
+                "/tmp/s.csv"
+            ]
+        );
+        let command = heaplab_command(
+            Path::new("/bin/heaplab"),
+            &cell("a+b", "churn"),
+            9,
+            Path::new("/tmp/s.csv"),
+        );
+        assert!(!command.get_args().any(|arg| arg == "--threads"));
+    }
+
+    #[test]
+    fn a_fresh_sweep_clears_the_old_results_and_a_resumed_one_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("runs.csv"), "old").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        prepare_out_dir(dir.path(), true).unwrap();
+        assert!(dir.path().join("runs.csv").exists());
+        prepare_out_dir(dir.path(), false).unwrap();
+        assert!(!dir.path().join("runs.csv").exists());
+        assert!(dir.path().join("notes.txt").exists());
+        assert!(dir.path().join("series").is_dir() && dir.path().join("failures").is_dir());
     }
 }

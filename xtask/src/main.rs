@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Runs the matrix of strategies x workloads x sizes, each run in a fresh process, and writes the report.
-    Bench(bench::BenchCmd),
+    Bench(Box<bench::BenchCmd>),
     /// Redraws the report of a results directory (or merges shard directories) from its CSVs.
     Report(report::ReportCmd),
     /// Compares two results directories cell by cell.
@@ -45,6 +45,10 @@ fn main() {
 
 /// The workspace root.
 pub fn project_root() -> PathBuf {
-    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
-    PathBuf::from(dir).parent().expect("xtask sits one level below the root").to_path_buf()
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    PathBuf::from(dir)
+        .parent()
+        .expect("xtask sits one level below the root")
+        .to_path_buf()
 }

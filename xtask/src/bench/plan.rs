@@ -1,0 +1,636 @@
+//! The matrix of a sweep: which cells (strategy x workload x size x threads)
+//! run, in which order, in which shard, and which a resumed sweep skips.
+//!
+//! The order is fixed by the catalog's order: for each workload, each size,
+//! each thread count, each strategy. Repetitions are rep-major over that list,
+//! so the same cell never runs twice in a row and slow drift of the machine
+//! touches every strategy alike.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{Context, bail};
+use globset::Glob;
+use heaplab_core::Record;
+
+use super::catalog::{Catalog, StrategyInfo, WorkloadInfo};
+
+/// One cell of the matrix: what one `heaplab run` runs.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Cell {
+    /// The strategy name.
+    pub strategy: String,
+    /// The strategy's collector; empty for allocator strategies.
+    pub collector: String,
+    /// The strategy's allocator.
+    pub allocator: String,
+    /// The workload name.
+    pub workload: String,
+    /// The workload's size parameter.
+    pub size: u64,
+    /// Thread count.
+    pub threads: u32,
+    /// Whether the workload takes a thread count at all.
+    pub threaded: bool,
+}
+
+impl Cell {
+    /// The name of this cell's files: `series/<id>.csv`, `failures/<id>-rep<k>.stderr`.
+    pub fn id(&self) -> String {
+        cell_id(&self.strategy, &self.workload, self.size, self.threads)
+    }
+
+    /// A short description for progress lines.
+    pub fn describe(&self) -> String {
+        if self.threaded {
+            format!(
+                "{} {} size={} threads={}",
+                self.strategy, self.workload, self.size, self.threads
+            )
+        } else {
+            format!("{} {} size={}", self.strategy, self.workload, self.size)
+        }
+    }
+}
+
+/// The file stem of a cell: `<workload>__<strategy>__<size>__t<threads>`.
+///
+/// The report finds a cell's time series at `series/<cell_id>.csv` with the
+/// same function. Characters other than ASCII letters, digits, `+`, `-` and
+/// `.` become `_`, so the stem is a safe file name.
+pub fn cell_id(strategy: &str, workload: &str, size: u64, threads: u32) -> String {
+    let clean = |name: &str| -> String {
+        name.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!(
+        "{}__{}__{size}__t{threads}",
+        clean(workload),
+        clean(strategy)
+    )
+}
+
+/// What the command line selects.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Shell-style globs over strategy names; none means every strategy.
+    pub strategy_globs: Vec<String>,
+    /// Shell-style globs over workload names; none means every workload.
+    pub workload_globs: Vec<String>,
+    /// Sizes for every selected workload, instead of the workloads' own.
+    pub sizes: Option<Vec<u64>>,
+    /// Thread counts for threaded workloads, instead of the default.
+    pub threads: Option<Vec<u32>>,
+    /// Quick sizes and quick thread counts.
+    pub quick: bool,
+    /// Cores of this machine: default threads are `1..=cores`.
+    pub cores: u32,
+}
+
+/// The cells of a sweep, and the selected strategies that cannot run here.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// Every cell, in the planned order.
+    pub cells: Vec<Cell>,
+    /// Selected strategies that are unavailable here, with the reason.
+    pub unavailable: Vec<(String, String)>,
+}
+
+/// The names among `names` that any of `globs` matches, in `names`' order.
+///
+/// No globs selects every name. A glob that matches nothing is an error that
+/// lists the valid names, so a typo never silently shrinks a sweep.
+pub fn select<'a>(names: &[&'a str], globs: &[String], what: &str) -> anyhow::Result<Vec<&'a str>> {
+    if globs.is_empty() {
+        return Ok(names.to_vec());
+    }
+    let mut selected = vec![false; names.len()];
+    for glob in globs {
+        let matcher = Glob::new(glob)
+            .with_context(|| format!("--{what} {glob:?} is not a valid glob"))?
+            .compile_matcher();
+        let mut matched_any = false;
+        for (index, name) in names.iter().enumerate() {
+            if matcher.is_match(name) {
+                selected[index] = true;
+                matched_any = true;
+            }
+        }
+        if !matched_any {
+            bail!(
+                "--{what} {glob:?} matches no {what}; the {what}s are: {}",
+                names.join(", ")
+            );
+        }
+    }
+    Ok(names
+        .iter()
+        .zip(selected)
+        .filter(|(_, keep)| *keep)
+        .map(|(name, _)| *name)
+        .collect())
+}
+
+/// Plans the cells of a sweep over `catalog`.
+pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
+    let strategy_names: Vec<&str> = catalog.strategies.iter().map(|s| s.name.as_str()).collect();
+    let workload_names: Vec<&str> = catalog.workloads.iter().map(|w| w.name.as_str()).collect();
+    let chosen_strategies = select(&strategy_names, &selection.strategy_globs, "strategy")?;
+    let chosen_workloads = select(&workload_names, &selection.workload_globs, "workload")?;
+
+    let strategies: Vec<&StrategyInfo> = chosen_strategies
+        .iter()
+        .filter_map(|name| catalog.strategy(name))
+        .collect();
+    let unavailable = strategies
+        .iter()
+        .filter(|strategy| !strategy.available)
+        .map(|strategy| {
+            let reason = strategy
+                .reason
+                .clone()
+                .unwrap_or_else(|| "no reason given".to_owned());
+            (strategy.name.clone(), reason)
+        })
+        .collect();
+
+    let mut cells = Vec::new();
+    for workload in catalog
+        .workloads
+        .iter()
+        .filter(|w| chosen_workloads.contains(&w.name.as_str()))
+    {
+        let runnable: Vec<&&StrategyInfo> = strategies
+            .iter()
+            .filter(|s| s.available && s.kind == workload.runs_on)
+            .collect();
+        for size in sizes_of(workload, selection) {
+            for threads in threads_of(workload, selection) {
+                for strategy in &runnable {
+                    cells.push(Cell {
+                        strategy: strategy.name.clone(),
+                        collector: strategy.collector.clone(),
+                        allocator: strategy.allocator.clone(),
+                        workload: workload.name.clone(),
+                        size,
+                        threads,
+                        threaded: workload.threaded,
+                    });
+                }
+            }
+        }
+    }
+    if cells.is_empty() {
+        bail!(
+            "the selection plans no run: heap workloads run on collector+allocator strategies and \
+             allocator workloads on allocators alone, and only available strategies run \
+             (strategies selected: {}; workloads selected: {})",
+            chosen_strategies.join(", "),
+            chosen_workloads.join(", ")
+        );
+    }
+    Ok(Plan { cells, unavailable })
+}
+
+fn sizes_of(workload: &WorkloadInfo, selection: &Selection) -> Vec<u64> {
+    match &selection.sizes {
+        Some(sizes) => sizes.clone(),
+        None if selection.quick => workload.quick_sizes.clone(),
+        None => workload.default_sizes.clone(),
+    }
+}
+
+fn threads_of(workload: &WorkloadInfo, selection: &Selection) -> Vec<u32> {
+    if !workload.threaded {
+        return vec![1];
+    }
+    match &selection.threads {
+        Some(threads) => threads.clone(),
+        None if selection.quick => vec![1, 2],
+        None => (1..=selection.cores.max(1)).collect(),
+    }
+}
+
+/// The `I`-th of `N` slices of a sweep (`I` counted from 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// Which slice, from 1.
+    pub index: usize,
+    /// How many slices.
+    pub count: usize,
+}
+
+impl FromStr for Shard {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<Shard> {
+        let usage =
+            || format!("--shard {text:?} is not a shard: write I/N with 1 <= I <= N, e.g. 2/4");
+        let (index, count) = text.split_once('/').with_context(usage)?;
+        let index: usize = index.trim().parse().with_context(usage)?;
+        let count: usize = count.trim().parse().with_context(usage)?;
+        if index == 0 || count == 0 || index > count {
+            bail!(usage());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl fmt::Display for Shard {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(formatter, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The cells of `shard`: every `count`-th cell of the planned order, starting at `index`.
+pub fn shard_cells(cells: &[Cell], shard: Shard) -> Vec<Cell> {
+    cells
+        .iter()
+        .skip(shard.index - 1)
+        .step_by(shard.count)
+        .cloned()
+        .collect()
+}
+
+/// One run of a sweep: a cell and a repetition.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    /// The cell.
+    pub cell: Cell,
+    /// Repetition index, from 0.
+    pub rep: u32,
+}
+
+impl Run {
+    /// The key that identifies this run in `runs.csv`.
+    pub fn key(&self) -> RunKey {
+        RunKey {
+            strategy: self.cell.strategy.clone(),
+            workload: self.cell.workload.clone(),
+            size: self.cell.size,
+            threads: self.cell.threads,
+            rep: self.rep,
+        }
+    }
+}
+
+/// Every run of `cells` repeated `repeat` times, rep-major: all cells once, then all again.
+pub fn interleave(cells: &[Cell], repeat: u32) -> Vec<Run> {
+    (0..repeat)
+        .flat_map(|rep| {
+            cells.iter().map(move |cell| Run {
+                cell: cell.clone(),
+                rep,
+            })
+        })
+        .collect()
+}
+
+/// What identifies a run across an interrupted and a resumed sweep.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RunKey {
+    /// The strategy name.
+    pub strategy: String,
+    /// The workload name.
+    pub workload: String,
+    /// The size.
+    pub size: u64,
+    /// The thread count.
+    pub threads: u32,
+    /// The repetition.
+    pub rep: u32,
+}
+
+impl RunKey {
+    /// The key of a row of `runs.csv`.
+    pub fn of_record(record: &Record) -> RunKey {
+        RunKey {
+            strategy: record.strategy.clone(),
+            workload: record.workload.clone(),
+            size: record.size,
+            threads: record.threads,
+            rep: record.rep,
+        }
+    }
+}
+
+/// `runs` less those whose key is in `done`, in the same order.
+pub fn without_done(runs: Vec<Run>, done: &HashSet<RunKey>) -> Vec<Run> {
+    runs.into_iter()
+        .filter(|run| !done.contains(&run.key()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::bench::catalog::tests::sample;
+
+    fn names(cells: &[Cell]) -> Vec<String> {
+        cells
+            .iter()
+            .map(|cell| {
+                format!(
+                    "{}/{}/{}/{}",
+                    cell.strategy, cell.workload, cell.size, cell.threads
+                )
+            })
+            .collect()
+    }
+
+    fn globs(list: &[&str]) -> Vec<String> {
+        list.iter().map(|glob| glob.to_string()).collect()
+    }
+
+    fn check_select(globs_given: &[&str], expected: &[&str]) {
+        let all = ["binary-trees", "churn", "boxed-sum", "array-sum", "larson"];
+        let selected = select(&all, &globs(globs_given), "workload").unwrap();
+        assert_eq!(selected, expected, "globs {globs_given:?}");
+    }
+
+    #[test]
+    fn globs_select_names_in_catalog_order() {
+        check_select(
+            &[],
+            &["binary-trees", "churn", "boxed-sum", "array-sum", "larson"],
+        );
+        check_select(&["churn"], &["churn"]);
+        check_select(&["*-sum"], &["boxed-sum", "array-sum"]);
+        check_select(&["larson", "*-sum"], &["boxed-sum", "array-sum", "larson"]);
+        check_select(&["churn", "ch*"], &["churn"]);
+        check_select(&["b*"], &["binary-trees", "boxed-sum"]);
+        check_select(&["?????"], &["churn"]);
+        check_select(
+            &["*"],
+            &["binary-trees", "churn", "boxed-sum", "array-sum", "larson"],
+        );
+    }
+
+    #[test]
+    fn a_glob_matching_nothing_names_the_valid_names() {
+        let error = select(&["churn", "larson"], &globs(&["churm"]), "workload")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("\"churm\""), "{error}");
+        assert!(error.contains("churn, larson"), "{error}");
+        let error = select(&["churn"], &globs(&["churn", "x*"]), "strategy")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("matches no strategy"), "{error}");
+    }
+
+    #[test]
+    fn an_invalid_glob_is_an_error() {
+        assert!(select(&["churn"], &globs(&["[churn"]), "workload").is_err());
+    }
+
+    #[test]
+    fn quick_plan_runs_each_workload_on_its_kind_of_strategy() {
+        let selection = Selection {
+            quick: true,
+            cores: 4,
+            ..Selection::default()
+        };
+        let plan = plan(&sample(), &selection).unwrap();
+        assert_eq!(
+            names(&plan.cells),
+            [
+                "refcount+pymalloc/binary-trees/4/1",
+                "cycle+pymalloc/binary-trees/4/1",
+                "cycle+mimalloc/binary-trees/4/1",
+                "refcount+pymalloc/binary-trees/6/1",
+                "cycle+pymalloc/binary-trees/6/1",
+                "cycle+mimalloc/binary-trees/6/1",
+                "refcount+pymalloc/boxed-sum/1000/1",
+                "cycle+pymalloc/boxed-sum/1000/1",
+                "cycle+mimalloc/boxed-sum/1000/1",
+                "refcount+pymalloc/array-sum/1000/1",
+                "cycle+pymalloc/array-sum/1000/1",
+                "cycle+mimalloc/array-sum/1000/1",
+                "pymalloc/larson/100/1",
+                "mimalloc/larson/100/1",
+                "pymalloc/larson/100/2",
+                "mimalloc/larson/100/2",
+            ]
+        );
+        let unavailable: Vec<&str> = plan
+            .unavailable
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(unavailable, ["cycle+cpython", "cpython"]);
+    }
+
+    #[test]
+    fn default_plan_uses_default_sizes_and_threads_up_to_the_cores() {
+        let selection = Selection {
+            cores: 3,
+            workload_globs: globs(&["larson"]),
+            ..Selection::default()
+        };
+        let plan = plan(&sample(), &selection).unwrap();
+        assert_eq!(
+            names(&plan.cells),
+            [
+                "pymalloc/larson/10000/1",
+                "mimalloc/larson/10000/1",
+                "pymalloc/larson/10000/2",
+                "mimalloc/larson/10000/2",
+                "pymalloc/larson/10000/3",
+                "mimalloc/larson/10000/3",
+            ]
+        );
+    }
+
+    #[test]
+    fn sizes_and_threads_override_every_selected_workload() {
+        let selection = Selection {
+            strategy_globs: globs(&["cycle+pymalloc", "pymalloc"]),
+            workload_globs: globs(&["binary-trees", "larson"]),
+            sizes: Some(vec![3, 5]),
+            threads: Some(vec![4]),
+            cores: 2,
+            ..Selection::default()
+        };
+        let plan = plan(&sample(), &selection).unwrap();
+        assert_eq!(
+            names(&plan.cells),
+            [
+                "cycle+pymalloc/binary-trees/3/1",
+                "cycle+pymalloc/binary-trees/5/1",
+                "pymalloc/larson/3/4",
+                "pymalloc/larson/5/4",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unavailable_strategy_is_reported_and_not_run() {
+        let selection = Selection {
+            strategy_globs: globs(&["*cpython", "cycle+pymalloc"]),
+            quick: true,
+            ..Selection::default()
+        };
+        let plan = plan(&sample(), &selection).unwrap();
+        assert!(
+            plan.cells
+                .iter()
+                .all(|cell| cell.strategy == "cycle+pymalloc")
+        );
+        assert_eq!(
+            plan.unavailable,
+            [
+                ("cycle+cpython".to_owned(), "no libpython found".to_owned()),
+                ("cpython".to_owned(), "no libpython found".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_selection_that_plans_nothing_is_an_error() {
+        let selection = Selection {
+            strategy_globs: globs(&["pymalloc"]),
+            workload_globs: globs(&["binary-trees"]),
+            quick: true,
+            ..Selection::default()
+        };
+        assert!(plan(&sample(), &selection).is_err());
+        let selection = Selection {
+            strategy_globs: globs(&["cpython"]),
+            quick: true,
+            ..Selection::default()
+        };
+        assert!(plan(&sample(), &selection).is_err());
+    }
+
+    fn check_shard(text: &str, expected: Option<(usize, usize)>) {
+        let parsed = text
+            .parse::<Shard>()
+            .ok()
+            .map(|shard| (shard.index, shard.count));
+        assert_eq!(parsed, expected, "parsing {text:?}");
+    }
+
+    #[test]
+    fn shard_parsing() {
+        check_shard("1/1", Some((1, 1)));
+        check_shard("2/4", Some((2, 4)));
+        check_shard("4/4", Some((4, 4)));
+        check_shard("0/4", None);
+        check_shard("5/4", None);
+        check_shard("1/0", None);
+        check_shard("1", None);
+        check_shard("a/b", None);
+        check_shard("-1/2", None);
+        check_shard("", None);
+    }
+
+    fn many_cells(count: usize) -> Vec<Cell> {
+        (0..count)
+            .map(|index| Cell {
+                strategy: format!("s{}", index % 3),
+                collector: String::new(),
+                allocator: String::new(),
+                workload: format!("w{}", index / 3),
+                size: index as u64,
+                threads: 1,
+                threaded: false,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_cell_falls_in_exactly_one_shard() {
+        for cell_count in [0, 1, 5, 12, 17] {
+            let cells = many_cells(cell_count);
+            for shard_count in 1..=6 {
+                let mut seen: HashMap<Cell, usize> = HashMap::new();
+                for index in 1..=shard_count {
+                    for cell in shard_cells(
+                        &cells,
+                        Shard {
+                            index,
+                            count: shard_count,
+                        },
+                    ) {
+                        *seen.entry(cell).or_default() += 1;
+                    }
+                }
+                assert_eq!(
+                    seen.len(),
+                    cells.len(),
+                    "{cell_count} cells in {shard_count} shards"
+                );
+                assert!(seen.values().all(|&times| times == 1));
+            }
+        }
+    }
+
+    #[test]
+    fn a_shard_takes_every_nth_cell_from_its_index() {
+        let cells = many_cells(7);
+        let sizes = |shard| {
+            shard_cells(&cells, shard)
+                .iter()
+                .map(|cell| cell.size)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(Shard { index: 1, count: 3 }), [0, 3, 6]);
+        assert_eq!(sizes(Shard { index: 2, count: 3 }), [1, 4]);
+        assert_eq!(sizes(Shard { index: 3, count: 3 }), [2, 5]);
+        assert_eq!(sizes(Shard { index: 1, count: 1 }), [0, 1, 2, 3, 4, 5, 6]);
+    }
+
+    #[test]
+    fn repetitions_are_rep_major() {
+        let cells = many_cells(3);
+        let order: Vec<(u64, u32)> = interleave(&cells, 2)
+            .iter()
+            .map(|run| (run.cell.size, run.rep))
+            .collect();
+        assert_eq!(order, [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)]);
+    }
+
+    #[test]
+    fn the_same_cell_never_runs_twice_in_a_row() {
+        for cell_count in 2..6 {
+            let runs = interleave(&many_cells(cell_count), 4);
+            assert_eq!(runs.len(), cell_count * 4);
+            assert!(runs.windows(2).all(|pair| pair[0].cell != pair[1].cell));
+        }
+    }
+
+    #[test]
+    fn resume_skips_exactly_the_done_runs() {
+        let runs = interleave(&many_cells(3), 2);
+        let done: HashSet<RunKey> = [runs[0].key(), runs[4].key()].into_iter().collect();
+        let left: Vec<(u64, u32)> = without_done(runs, &done)
+            .iter()
+            .map(|run| (run.cell.size, run.rep))
+            .collect();
+        assert_eq!(left, [(1, 0), (2, 0), (0, 1), (2, 1)]);
+    }
+
+    #[test]
+    fn cell_ids_are_file_names() {
+        assert_eq!(
+            cell_id("cycle+pymalloc", "binary-trees", 14, 1),
+            "binary-trees__cycle+pymalloc__14__t1"
+        );
+        assert_eq!(
+            cell_id("mimalloc", "larson", 1000, 2),
+            "larson__mimalloc__1000__t2"
+        );
+        assert_eq!(cell_id("a/b c", "x", 1, 1), "x__a_b_c__1__t1");
+    }
+}
