@@ -19,15 +19,18 @@
 //!
 //! `size` is the number of nodes built in total: half of them in rings of
 //! 1 to 32 nodes (a ring of one points at itself), linked through `next`,
-//! the other half in trees of 1 to 64 nodes, each node attached to a random
-//! earlier node of its tree. Structures are built in batches of about 4,096
-//! nodes; each batch is walked (the checksum) and then dropped.
+//! the other half in trees of 2 to 64 nodes, each node attached to a random
+//! earlier node of its tree. Every node is part of a cycle — a ring, or a
+//! parent and the list of its children — except in the one-node tree that
+//! sizes 1 and 2 leave room for. Structures are built in batches of about
+//! 4,096 nodes; each batch is walked (the checksum) and then dropped.
 //!
-//! Every node holds an int, and a tree node a list of its children too. A
-//! ring node costs about 64 bytes (instance and int), a tree node about 150
-//! (instance, list, list buffer and int), more with the `cycle` collector's
-//! GC headers: at 16 million nodes pure refcount leaks about 1.7 GB, while
-//! the collectors that find cycles need only a batch's worth at a time.
+//! Every node holds an int, and a tree node a list of its children too. In
+//! bytes requested, a ring node costs 60 (instance and int), a tree node
+//! about 125 (instance, list, list buffer and int); the `cycle` collector's
+//! GC headers add 16 a container, to 76 and about 157. At 16 million nodes
+//! pure refcount leaks about 1.5 GB, while the collectors that find cycles
+//! need only a few batches' worth at a time.
 //!
 //! What it stresses: the cycle detector (every batch becomes garbage only a
 //! cycle collector can find) and the tracing collector's sweep; pure
@@ -61,6 +64,8 @@ pub const WORKLOAD: Workload = Workload {
 const BATCH_NODES: u64 = 4096;
 /// The longest ring.
 const MAX_RING_NODES: u64 = 32;
+/// The smallest tree: a root and one child, which point at each other.
+const MIN_TREE_NODES: u64 = 2;
 /// The largest tree.
 const MAX_TREE_NODES: u64 = 64;
 
@@ -113,7 +118,10 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
         let mut batch = Vec::new();
         let mut n_in_batch = 0;
         while n_left > 0 && n_in_batch < BATCH_NODES {
-            let n_nodes = (1 + rng.below(MAX_TREE_NODES)).min(n_left);
+            let n_nodes = tree_nodes(
+                MIN_TREE_NODES + rng.below(MAX_TREE_NODES - MIN_TREE_NODES + 1),
+                n_left,
+            );
             batch.push(make_tree(heap, n_nodes, &mut rng, &mut next_value));
             n_left -= n_nodes;
             n_in_batch += n_nodes;
@@ -184,6 +192,18 @@ fn digest_ring(heap: &dyn Heap, first: Obj, checksum: &mut Checksum) {
     checksum.word(sum_of_values as u64);
 }
 
+/// The nodes of the next tree: `drawn`, or fewer where fewer are left, but
+/// never so many that a single node would be left for a last tree: a lone
+/// node has no parent pointer to make a cycle with.
+fn tree_nodes(drawn: u64, n_left: u64) -> u64 {
+    let n_nodes = drawn.min(n_left);
+    if n_left - n_nodes == 1 {
+        n_nodes + 1
+    } else {
+        n_nodes
+    }
+}
+
 /// Builds a tree of `n_nodes` nodes, each attached to a random earlier node,
 /// and returns an owned reference to its root.
 fn make_tree(heap: &mut dyn Heap, n_nodes: u64, rng: &mut Rng, next_value: &mut i64) -> Obj {
@@ -250,4 +270,27 @@ fn digest_tree(heap: &dyn Heap, root: Obj, checksum: &mut Checksum) {
         }
     }
     checksum.word(n_nodes);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_tree_is_left_with_a_single_node() {
+        let check = |drawn: u64, n_left: u64, expected: u64| {
+            assert_eq!(
+                tree_nodes(drawn, n_left),
+                expected,
+                "{drawn} drawn, {n_left} left"
+            );
+        };
+        check(10, 100, 10);
+        check(10, 12, 10);
+        check(10, 11, 11);
+        check(10, 10, 10);
+        check(10, 3, 3);
+        check(2, 3, 3);
+        check(64, 1, 1);
+    }
 }
