@@ -1,11 +1,13 @@
 //! heaplab-gc: the collectors, each a policy over one shared object runtime.
 //!
 //! - [`refcount`]: pure reference counting; cycles leak.
+//! - [`cycle`]: reference counting plus CPython's generational cycle detector.
 //! - [`marksweep`]: tracing from the workload's references, non-moving.
 //!
 //! Every collector is generic over the [`Allocator`] it draws from, so the
 //! allocation fast path is monomorphic; workloads see only `dyn Heap`.
 
+mod cycle;
 mod debug;
 mod marksweep;
 mod object;
@@ -14,6 +16,7 @@ mod runtime;
 
 use heaplab_core::{Allocator, Heap, ProbeHandle};
 
+pub use crate::cycle::{THRESHOLDS_311, THRESHOLDS_313};
 use crate::runtime::Runtime;
 
 /// A collector's name and what it models.
@@ -28,12 +31,15 @@ pub struct CollectorInfo {
 /// Every collector, in the order reports list them.
 pub const COLLECTORS: &[CollectorInfo] = &[
     CollectorInfo { name: "refcount", summary: "pure reference counting, iterative frees; cycles leak" },
+    CollectorInfo { name: "cycle", summary: "reference counting plus CPython's generational cycle detector (CPython's configuration)" },
     CollectorInfo { name: "marksweep", summary: "non-moving mark-sweep from the workload's references; paced by a heap growth factor" },
 ];
 
 /// Collector parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GcConfig {
+    /// `cycle`: generation thresholds, CPython 3.11's (700, 10, 10) by default.
+    pub thresholds: [u32; 3],
     /// `marksweep`: the heap may grow to this multiple of the live bytes before the next collection.
     pub growth: f64,
     /// `marksweep`: the smallest number of bytes allocated between collections.
@@ -42,7 +48,7 @@ pub struct GcConfig {
 
 impl Default for GcConfig {
     fn default() -> Self {
-        GcConfig { growth: 2.0, min_budget_bytes: 256 * 1024 }
+        GcConfig { thresholds: THRESHOLDS_311, growth: 2.0, min_budget_bytes: 256 * 1024 }
     }
 }
 
@@ -78,6 +84,7 @@ pub fn new_heap<A: Allocator + 'static>(
 ) -> Result<Box<dyn Heap>, GcError> {
     Ok(match collector {
         "refcount" => Box::new(Runtime::new(refcount::RefCount, alloc, probe)),
+        "cycle" => Box::new(Runtime::new(cycle::Cycle::new(config.thresholds), alloc, probe)),
         "marksweep" => Box::new(Runtime::new(
             marksweep::MarkSweep::new(config.growth, config.min_budget_bytes),
             alloc,

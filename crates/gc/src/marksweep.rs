@@ -129,7 +129,7 @@ impl<A: Allocator> Policy<A> for MarkSweep {
     }
 
     #[inline]
-    fn before_alloc(&mut self, core: &mut Core<A>, _bytes: usize) {
+    fn before_alloc(&mut self, core: &mut Core<A>, _kind: Kind) {
         if self.automatic && core.stats.allocated_bytes - self.allocated_at_last > self.budget {
             self.run_collection(core);
         }
@@ -185,11 +185,8 @@ impl<A: Allocator> Policy<A> for MarkSweep {
 
     fn freeze(&mut self, _core: &mut Core<A>) {}
 
-    fn finish(&mut self, core: &mut Core<A>) -> (u64, u64) {
-        // Everything unreachable is reclaimed by this collection; what stays
-        // is reachable from references the workload still holds, so nothing leaks.
+    fn finish(&mut self, core: &mut Core<A>) {
         self.run_collection(core);
-        (0, 0)
     }
 
     fn free_all(&mut self, core: &mut Core<A>) {

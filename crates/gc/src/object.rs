@@ -44,8 +44,6 @@ const STR_DATA: usize = 48;
 
 /// Tag flag: marked by the tracing collector.
 pub(crate) const FLAG_MARKED: u8 = 1;
-/// Tag flag: frozen (`gc.freeze()`), skipped by collections.
-pub(crate) const FLAG_FROZEN: u8 = 2;
 /// Tag flag: tracked by the cycle collector.
 pub(crate) const FLAG_TRACKED: u8 = 4;
 

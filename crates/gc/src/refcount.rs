@@ -87,7 +87,7 @@ impl<A: Allocator> Policy<A> for RefCount {
     }
 
     #[inline]
-    fn before_alloc(&mut self, _core: &mut Core<A>, _bytes: usize) {}
+    fn before_alloc(&mut self, _core: &mut Core<A>, _kind: Kind) {}
 
     #[inline]
     fn on_create(&mut self, _core: &mut Core<A>, _obj: Obj) {}
@@ -118,9 +118,7 @@ impl<A: Allocator> Policy<A> for RefCount {
 
     fn freeze(&mut self, _core: &mut Core<A>) {}
 
-    fn finish(&mut self, core: &mut Core<A>) -> (u64, u64) {
-        (core.stats.live_bytes, core.stats.live_objects)
-    }
+    fn finish(&mut self, _core: &mut Core<A>) {}
 
     fn free_all(&mut self, _core: &mut Core<A>) {}
 }

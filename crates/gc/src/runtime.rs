@@ -28,8 +28,8 @@ pub(crate) trait Policy<A: Allocator> {
     /// The value of header word 0 for a new object.
     fn initial_word0(&self) -> u64;
 
-    /// Called before an object of `bytes` bytes is allocated: the moment a collection may run.
-    fn before_alloc(&mut self, core: &mut Core<A>, bytes: usize);
+    /// Called before an object of this kind is allocated: the moment a collection may run.
+    fn before_alloc(&mut self, core: &mut Core<A>, kind: Kind);
 
     /// A new object, payload filled in, with one owned reference.
     fn on_create(&mut self, core: &mut Core<A>, obj: Obj);
@@ -55,9 +55,9 @@ pub(crate) trait Policy<A: Allocator> {
     /// Moves everything live out of reach of collections.
     fn freeze(&mut self, core: &mut Core<A>);
 
-    /// The workload has released everything: reclaim what can be reclaimed
-    /// and return what stays held though unreachable, as (bytes, objects).
-    fn finish(&mut self, core: &mut Core<A>) -> (u64, u64);
+    /// The workload has released everything it owned: reclaim what the
+    /// collector can. Whatever is still live afterwards is reported as leaked.
+    fn finish(&mut self, core: &mut Core<A>);
 
     /// Frees every object still held, when the heap is dropped, where the
     /// collector can find them (a tracing collector can; pure refcount cannot).
@@ -227,7 +227,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
     #[inline]
     fn create(&mut self, kind: Kind, size: usize, slots: u16, fill: impl FnOnce(Obj)) -> Obj {
         let prefix = self.policy.prefix(kind);
-        self.policy.before_alloc(&mut self.core, prefix + size);
+        self.policy.before_alloc(&mut self.core, kind);
         let obj = self.core.alloc_object(prefix, size);
         layout::init_header(obj, self.policy.initial_word0(), kind, slots, u32::MAX);
         fill(obj);
@@ -453,9 +453,9 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
     fn finish(&mut self) -> (HeapStats, Vec<PhaseRecord>) {
         let snapshot = self.core.snapshot();
         self.core.phases.end(|| snapshot);
-        let (bytes, objects) = self.policy.finish(&mut self.core);
-        self.core.stats.leaked_bytes = bytes;
-        self.core.stats.leaked_objects = objects;
+        self.policy.finish(&mut self.core);
+        self.core.stats.leaked_bytes = self.core.stats.live_bytes;
+        self.core.stats.leaked_objects = self.core.stats.live_objects;
         (self.core.stats.clone(), self.core.phases.take_records())
     }
 }

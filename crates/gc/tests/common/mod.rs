@@ -13,12 +13,16 @@ pub enum Expect {
     FreesAtZero,
     /// After a collection, exactly the unreachable objects are gone.
     FreesUnreachable,
+    /// Both: objects die when their count reaches zero, and a collection
+    /// frees the cycles too.
+    FreesAtZeroAndCycles,
 }
 
 /// What the named collector promises.
 pub fn expectation(collector: &str) -> Expect {
     match collector {
         "refcount" => Expect::FreesAtZero,
+        "cycle" => Expect::FreesAtZeroAndCycles,
         _ => Expect::FreesUnreachable,
     }
 }
@@ -28,13 +32,14 @@ pub const ALLOCATORS: &[&str] = &["pymalloc", "system"];
 
 struct Visit<'f> {
     collector: &'static str,
+    config: GcConfig,
     f: &'f mut dyn FnMut(&mut dyn Heap, Expect),
 }
 
 impl AllocVisitor for Visit<'_> {
     type Output = ();
     fn visit<A: Allocator + 'static>(self, alloc: A) {
-        let mut heap = heaplab_gc::new_heap(self.collector, alloc, &GcConfig::default(), None)
+        let mut heap = heaplab_gc::new_heap(self.collector, alloc, &self.config, None)
             .expect("a known collector");
         (self.f)(heap.as_mut(), expectation(self.collector));
     }
@@ -44,15 +49,20 @@ impl AllocVisitor for Visit<'_> {
 pub fn for_each_heap(mut f: impl FnMut(&mut dyn Heap, Expect)) {
     for collector in COLLECTORS {
         for allocator in ALLOCATORS {
-            heaplab_alloc::with_allocator(allocator, &AllocConfig::default(), Visit { collector: collector.name, f: &mut f })
+            heaplab_alloc::with_allocator(allocator, &AllocConfig::default(), Visit { collector: collector.name, config: GcConfig::default(), f: &mut f })
                 .expect("a known allocator");
         }
     }
 }
 
-/// Calls `f` with a refcount heap over the system allocator.
-pub fn refcount_heap(mut f: impl FnMut(&mut dyn Heap)) {
+/// Calls `f` with a heap of `collector` over pymalloc, configured by `config`.
+pub fn with_heap(collector: &'static str, config: GcConfig, mut f: impl FnMut(&mut dyn Heap)) {
     let mut g = |heap: &mut dyn Heap, _: Expect| f(heap);
-    heaplab_alloc::with_allocator("system", &AllocConfig::default(), Visit { collector: "refcount", f: &mut g })
-        .expect("the system allocator");
+    heaplab_alloc::with_allocator("pymalloc", &AllocConfig::default(), Visit { collector, config, f: &mut g })
+        .expect("the pymalloc allocator");
+}
+
+/// Calls `f` with a refcount heap over pymalloc.
+pub fn refcount_heap(f: impl FnMut(&mut dyn Heap)) {
+    with_heap("refcount", GcConfig::default(), f)
 }

@@ -1,0 +1,287 @@
+//! `heaplab run`: one cell, measured in this process.
+
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use heaplab_alloc::{AllocConfig, AllocVisitor};
+use heaplab_core::fault::{Fault, FAULT_VAR};
+use heaplab_core::probe::{self, PhaseLog, PhaseRecord, Probe, ProbeHandle, Snapshot};
+use heaplab_core::record::quantile;
+use heaplab_core::{AllocStats, Allocator, HeapStats, Outcome, Params, Record, RunReport, Status};
+use heaplab_gc::GcConfig;
+use heaplab_workloads::{Body, Workload};
+
+use crate::strategy::{self, Strategy};
+
+/// How often the probe samples RSS.
+const SAMPLE_PERIOD: Duration = Duration::from_millis(1);
+
+/// Arguments of `heaplab run`. Numbers are parsed here, not by clap, so that
+/// a bad one gets a one-line error.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// `collector+allocator` (e.g. cycle+pymalloc), or an allocator alone for allocator workloads.
+    #[arg(long)]
+    strategy: String,
+    /// The workload (see `heaplab list`).
+    #[arg(long)]
+    workload: String,
+    /// The workload's size (what it means: `heaplab list`).
+    #[arg(long)]
+    size: String,
+    /// Threads, for threaded workloads.
+    #[arg(long, default_value = "1")]
+    threads: String,
+    /// Seed of every random choice.
+    #[arg(long, default_value = "42")]
+    seed: String,
+    /// Writes the memory time series here as CSV.
+    #[arg(long)]
+    series: Option<PathBuf>,
+    /// A strategy parameter: pymalloc.geometry=3.9|3.10, marksweep.growth=F (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    settings: Vec<String>,
+}
+
+fn parse_positive(what: &str, text: &str) -> Result<u64> {
+    match text.trim().replace('_', "").parse::<u64>() {
+        Ok(0) => bail!("--{what} must be at least 1 (got 0)"),
+        Ok(n) => Ok(n),
+        Err(_) => bail!("--{what} must be a positive integer (got '{text}')"),
+    }
+}
+
+/// Strategy parameters from `--set`.
+#[derive(Default)]
+struct Settings {
+    alloc: AllocConfig,
+    gc: GcConfig,
+}
+
+fn parse_settings(items: &[String]) -> Result<Settings> {
+    let mut settings = Settings::default();
+    for item in items {
+        let Some((key, value)) = item.split_once('=') else {
+            bail!("--set takes KEY=VALUE (got '{item}')");
+        };
+        match key {
+            "pymalloc.geometry" => {
+                settings.alloc.pymalloc_geometry = match value {
+                    "3.9" => heaplab_alloc::Geometry::Py39,
+                    "3.10" | "3.11" | "3.12" | "3.13" => heaplab_alloc::Geometry::Py310,
+                    _ => bail!("pymalloc.geometry must be 3.9 or 3.10 (got '{value}')"),
+                }
+            }
+            "marksweep.growth" => match value.parse::<f64>() {
+                Ok(g) if g > 1.0 && g.is_finite() => settings.gc.growth = g,
+                _ => bail!("marksweep.growth must be a number above 1 (got '{value}')"),
+            },
+            _ => bail!("unknown setting '{key}' (valid: pymalloc.geometry, marksweep.growth)"),
+        }
+    }
+    Ok(settings)
+}
+
+/// What a workload run produced, whatever ran it.
+struct Measured {
+    outcome: Outcome,
+    wall_ns: u64,
+    end_rss_bytes: u64,
+    /// Heap figures at the end of the workload (before teardown accounting).
+    stats: HeapStats,
+    /// Set by teardown.
+    leaked_bytes: u64,
+    phases: Vec<PhaseRecord>,
+    has_collector: bool,
+}
+
+/// Runs a heap workload on `collector` over whichever allocator visits.
+struct HeapRun<'a> {
+    collector: &'static str,
+    gc: &'a GcConfig,
+    probe: ProbeHandle,
+    body: fn(&mut dyn heaplab_core::Heap, &Params) -> Outcome,
+    params: Params,
+}
+
+impl AllocVisitor for HeapRun<'_> {
+    type Output = Measured;
+
+    fn visit<A: Allocator + 'static>(self, alloc: A) -> Measured {
+        let mut heap = heaplab_gc::new_heap(self.collector, alloc, self.gc, Some(self.probe))
+            .expect("the collector was resolved from the registry");
+        let started = Instant::now();
+        let outcome = (self.body)(heap.as_mut(), &self.params);
+        let wall_ns = started.elapsed().as_nanos() as u64;
+        let end_rss_bytes = probe::current_rss_bytes();
+        let stats = heap.stats();
+        let (final_stats, phases) = heap.finish();
+        Measured {
+            outcome,
+            wall_ns,
+            end_rss_bytes,
+            stats,
+            leaked_bytes: final_stats.leaked_bytes,
+            phases,
+            has_collector: true,
+        }
+    }
+}
+
+/// Turns an allocator's counters into the figures a heap would report.
+fn alloc_figures(stats: &AllocStats) -> HeapStats {
+    let counters = stats.counters.unwrap_or_default();
+    HeapStats {
+        live_objects: counters.n_allocs - counters.n_frees,
+        live_bytes: counters.live_bytes,
+        peak_live_bytes: counters.peak_live_bytes,
+        allocated_bytes: counters.allocated_bytes,
+        allocated_objects: counters.n_allocs,
+        ..HeapStats::default()
+    }
+}
+
+fn run_allocator_workload(
+    workload: &Workload,
+    allocator: &str,
+    settings: &Settings,
+    probe: ProbeHandle,
+    params: Params,
+) -> Result<Measured> {
+    let mut log = PhaseLog::new(Some(probe));
+    let started = Instant::now();
+    let (outcome, alloc_stats) = match workload.body {
+        Body::Alloc(body) => {
+            let mut alloc = heaplab_alloc::boxed(allocator, &settings.alloc)?;
+            let outcome = body(alloc.as_mut(), &mut log, &params);
+            (outcome, alloc.stats())
+        }
+        Body::Shared(body) => {
+            let alloc = heaplab_alloc::shared(allocator, &settings.alloc)?;
+            let outcome = body(alloc.as_ref(), &mut log, &params);
+            (outcome, alloc.stats())
+        }
+        Body::Heap(_) => unreachable!("heap workloads run on a heap"),
+    };
+    let wall_ns = started.elapsed().as_nanos() as u64;
+    let end_rss_bytes = probe::current_rss_bytes();
+    let stats = alloc_figures(&alloc_stats);
+    log.end(|| Snapshot { live_bytes: stats.live_bytes, collections: 0, alloc: alloc_stats.clone() });
+    Ok(Measured {
+        outcome,
+        wall_ns,
+        end_rss_bytes,
+        leaked_bytes: stats.live_bytes,
+        stats,
+        phases: log.take_records(),
+        has_collector: false,
+    })
+}
+
+/// `heaplab run`.
+pub fn run(args: RunArgs) -> Result<()> {
+    let workload = strategy::find_workload(&args.workload)?;
+    let strategy: Strategy = strategy::resolve(&args.strategy, workload)?;
+    let size = parse_positive("size", &args.size)?;
+    let threads = parse_positive("threads", &args.threads)?;
+    let threads = u32::try_from(threads).context("--threads is too large")?;
+    if threads > 1 && !workload.threaded {
+        bail!("workload {} is single-threaded; --threads must be 1", workload.name);
+    }
+    let seed: u64 = args.seed.trim().parse().map_err(|_| anyhow::anyhow!("--seed must be an integer (got '{}')", args.seed))?;
+    let settings = parse_settings(&args.settings)?;
+    let series_file = match &args.series {
+        Some(path) => Some(File::create(path).with_context(|| format!("creating {}", path.display()))?),
+        None => None,
+    };
+    if let Ok(spec) = std::env::var(FAULT_VAR)
+        && let Some(fault) = Fault::armed_for(&spec, workload.name).map_err(anyhow::Error::msg)?
+    {
+        eprintln!("heaplab: injecting fault '{fault}' into {}", workload.name);
+        fault.trigger();
+    }
+
+    let params = Params { size, threads, seed };
+    let before = probe::usage();
+    let probe = Probe::start(SAMPLE_PERIOD);
+    let measured = match (strategy.collector, workload.body) {
+        (Some(collector), Body::Heap(body)) => {
+            let visitor = HeapRun { collector, gc: &settings.gc, probe: probe.handle(), body, params };
+            heaplab_alloc::with_allocator(strategy.allocator, &settings.alloc, visitor)?
+        }
+        _ => run_allocator_workload(workload, strategy.allocator, &settings, probe.handle(), params)?,
+    };
+    let series = probe.finish();
+    let after = probe::usage();
+
+    if let Some(file) = series_file {
+        let names: Vec<String> = measured.phases.iter().map(|p| p.name.clone()).collect();
+        let mut out = BufWriter::new(file);
+        series.write_csv(&mut out, &names).context("writing the series")?;
+    }
+
+    let stats = &measured.stats;
+    let wall_s = measured.wall_ns as f64 / 1e9;
+    let with_collector = |v: u64| measured.has_collector.then_some(v);
+    let record = Record {
+        strategy: strategy.name(),
+        collector: strategy.collector.unwrap_or("").to_owned(),
+        allocator: strategy.allocator.to_owned(),
+        workload: workload.name.to_owned(),
+        size,
+        threads,
+        seed,
+        rep: 0,
+        status: Status::Ok,
+        checksum: Some(format!("{:016x}", measured.outcome.checksum)),
+        wall_ns: Some(measured.wall_ns),
+        user_ns: Some(after.user_ns - before.user_ns),
+        sys_ns: Some(after.sys_ns - before.sys_ns),
+        ops: Some(measured.outcome.ops),
+        ops_per_s: Some(if wall_s > 0.0 { measured.outcome.ops as f64 / wall_s } else { 0.0 }),
+        peak_rss_bytes: Some(after.max_rss_bytes),
+        end_rss_bytes: Some(measured.end_rss_bytes),
+        peak_live_bytes: Some(stats.peak_live_bytes),
+        end_live_bytes: Some(stats.live_bytes),
+        allocated_bytes: Some(stats.allocated_bytes),
+        leaked_bytes: Some(measured.leaked_bytes),
+        collections: with_collector(stats.collections()),
+        pause_total_ns: with_collector(stats.collector_ns),
+        pause_max_ns: with_collector(stats.pauses_ns.iter().copied().max().unwrap_or(0)),
+        pause_p99_ns: with_collector(quantile(&stats.pauses_ns, 0.99)),
+        minor_faults: Some(after.minor_faults - before.minor_faults),
+    };
+    let report = RunReport {
+        record,
+        collections_by_gen: if measured.has_collector { stats.collections_by_gen.clone() } else { Vec::new() },
+        phases: measured.phases,
+    };
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_must_be_positive_integers() {
+        assert_eq!(parse_positive("size", "1_000").unwrap(), 1000);
+        for bad in ["0", "-3", "ten", "", "1.5"] {
+            assert!(parse_positive("size", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let ok = parse_settings(&["marksweep.growth=1.5".into(), "pymalloc.geometry=3.9".into()]).unwrap();
+        assert_eq!(ok.gc.growth, 1.5);
+        assert_eq!(ok.alloc.pymalloc_geometry, heaplab_alloc::Geometry::Py39);
+        for bad in ["marksweep.growth=1", "marksweep.growth=x", "nope=1", "novalue", "pymalloc.geometry=2.7"] {
+            assert!(parse_settings(&[bad.into()]).is_err(), "{bad}");
+        }
+    }
+}
