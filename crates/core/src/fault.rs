@@ -25,9 +25,9 @@ pub enum Fault {
 impl Fault {
     /// The fault armed for `workload` by `spec` (the value of [`FAULT_VAR`]), if any.
     pub fn armed_for(spec: &str, workload: &str) -> Result<Option<Fault>, String> {
-        let (kind, target) = spec
-            .split_once('@')
-            .ok_or_else(|| format!("{FAULT_VAR}='{spec}' is not KIND@WORKLOAD (KIND: segv, abort, hang, oom)"))?;
+        let (kind, target) = spec.split_once('@').ok_or_else(|| {
+            format!("{FAULT_VAR}='{spec}' is not KIND@WORKLOAD (KIND: segv, abort, hang, oom)")
+        })?;
         let fault = match kind {
             "segv" => Fault::Segv,
             "abort" => Fault::Abort,

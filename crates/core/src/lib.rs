@@ -17,8 +17,8 @@ pub mod record;
 pub mod workload;
 
 pub use alloc::{
-    AllocStats, Allocator, ArenaStats, ArenaUse, Block, BlockAllocator, ClassStats, Counters,
-    OutOfMemory, SharedAllocator, SharedBlockAllocator, ALIGN,
+    ALIGN, AllocStats, Allocator, ArenaStats, ArenaUse, Block, BlockAllocator, ClassStats, Counters,
+    OutOfMemory, SharedAllocator, SharedBlockAllocator,
 };
 pub use heap::{Capabilities, Heap, HeapStats, Obj};
 pub use object::Kind;

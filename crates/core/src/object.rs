@@ -52,15 +52,8 @@ pub enum Kind {
 
 impl Kind {
     /// Every kind, in tag order.
-    pub const ALL: [Kind; 7] = [
-        Kind::Int,
-        Kind::Float,
-        Kind::Str,
-        Kind::Tuple,
-        Kind::List,
-        Kind::Instance,
-        Kind::Array,
-    ];
+    pub const ALL: [Kind; 7] =
+        [Kind::Int, Kind::Float, Kind::Str, Kind::Tuple, Kind::List, Kind::Instance, Kind::Array];
 
     /// The kind with this tag, if any.
     pub fn from_tag(tag: u8) -> Option<Kind> {

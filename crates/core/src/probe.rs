@@ -114,9 +114,8 @@ impl Probe {
     pub fn finish(mut self) -> Series {
         self.handle.shared.stop.store(true, Ordering::Relaxed);
         let samples = self.thread.take().and_then(|t| t.join().ok()).unwrap_or_default();
-        let events = std::mem::take(
-            &mut *self.handle.shared.events.lock().unwrap_or_else(|e| e.into_inner()),
-        );
+        let events =
+            std::mem::take(&mut *self.handle.shared.events.lock().unwrap_or_else(|e| e.into_inner()));
         Series { samples, events }
     }
 }
@@ -158,7 +157,11 @@ impl Series {
         for sample in &self.samples {
             while let Some(e) = events.next_if(|e| e.t_ns <= sample.t_ns) {
                 let phase = name(last.phase);
-                writeln!(out, "{},{},{},{phase},{}:{}", e.t_ns, last.rss_bytes, last.live_bytes, e.label, e.duration_ns)?;
+                writeln!(
+                    out,
+                    "{},{},{},{phase},{}:{}",
+                    e.t_ns, last.rss_bytes, last.live_bytes, e.label, e.duration_ns
+                )?;
             }
             let phase = name(sample.phase);
             writeln!(out, "{},{},{},{phase},", sample.t_ns, sample.rss_bytes, sample.live_bytes)?;
@@ -166,7 +169,11 @@ impl Series {
         }
         for e in events {
             let phase = name(last.phase);
-            writeln!(out, "{},{},{},{phase},{}:{}", e.t_ns, last.rss_bytes, last.live_bytes, e.label, e.duration_ns)?;
+            writeln!(
+                out,
+                "{},{},{},{phase},{}:{}",
+                e.t_ns, last.rss_bytes, last.live_bytes, e.label, e.duration_ns
+            )?;
         }
         Ok(())
     }

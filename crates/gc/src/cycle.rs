@@ -394,7 +394,8 @@ fn untrack_tuples(young: u64) {
             let mut may_be_tracked = false;
             layout::for_each_ref(obj, |item| {
                 let kind = layout::kind(item);
-                may_be_tracked |= kind.is_container() && (kind != Kind::Tuple || has_flag(item, FLAG_TRACKED));
+                may_be_tracked |=
+                    kind.is_container() && (kind != Kind::Tuple || has_flag(item, FLAG_TRACKED));
             });
             if !may_be_tracked {
                 list::unlink(node);

@@ -31,8 +31,14 @@ pub struct CollectorInfo {
 /// Every collector, in the order reports list them.
 pub const COLLECTORS: &[CollectorInfo] = &[
     CollectorInfo { name: "refcount", summary: "pure reference counting, iterative frees; cycles leak" },
-    CollectorInfo { name: "cycle", summary: "reference counting plus CPython's generational cycle detector (CPython's configuration)" },
-    CollectorInfo { name: "marksweep", summary: "non-moving mark-sweep from the workload's references; paced by a heap growth factor" },
+    CollectorInfo {
+        name: "cycle",
+        summary: "reference counting plus CPython's generational cycle detector (CPython's configuration)",
+    },
+    CollectorInfo {
+        name: "marksweep",
+        summary: "non-moving mark-sweep from the workload's references; paced by a heap growth factor",
+    },
 ];
 
 /// Collector parameters.

@@ -35,8 +35,8 @@
 
 use std::ptr::{self, NonNull};
 
-use heaplab_core::object::{self, Kind, OBJECT_HEADER, WORD};
 use heaplab_core::Obj;
+use heaplab_core::object::{self, Kind, OBJECT_HEADER, WORD};
 
 const TAG: usize = 8;
 const PAYLOAD: usize = OBJECT_HEADER;

@@ -11,7 +11,7 @@ use heaplab_core::{Heap, Kind, Obj};
 use proptest::prelude::*;
 
 mod common;
-use common::{for_each_heap, Expect};
+use common::{Expect, for_each_heap};
 
 /// One step of a random program. Indices pick among the model's owned references, modulo their number.
 #[derive(Clone, Debug)]
@@ -138,7 +138,11 @@ fn check_reachable(heap: &dyn Heap, model: &Model, reachable: &[bool]) {
                 assert_eq!(heap.kind(obj), *kind);
                 assert_eq!(heap.len(obj), refs.len());
                 for (index, child) in refs.iter().enumerate() {
-                    assert_eq!(heap.get(obj, index), child.map(|c| model.handles[c]), "edge {index} of {kind:?}");
+                    assert_eq!(
+                        heap.get(obj, index),
+                        child.map(|c| model.handles[c]),
+                        "edge {index} of {kind:?}"
+                    );
                 }
             }
         }

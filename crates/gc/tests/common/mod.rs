@@ -4,7 +4,7 @@
 
 use heaplab_alloc::{AllocConfig, AllocVisitor};
 use heaplab_core::{Allocator, Heap};
-use heaplab_gc::{GcConfig, COLLECTORS};
+use heaplab_gc::{COLLECTORS, GcConfig};
 
 /// What a collector promises to free.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,8 +39,8 @@ struct Visit<'f> {
 impl AllocVisitor for Visit<'_> {
     type Output = ();
     fn visit<A: Allocator + 'static>(self, alloc: A) {
-        let mut heap = heaplab_gc::new_heap(self.collector, alloc, &self.config, None)
-            .expect("a known collector");
+        let mut heap =
+            heaplab_gc::new_heap(self.collector, alloc, &self.config, None).expect("a known collector");
         (self.f)(heap.as_mut(), expectation(self.collector));
     }
 }
@@ -49,8 +49,12 @@ impl AllocVisitor for Visit<'_> {
 pub fn for_each_heap(mut f: impl FnMut(&mut dyn Heap, Expect)) {
     for collector in COLLECTORS {
         for allocator in ALLOCATORS {
-            heaplab_alloc::with_allocator(allocator, &AllocConfig::default(), Visit { collector: collector.name, config: GcConfig::default(), f: &mut f })
-                .expect("a known allocator");
+            heaplab_alloc::with_allocator(
+                allocator,
+                &AllocConfig::default(),
+                Visit { collector: collector.name, config: GcConfig::default(), f: &mut f },
+            )
+            .expect("a known allocator");
         }
     }
 }
@@ -58,8 +62,12 @@ pub fn for_each_heap(mut f: impl FnMut(&mut dyn Heap, Expect)) {
 /// Calls `f` with a heap of `collector` over pymalloc, configured by `config`.
 pub fn with_heap(collector: &'static str, config: GcConfig, mut f: impl FnMut(&mut dyn Heap)) {
     let mut g = |heap: &mut dyn Heap, _: Expect| f(heap);
-    heaplab_alloc::with_allocator("pymalloc", &AllocConfig::default(), Visit { collector, config, f: &mut g })
-        .expect("the pymalloc allocator");
+    heaplab_alloc::with_allocator(
+        "pymalloc",
+        &AllocConfig::default(),
+        Visit { collector, config, f: &mut g },
+    )
+    .expect("the pymalloc allocator");
 }
 
 /// Calls `f` with a refcount heap over pymalloc.
