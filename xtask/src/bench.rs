@@ -90,18 +90,14 @@ pub struct BenchCmd {
 fn parse_size(text: &str) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
         Ok(size) if size > 0 => Ok(size),
-        _ => Err(format!(
-            "{text:?} is not a size: sizes are positive integers"
-        )),
+        _ => Err(format!("{text:?} is not a size: sizes are positive integers")),
     }
 }
 
 fn parse_threads(text: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
         Ok(threads) if threads > 0 => Ok(threads),
-        _ => Err(format!(
-            "{text:?} is not a thread count: thread counts are positive integers"
-        )),
+        _ => Err(format!("{text:?} is not a thread count: thread counts are positive integers")),
     }
 }
 
@@ -123,9 +119,7 @@ impl BenchCmd {
         };
         let repeat = self.repeat.unwrap_or(if self.quick { 1 } else { 3 });
         let limits = Limits {
-            timeout: self
-                .timeout
-                .map_or_else(|| limits::default_timeout(self.quick), |seconds| seconds.0),
+            timeout: self.timeout.map_or_else(|| limits::default_timeout(self.quick), |seconds| seconds.0),
             mem_limit_bytes: match self.mem_limit {
                 Some(bytes) => bytes.0,
                 None => limits::default_mem_limit()?,
@@ -158,22 +152,13 @@ impl BenchCmd {
         let planned_count = all_runs.len();
 
         prepare_out_dir(&out_dir, self.resume)?;
-        let runs = if self.resume {
-            plan::without_done(all_runs, &sink::done_runs(&out_dir)?)
-        } else {
-            all_runs
-        };
+        let runs =
+            if self.resume { plan::without_done(all_runs, &sink::done_runs(&out_dir)?) } else { all_runs };
         eprintln!(
             "sweep: {} cells x {repeat} repetitions = {planned_count} runs{}{}; limits {:.0} s and {} per run; into {}",
             cells.len(),
-            self.shard
-                .map(|shard| format!(" (shard {shard})"))
-                .unwrap_or_default(),
-            if self.resume {
-                format!(", {} left to run", runs.len())
-            } else {
-                String::new()
-            },
+            self.shard.map(|shard| format!(" (shard {shard})")).unwrap_or_default(),
+            if self.resume { format!(", {} left to run", runs.len()) } else { String::new() },
             limits.timeout.as_secs_f64(),
             human_bytes(limits.mem_limit_bytes),
             out_dir.display(),
@@ -221,13 +206,7 @@ impl BenchCmd {
         }
         progress.close();
         let was_interrupted = interrupted.load(Ordering::SeqCst);
-        env::finish(
-            &out_dir,
-            &mut environment,
-            SystemTime::now(),
-            runs_done,
-            was_interrupted,
-        )?;
+        env::finish(&out_dir, &mut environment, SystemTime::now(), runs_done, was_interrupted)?;
         if was_interrupted {
             eprintln!(
                 "interrupted: {runs_done} runs written to {}; the same command with --resume goes on from there",
@@ -240,10 +219,7 @@ impl BenchCmd {
         let disagreements = checksum_disagreements(&records);
         let mut report_failed = false;
         if self.no_report {
-            eprintln!(
-                "no report written (--no-report): `cargo xtask report {}` draws it",
-                out_dir.display()
-            );
+            eprintln!("no report written (--no-report): `cargo xtask report {}` draws it", out_dir.display());
         } else {
             match write_report(&out_dir) {
                 Ok(()) => println!("report: {}", out_dir.join("REPORT.md").display()),
@@ -260,10 +236,7 @@ impl BenchCmd {
         if !failures.is_empty() {
             eprintln!("{} of {} runs failed:", failures.len(), records.len());
             for failure in &failures {
-                let stderr = failure
-                    .stderr_file
-                    .as_ref()
-                    .map(|path| format!("  stderr: {}", path.display()));
+                let stderr = failure.stderr_file.as_ref().map(|path| format!("  stderr: {}", path.display()));
                 eprintln!(
                     "  {:<8} {}{}",
                     failure.status.as_str(),
@@ -286,9 +259,7 @@ impl BenchCmd {
         interrupted: &AtomicBool,
     ) -> anyhow::Result<Option<(RunReport, String, bool)>> {
         let cell_id = run.cell.id();
-        let partial_series = out_dir
-            .join("series")
-            .join(format!("{cell_id}.rep{}.partial.csv", run.rep));
+        let partial_series = out_dir.join("series").join(format!("{cell_id}.rep{}.partial.csv", run.rep));
         let command = heaplab_command(heaplab, &run.cell, self.seed, &partial_series);
         let command_text = format!("{command:?}");
         let finished = match child::run(command, limits, interrupted)? {
@@ -298,34 +269,21 @@ impl BenchCmd {
             }
             Ending::Finished(finished) => finished,
         };
-        let (report, detail) = record_of(
-            run,
-            self.seed,
-            finished.status,
-            finished.report.clone(),
-            &finished.detail,
-        );
+        let (report, detail) =
+            record_of(run, self.seed, finished.status, finished.report.clone(), &finished.detail);
         let status = report.record.status;
         let failed = status != Status::Ok;
         if failed {
             if partial_series.exists() {
-                let kept = out_dir
-                    .join("failures")
-                    .join(format!("{cell_id}-rep{}.series.csv", run.rep));
-                std::fs::rename(&partial_series, &kept).with_context(|| {
-                    format!("moving {} to {}", partial_series.display(), kept.display())
-                })?;
+                let kept = out_dir.join("failures").join(format!("{cell_id}-rep{}.series.csv", run.rep));
+                std::fs::rename(&partial_series, &kept)
+                    .with_context(|| format!("moving {} to {}", partial_series.display(), kept.display()))?;
             }
             write_failure(out_dir, run, &command_text, &detail, &finished)?;
         } else if partial_series.exists() {
             let series = out_dir.join("series").join(format!("{cell_id}.csv"));
-            std::fs::rename(&partial_series, &series).with_context(|| {
-                format!(
-                    "moving {} to {}",
-                    partial_series.display(),
-                    series.display()
-                )
-            })?;
+            std::fs::rename(&partial_series, &series)
+                .with_context(|| format!("moving {} to {}", partial_series.display(), series.display()))?;
         }
         let summary = summarise(run, &report.record, &detail, finished.elapsed.as_secs_f64());
         Ok(Some((report, summary, failed)))
@@ -366,15 +324,13 @@ fn prepare_out_dir(dir: &Path, resume: bool) -> anyhow::Result<()> {
         for file in ["runs.csv", "runs.jsonl"] {
             let path = dir.join(file);
             if path.exists() {
-                std::fs::remove_file(&path)
-                    .with_context(|| format!("removing {}", path.display()))?;
+                std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
             }
         }
         for folder in ["series", "failures"] {
             let path = dir.join(folder);
             if path.exists() {
-                std::fs::remove_dir_all(&path)
-                    .with_context(|| format!("removing {}", path.display()))?;
+                std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
             }
         }
     }
@@ -388,19 +344,8 @@ fn prepare_out_dir(dir: &Path, resume: bool) -> anyhow::Result<()> {
 /// The `heaplab run` command of one run. `HEAPLAB_FAULT` reaches the child with the rest of the environment.
 fn heaplab_command(heaplab: &Path, cell: &Cell, seed: u64, series: &Path) -> Command {
     let mut command = Command::new(heaplab);
-    command.args([
-        "run",
-        "--strategy",
-        &cell.strategy,
-        "--workload",
-        &cell.workload,
-    ]);
-    command.args([
-        "--size",
-        &cell.size.to_string(),
-        "--seed",
-        &seed.to_string(),
-    ]);
+    command.args(["run", "--strategy", &cell.strategy, "--workload", &cell.workload]);
+    command.args(["--size", &cell.size.to_string(), "--seed", &seed.to_string()]);
     if cell.threaded {
         command.args(["--threads", &cell.threads.to_string()]);
     }
@@ -436,11 +381,7 @@ fn record_of(
         );
         return (failed_report(run, seed, Status::Error), mismatch);
     }
-    let status = if status == Status::Ok {
-        Status::Error
-    } else {
-        status
-    };
+    let status = if status == Status::Ok { Status::Error } else { status };
     (failed_report(run, seed, status), detail.to_owned())
 }
 
@@ -475,11 +416,7 @@ fn failed_report(run: &Run, seed: u64, status: Status) -> RunReport {
         pause_p99_ns: None,
         minor_faults: None,
     };
-    RunReport {
-        record,
-        collections_by_gen: Vec::new(),
-        phases: Vec::new(),
-    }
+    RunReport { record, collections_by_gen: Vec::new(), phases: Vec::new() }
 }
 
 /// Where a failed run's stderr tail is kept.
@@ -491,10 +428,7 @@ fn failure_file(
     threads: u32,
     rep: u32,
 ) -> PathBuf {
-    out_dir.join("failures").join(format!(
-        "{}-rep{rep}.stderr",
-        cell_id(strategy, workload, size, threads)
-    ))
+    out_dir.join("failures").join(format!("{}-rep{rep}.stderr", cell_id(strategy, workload, size, threads)))
 }
 
 fn write_failure(
@@ -505,17 +439,9 @@ fn write_failure(
     finished: &Finished,
 ) -> anyhow::Result<()> {
     let cell = &run.cell;
-    let path = failure_file(
-        out_dir,
-        &cell.strategy,
-        &cell.workload,
-        cell.size,
-        cell.threads,
-        run.rep,
-    );
-    let mut text =
-        format!("# command: {command_text}\n# {detail}\n# the last bytes of its stderr follow\n")
-            .into_bytes();
+    let path = failure_file(out_dir, &cell.strategy, &cell.workload, cell.size, cell.threads, run.rep);
+    let mut text = format!("# command: {command_text}\n# {detail}\n# the last bytes of its stderr follow\n")
+        .into_bytes();
     text.extend_from_slice(&finished.stderr_tail);
     std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
 }
@@ -526,14 +452,9 @@ fn summarise(run: &Run, record: &Record, detail: &str, elapsed_s: f64) -> String
     if record.status != Status::Ok {
         return format!("{:<7} {what}: {detail}", record.status.as_str());
     }
-    let throughput = record
-        .ops_per_s
-        .map(|ops| format!(", {ops:.3e} ops/s"))
-        .unwrap_or_default();
-    let peak = record
-        .peak_rss_bytes
-        .map(|bytes| format!(", peak RSS {}", human_bytes(bytes)))
-        .unwrap_or_default();
+    let throughput = record.ops_per_s.map(|ops| format!(", {ops:.3e} ops/s")).unwrap_or_default();
+    let peak =
+        record.peak_rss_bytes.map(|bytes| format!(", peak RSS {}", human_bytes(bytes))).unwrap_or_default();
     format!("ok      {what}: {elapsed_s:.2} s{throughput}{peak}")
 }
 
@@ -575,12 +496,7 @@ fn checksum_disagreements(records: &[Record]) -> Vec<String> {
     let mut by_cell = ChecksumsByCell::new();
     for record in records.iter().filter(|record| record.status == Status::Ok) {
         if let Some(checksum) = &record.checksum {
-            let cell = (
-                record.workload.clone(),
-                record.size,
-                record.threads,
-                record.seed,
-            );
+            let cell = (record.workload.clone(), record.size, record.threads, record.seed);
             by_cell
                 .entry(cell)
                 .or_default()
@@ -600,10 +516,7 @@ fn checksum_disagreements(records: &[Record]) -> Vec<String> {
                     format!("{checksum} from {}", names.join(", "))
                 })
                 .collect();
-            format!(
-                "{workload} size={size} threads={threads} seed={seed}: {}",
-                groups.join("; ")
-            )
+            format!("{workload} size={size} threads={threads} seed={seed}: {}", groups.join("; "))
         })
         .collect()
 }
@@ -613,10 +526,7 @@ fn command_line() -> String {
     let words: Vec<String> = std::env::args()
         .skip(1)
         .map(|word| {
-            if !word.is_empty()
-                && word
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_=./+,:@%".contains(c))
+            if !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_=./+,:@%".contains(c))
             {
                 word
             } else {
@@ -630,10 +540,7 @@ fn command_line() -> String {
 /// Writes the report of `dir`.
 fn write_report(dir: &Path) -> anyhow::Result<()> {
     // TODO(bench): call crate::report::write_report(dir) once report.rs provides it.
-    bail!(
-        "the report writer is not built yet; `cargo xtask report {}` will draw it",
-        dir.display()
-    )
+    bail!("the report writer is not built yet; `cargo xtask report {}` will draw it", dir.display())
 }
 
 #[cfg(test)]
@@ -656,44 +563,21 @@ mod tests {
     }
 
     fn ok_record(strategy: &str, workload: &str, checksum: &str) -> Record {
-        let mut report = failed_report(
-            &Run {
-                cell: cell(strategy, workload),
-                rep: 0,
-            },
-            42,
-            Status::Ok,
-        );
+        let mut report = failed_report(&Run { cell: cell(strategy, workload), rep: 0 }, 42, Status::Ok);
         report.record.checksum = Some(checksum.to_owned());
         report.record
     }
 
     #[test]
     fn a_failed_record_keeps_the_cell_and_drops_the_figures() {
-        let run = Run {
-            cell: cell("cycle+pymalloc", "churn"),
-            rep: 2,
-        };
-        let (report, detail) = record_of(
-            &run,
-            7,
-            Status::Crashed,
-            None,
-            "killed by signal 11 (SIGSEGV)",
-        );
+        let run = Run { cell: cell("cycle+pymalloc", "churn"), rep: 2 };
+        let (report, detail) = record_of(&run, 7, Status::Crashed, None, "killed by signal 11 (SIGSEGV)");
         let record = report.record;
         assert_eq!(
-            (
-                record.strategy.as_str(),
-                record.collector.as_str(),
-                record.allocator.as_str()
-            ),
+            (record.strategy.as_str(), record.collector.as_str(), record.allocator.as_str()),
             ("cycle+pymalloc", "cycle", "pymalloc")
         );
-        assert_eq!(
-            (record.size, record.threads, record.seed, record.rep),
-            (100, 1, 7, 2)
-        );
+        assert_eq!((record.size, record.threads, record.seed, record.rep), (100, 1, 7, 2));
         assert_eq!(record.status, Status::Crashed);
         assert_eq!(record.wall_ns, None);
         assert!(detail.contains("SIGSEGV"));
@@ -701,18 +585,8 @@ mod tests {
 
     #[test]
     fn an_ok_record_gets_the_sweeps_repetition() {
-        let run = Run {
-            cell: cell("cycle+pymalloc", "churn"),
-            rep: 2,
-        };
-        let mut printed = failed_report(
-            &Run {
-                rep: 0,
-                ..run.clone()
-            },
-            42,
-            Status::Ok,
-        );
+        let run = Run { cell: cell("cycle+pymalloc", "churn"), rep: 2 };
+        let mut printed = failed_report(&Run { rep: 0, ..run.clone() }, 42, Status::Ok);
         printed.record.wall_ns = Some(5);
         let (report, _) = record_of(&run, 42, Status::Ok, Some(printed), "ok");
         assert_eq!(report.record.rep, 2);
@@ -722,18 +596,8 @@ mod tests {
 
     #[test]
     fn a_record_for_another_cell_is_an_error() {
-        let run = Run {
-            cell: cell("cycle+pymalloc", "churn"),
-            rep: 0,
-        };
-        let printed = failed_report(
-            &Run {
-                cell: cell("cycle+mimalloc", "churn"),
-                rep: 0,
-            },
-            42,
-            Status::Ok,
-        );
+        let run = Run { cell: cell("cycle+pymalloc", "churn"), rep: 0 };
+        let printed = failed_report(&Run { cell: cell("cycle+mimalloc", "churn"), rep: 0 }, 42, Status::Ok);
         let (report, detail) = record_of(&run, 42, Status::Ok, Some(printed), "ok");
         assert_eq!(report.record.status, Status::Error);
         assert_eq!(report.record.strategy, "cycle+pymalloc");
@@ -758,10 +622,7 @@ mod tests {
             ok_record("e+f", "churn", "ff"),
         ];
         let lines = checksum_disagreements(&records);
-        assert_eq!(
-            lines,
-            ["churn size=100 threads=1 seed=42: 01 from a+b, c+d; ff from e+f"]
-        );
+        assert_eq!(lines, ["churn size=100 threads=1 seed=42: 01 from a+b, c+d; ff from e+f"]);
     }
 
     #[test]
@@ -776,16 +637,8 @@ mod tests {
         let mut threaded = cell("mimalloc", "larson");
         threaded.threaded = true;
         threaded.threads = 2;
-        let command = heaplab_command(
-            Path::new("/bin/heaplab"),
-            &threaded,
-            9,
-            Path::new("/tmp/s.csv"),
-        );
-        let args: Vec<String> = command
-            .get_args()
-            .map(|arg| arg.to_string_lossy().into_owned())
-            .collect();
+        let command = heaplab_command(Path::new("/bin/heaplab"), &threaded, 9, Path::new("/tmp/s.csv"));
+        let args: Vec<String> = command.get_args().map(|arg| arg.to_string_lossy().into_owned()).collect();
         assert_eq!(
             args,
             [
@@ -804,12 +657,8 @@ mod tests {
                 "/tmp/s.csv"
             ]
         );
-        let command = heaplab_command(
-            Path::new("/bin/heaplab"),
-            &cell("a+b", "churn"),
-            9,
-            Path::new("/tmp/s.csv"),
-        );
+        let command =
+            heaplab_command(Path::new("/bin/heaplab"), &cell("a+b", "churn"), 9, Path::new("/tmp/s.csv"));
         assert!(!command.get_args().any(|arg| arg == "--threads"));
     }
 

@@ -45,10 +45,6 @@ fn main() {
 
 /// The workspace root.
 pub fn project_root() -> PathBuf {
-    let dir = std::env::var("CARGO_MANIFEST_DIR")
-        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
-    PathBuf::from(dir)
-        .parent()
-        .expect("xtask sits one level below the root")
-        .to_path_buf()
+    let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned());
+    PathBuf::from(dir).parent().expect("xtask sits one level below the root").to_path_buf()
 }

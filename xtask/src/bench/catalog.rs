@@ -104,9 +104,7 @@ impl Catalog {
 
     /// The strategy named `name`.
     pub fn strategy(&self, name: &str) -> Option<&StrategyInfo> {
-        self.strategies
-            .iter()
-            .find(|strategy| strategy.name == name)
+        self.strategies.iter().find(|strategy| strategy.name == name)
     }
 }
 

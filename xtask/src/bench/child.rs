@@ -68,22 +68,12 @@ pub enum Ending {
 
 /// Spawns `command` and watches it until it ends, is killed by its limits, or
 /// `interrupted` is set.
-pub fn run(
-    mut command: Command,
-    limits: Limits,
-    interrupted: &AtomicBool,
-) -> anyhow::Result<Ending> {
+pub fn run(mut command: Command, limits: Limits, interrupted: &AtomicBool) -> anyhow::Result<Ending> {
     // Its own process group: a Ctrl-C at the terminal reaches the sweep, which
     // then kills the child itself, instead of both at once.
-    command
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     let started = Instant::now();
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("starting {command:?}"))?;
+    let mut child = command.spawn().with_context(|| format!("starting {command:?}"))?;
     let stdout_reader = read_all(child.stdout.take().expect("stdout is piped"));
     let stderr_reader = read_tail(child.stderr.take().expect("stderr is piped"));
     let proc_status_path = format!("/proc/{}/status", child.id());
@@ -101,10 +91,7 @@ pub fn run(
             kill_reason = Some(KillReason::Timeout);
             break kill_and_reap(&mut child);
         }
-        let rss = std::fs::read_to_string(&proc_status_path)
-            .ok()
-            .as_deref()
-            .and_then(parse_vm_rss);
+        let rss = std::fs::read_to_string(&proc_status_path).ok().as_deref().and_then(parse_vm_rss);
         if rss.is_some_and(|rss| rss > limits.mem_limit_bytes) {
             kill_reason = Some(KillReason::MemoryCap);
             break kill_and_reap(&mut child);
@@ -114,23 +101,14 @@ pub fn run(
     let elapsed = started.elapsed();
     let stdout = stdout_reader.join().unwrap_or_default();
     let stderr_tail = stderr_reader.join().unwrap_or_default();
-    let (status, report, detail) =
-        classify(exit_status, kill_reason, &stdout, &stderr_tail, limits);
-    Ok(Ending::Finished(Box::new(Finished {
-        status,
-        report,
-        detail,
-        stderr_tail,
-        elapsed,
-    })))
+    let (status, report, detail) = classify(exit_status, kill_reason, &stdout, &stderr_tail, limits);
+    Ok(Ending::Finished(Box::new(Finished { status, report, detail, stderr_tail, elapsed })))
 }
 
 fn kill_and_reap(child: &mut Child) -> ExitStatus {
     // The child may have exited between the last poll and the kill; either way, wait reaps it.
     let _ = child.kill();
-    child
-        .wait()
-        .unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL))
+    child.wait().unwrap_or_else(|_| ExitStatus::from_raw(libc::SIGKILL))
 }
 
 fn read_all(mut pipe: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
@@ -176,20 +154,14 @@ pub fn classify(
             return (
                 Status::Timeout,
                 None,
-                format!(
-                    "killed after the time limit of {:.1} s",
-                    limits.timeout.as_secs_f64()
-                ),
+                format!("killed after the time limit of {:.1} s", limits.timeout.as_secs_f64()),
             );
         }
         Some(KillReason::MemoryCap) => {
             return (
                 Status::Oom,
                 None,
-                format!(
-                    "killed over the memory cap of {}",
-                    human_bytes(limits.mem_limit_bytes)
-                ),
+                format!("killed over the memory cap of {}", human_bytes(limits.mem_limit_bytes)),
             );
         }
         None => {}
@@ -211,55 +183,26 @@ pub fn classify(
                 format!("aborted by signal {signal} ({name}) after an allocation failed"),
             );
         }
-        let dumped = if exit_status.core_dumped() {
-            ", core dumped"
-        } else {
-            ""
-        };
-        return (
-            Status::Crashed,
-            None,
-            format!("killed by signal {signal} ({name}){dumped}"),
-        );
+        let dumped = if exit_status.core_dumped() { ", core dumped" } else { "" };
+        return (Status::Crashed, None, format!("killed by signal {signal} ({name}){dumped}"));
     }
     let code = exit_status.code().unwrap_or(-1);
     if code == 0 {
         let stdout = String::from_utf8_lossy(stdout);
-        let last_line = stdout
-            .lines()
-            .rev()
-            .find(|line| !line.trim().is_empty())
-            .unwrap_or("");
+        let last_line = stdout.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("");
         return match serde_json::from_str::<RunReport>(last_line) {
             Ok(report) => (Status::Ok, Some(report), "ok".to_owned()),
-            Err(error) => (
-                Status::Error,
-                None,
-                format!("exited 0 but printed no run record ({error})"),
-            ),
+            Err(error) => (Status::Error, None, format!("exited 0 but printed no run record ({error})")),
         };
     }
     if code == 101 || stderr.contains("panicked at") {
-        return (
-            Status::Crashed,
-            None,
-            format!("panicked (exit code {code})"),
-        );
+        return (Status::Crashed, None, format!("panicked (exit code {code})"));
     }
-    let message = stderr
-        .lines()
-        .rev()
-        .find(|line| line.starts_with("error:"))
-        .unwrap_or("")
-        .trim();
+    let message = stderr.lines().rev().find(|line| line.starts_with("error:")).unwrap_or("").trim();
     if message.is_empty() {
         (Status::Error, None, format!("exited with code {code}"))
     } else {
-        (
-            Status::Error,
-            None,
-            format!("exited with code {code}: {message}"),
-        )
+        (Status::Error, None, format!("exited with code {code}: {message}"))
     }
 }
 
@@ -285,10 +228,7 @@ mod tests {
 
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        timeout: Duration::from_secs(60),
-        mem_limit_bytes: 512 << 20,
-    };
+    const LIMITS: Limits = Limits { timeout: Duration::from_secs(60), mem_limit_bytes: 512 << 20 };
 
     fn exited(code: i32) -> ExitStatus {
         ExitStatus::from_raw(code << 8)
@@ -327,11 +267,7 @@ mod tests {
             pause_p99_ns: None,
             minor_faults: None,
         };
-        let report = RunReport {
-            record,
-            collections_by_gen: vec![3, 1, 0],
-            phases: vec![],
-        };
+        let report = RunReport { record, collections_by_gen: vec![3, 1, 0], phases: vec![] };
         serde_json::to_string(&report).unwrap()
     }
 
@@ -342,36 +278,16 @@ mod tests {
         stderr: &str,
         expected: Status,
     ) {
-        let (status, report, detail) = classify(
-            exit_status,
-            kill,
-            stdout.as_bytes(),
-            stderr.as_bytes(),
-            LIMITS,
-        );
-        assert_eq!(
-            status, expected,
-            "{exit_status:?} {kill:?} {stderr:?}: {detail}"
-        );
+        let (status, report, detail) =
+            classify(exit_status, kill, stdout.as_bytes(), stderr.as_bytes(), LIMITS);
+        assert_eq!(status, expected, "{exit_status:?} {kill:?} {stderr:?}: {detail}");
         assert_eq!(report.is_some(), expected == Status::Ok);
     }
 
     #[test]
     fn a_record_on_stdout_and_exit_zero_is_ok() {
-        check(
-            exited(0),
-            None,
-            &format!("{}\n", ok_report_line()),
-            "",
-            Status::Ok,
-        );
-        check(
-            exited(0),
-            None,
-            &format!("warming up\n{}\n\n", ok_report_line()),
-            "",
-            Status::Ok,
-        );
+        check(exited(0), None, &format!("{}\n", ok_report_line()), "", Status::Ok);
+        check(exited(0), None, &format!("warming up\n{}\n\n", ok_report_line()), "", Status::Ok);
     }
 
     #[test]
@@ -382,60 +298,24 @@ mod tests {
 
     #[test]
     fn an_orderly_refusal_is_an_error() {
-        check(
-            exited(2),
-            None,
-            "",
-            "error: unknown workload 'x'; the workloads are: churn\n",
-            Status::Error,
-        );
+        check(exited(2), None, "", "error: unknown workload 'x'; the workloads are: churn\n", Status::Error);
         check(exited(1), None, "", "", Status::Error);
     }
 
     #[test]
     fn signals_aborts_and_panics_are_crashes() {
         check(signalled(libc::SIGSEGV), None, "", "", Status::Crashed);
-        check(
-            signalled(libc::SIGABRT),
-            None,
-            "",
-            "fatal runtime error\n",
-            Status::Crashed,
-        );
+        check(signalled(libc::SIGABRT), None, "", "fatal runtime error\n", Status::Crashed);
         check(signalled(libc::SIGBUS), None, "", "", Status::Crashed);
-        check(
-            exited(101),
-            None,
-            "",
-            "thread 'main' panicked at src/main.rs:3:5:\nboom\n",
-            Status::Crashed,
-        );
+        check(exited(101), None, "", "thread 'main' panicked at src/main.rs:3:5:\nboom\n", Status::Crashed);
     }
 
     #[test]
     fn the_sweeps_own_kills_say_why() {
-        check(
-            signalled(libc::SIGKILL),
-            Some(KillReason::Timeout),
-            "",
-            "",
-            Status::Timeout,
-        );
-        check(
-            signalled(libc::SIGKILL),
-            Some(KillReason::MemoryCap),
-            "",
-            "",
-            Status::Oom,
-        );
+        check(signalled(libc::SIGKILL), Some(KillReason::Timeout), "", "", Status::Timeout);
+        check(signalled(libc::SIGKILL), Some(KillReason::MemoryCap), "", "", Status::Oom);
         // A child that finished just as its limit struck is still over its limit.
-        check(
-            exited(0),
-            Some(KillReason::Timeout),
-            &ok_report_line(),
-            "",
-            Status::Timeout,
-        );
+        check(exited(0), Some(KillReason::Timeout), &ok_report_line(), "", Status::Timeout);
     }
 
     #[test]
@@ -458,21 +338,10 @@ mod tests {
     fn details_name_the_signal_and_the_message() {
         let (_, _, detail) = classify(signalled(libc::SIGSEGV), None, b"", b"", LIMITS);
         assert!(detail.contains("SIGSEGV"), "{detail}");
-        let (_, _, detail) = classify(
-            exited(2),
-            None,
-            b"",
-            b"error: size 0 is not a size\n",
-            LIMITS,
-        );
+        let (_, _, detail) = classify(exited(2), None, b"", b"error: size 0 is not a size\n", LIMITS);
         assert!(detail.contains("error: size 0 is not a size"), "{detail}");
-        let (_, _, detail) = classify(
-            signalled(libc::SIGKILL),
-            Some(KillReason::MemoryCap),
-            b"",
-            b"",
-            LIMITS,
-        );
+        let (_, _, detail) =
+            classify(signalled(libc::SIGKILL), Some(KillReason::MemoryCap), b"", b"", LIMITS);
         assert!(detail.contains("512.0 MiB"), "{detail}");
     }
 
@@ -492,12 +361,8 @@ mod tests {
     #[test]
     fn a_real_child_that_prints_a_record_is_ok() {
         let line = ok_report_line().replace('\'', "'\\''");
-        let ending = run(
-            shell(&format!("printf '%s\\n' '{line}'")),
-            LIMITS,
-            &AtomicBool::new(false),
-        )
-        .unwrap();
+        let ending =
+            run(shell(&format!("printf '%s\\n' '{line}'")), LIMITS, &AtomicBool::new(false)).unwrap();
         let finished = finished(ending);
         assert_eq!(finished.status, Status::Ok, "{}", finished.detail);
         assert_eq!(finished.report.unwrap().collections_by_gen, [3, 1, 0]);
@@ -505,18 +370,9 @@ mod tests {
 
     #[test]
     fn a_real_child_past_its_time_limit_is_killed() {
-        let limits = Limits {
-            timeout: Duration::from_millis(200),
-            ..LIMITS
-        };
-        let finished = finished(
-            run(
-                shell("exec tail -f /dev/null"),
-                limits,
-                &AtomicBool::new(false),
-            )
-            .unwrap(),
-        );
+        let limits = Limits { timeout: Duration::from_millis(200), ..LIMITS };
+        let finished =
+            finished(run(shell("exec tail -f /dev/null"), limits, &AtomicBool::new(false)).unwrap());
         assert_eq!(finished.status, Status::Timeout);
         assert!(finished.elapsed < Duration::from_secs(30));
     }
@@ -524,10 +380,7 @@ mod tests {
     #[test]
     fn a_real_child_over_its_memory_cap_is_killed() {
         // A shell that grows a string until the cap of 8 MiB stops it.
-        let limits = Limits {
-            mem_limit_bytes: 8 << 20,
-            ..LIMITS
-        };
+        let limits = Limits { mem_limit_bytes: 8 << 20, ..LIMITS };
         let script = "x=0123456789abcdef; while true; do x=\"$x$x\"; done";
         let finished = finished(run(shell(script), limits, &AtomicBool::new(false)).unwrap());
         assert_eq!(finished.status, Status::Oom, "{}", finished.detail);
@@ -535,8 +388,7 @@ mod tests {
 
     #[test]
     fn a_real_crash_keeps_the_tail_of_stderr() {
-        let script =
-            "i=0; while [ $i -lt 2000 ]; do echo \"line $i\" >&2; i=$((i+1)); done; kill -SEGV $$";
+        let script = "i=0; while [ $i -lt 2000 ]; do echo \"line $i\" >&2; i=$((i+1)); done; kill -SEGV $$";
         let finished = finished(run(shell(script), LIMITS, &AtomicBool::new(false)).unwrap());
         assert_eq!(finished.status, Status::Crashed, "{}", finished.detail);
         assert!(finished.stderr_tail.len() <= STDERR_TAIL_BYTES);
@@ -547,12 +399,7 @@ mod tests {
 
     #[test]
     fn an_interrupted_sweep_kills_the_child_and_records_nothing() {
-        let ending = run(
-            shell("exec tail -f /dev/null"),
-            LIMITS,
-            &AtomicBool::new(true),
-        )
-        .unwrap();
+        let ending = run(shell("exec tail -f /dev/null"), LIMITS, &AtomicBool::new(true)).unwrap();
         assert!(matches!(ending, Ending::Interrupted));
     }
 }

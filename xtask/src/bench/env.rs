@@ -11,12 +11,7 @@ use serde_json::{Value, json};
 use super::limits::parse_mem_total;
 
 /// The crates whose versions `env.json` records: the allocators heaplab links.
-const ALLOCATOR_CRATES: [&str; 4] = [
-    "mimalloc",
-    "libmimalloc-sys",
-    "tikv-jemallocator",
-    "tikv-jemalloc-sys",
-];
+const ALLOCATOR_CRATES: [&str; 4] = ["mimalloc", "libmimalloc-sys", "tikv-jemallocator", "tikv-jemalloc-sys"];
 
 /// What a sweep records about itself besides the machine.
 #[derive(Clone, Debug)]
@@ -53,29 +48,15 @@ pub fn describe(root: &Path, settings: &SweepSettings, started: SystemTime) -> V
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
     let cargo_lock = std::fs::read_to_string(root.join("Cargo.lock")).unwrap_or_default();
-    let git_commit = command_output(
-        "git",
-        &["-C", &root.display().to_string(), "rev-parse", "HEAD"],
-    );
+    let git_commit = command_output("git", &["-C", &root.display().to_string(), "rev-parse", "HEAD"]);
     let git_dirty = command_output(
         "git",
-        &[
-            "-C",
-            &root.display().to_string(),
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-        ],
+        &["-C", &root.display().to_string(), "status", "--porcelain", "--untracked-files=no"],
     )
     .map(|changes| !changes.is_empty());
     let allocator_versions: serde_json::Map<String, Value> = ALLOCATOR_CRATES
         .iter()
-        .map(|name| {
-            (
-                name.to_string(),
-                lock_version(&cargo_lock, name).map_or(Value::Null, Value::from),
-            )
-        })
+        .map(|name| (name.to_string(), lock_version(&cargo_lock, name).map_or(Value::Null, Value::from)))
         .collect();
     let unavailable: Vec<Value> = settings
         .unavailable
@@ -185,9 +166,7 @@ fn python() -> Value {
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
-    std::fs::read_to_string(path)
-        .ok()
-        .map(|text| text.trim().to_owned())
+    std::fs::read_to_string(path).ok().map(|text| text.trim().to_owned())
 }
 
 /// The trimmed stdout of a command that succeeded; `None` where it is missing or failed.
@@ -195,20 +174,14 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
     let output = Command::new(program).args(args).output().ok()?;
     let stdout = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     // `python3 --version` wrote to stderr before Python 3.4.
-    let text = if stdout.is_empty() {
-        String::from_utf8_lossy(&output.stderr).trim().to_owned()
-    } else {
-        stdout
-    };
+    let text =
+        if stdout.is_empty() { String::from_utf8_lossy(&output.stderr).trim().to_owned() } else { stdout };
     output.status.success().then_some(text)
 }
 
 /// `time` as `2024-05-01T12:34:56Z`.
 pub fn rfc3339_utc(time: SystemTime) -> String {
-    let seconds = time
-        .duration_since(UNIX_EPOCH)
-        .map(|since| since.as_secs())
-        .unwrap_or(0);
+    let seconds = time.duration_since(UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0);
     let (days, second_of_day) = (seconds / 86_400, seconds % 86_400);
     let (year, month, day) = civil_from_days(days as i64);
     format!(
@@ -224,16 +197,11 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let shifted = days + 719_468; // Days from 0000-03-01 to 1970-01-01.
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let month_from_march = (5 * day_of_year + 2) / 153;
     let day = (day_of_year - (153 * month_from_march + 2) / 5 + 1) as u32;
-    let month = if month_from_march < 10 {
-        month_from_march + 3
-    } else {
-        month_from_march - 9
-    } as u32;
+    let month = if month_from_march < 10 { month_from_march + 3 } else { month_from_march - 9 } as u32;
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
@@ -245,10 +213,7 @@ mod tests {
     use super::*;
 
     fn check_time(seconds: u64, expected: &str) {
-        assert_eq!(
-            rfc3339_utc(UNIX_EPOCH + Duration::from_secs(seconds)),
-            expected
-        );
+        assert_eq!(rfc3339_utc(UNIX_EPOCH + Duration::from_secs(seconds)), expected);
     }
 
     #[test]
@@ -267,14 +232,8 @@ mod tests {
                     [[package]]\nname = \"libmimalloc-sys\"\nversion = \"0.1.49\"\n\n\
                     [[package]]\nname = \"other\"\n\n[[package]]\nname = \"tikv-jemallocator\"\nversion = \"0.6.1\"\n";
         assert_eq!(lock_version(lock, "mimalloc").as_deref(), Some("0.1.52"));
-        assert_eq!(
-            lock_version(lock, "libmimalloc-sys").as_deref(),
-            Some("0.1.49")
-        );
-        assert_eq!(
-            lock_version(lock, "tikv-jemallocator").as_deref(),
-            Some("0.6.1")
-        );
+        assert_eq!(lock_version(lock, "libmimalloc-sys").as_deref(), Some("0.1.49"));
+        assert_eq!(lock_version(lock, "tikv-jemallocator").as_deref(), Some("0.6.1"));
         assert_eq!(lock_version(lock, "other"), None);
         assert_eq!(lock_version(lock, "absent"), None);
     }
@@ -298,10 +257,7 @@ mod tests {
         let env = describe(&crate::project_root(), &settings, UNIX_EPOCH);
         assert!(env["memory_bytes"].as_u64().unwrap() > 0);
         assert!(env["rustc"].as_str().unwrap().starts_with("rustc "));
-        assert_eq!(
-            env["sweep"]["unavailable_strategies"][0]["strategy"],
-            "cpython"
-        );
+        assert_eq!(env["sweep"]["unavailable_strategies"][0]["strategy"], "cpython");
         assert_eq!(env["start"], "1970-01-01T00:00:00Z");
         assert!(env["end"].is_null());
         assert!(env["allocator_versions"]["mimalloc"].is_string());

@@ -19,9 +19,7 @@ impl FromStr for ByteSize {
 
     fn from_str(text: &str) -> anyhow::Result<Self> {
         let trimmed = text.trim();
-        let number_end = trimmed
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(trimmed.len());
+        let number_end = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
         let (number, suffix) = trimmed.split_at(number_end);
         let multiplier: u64 = match suffix.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1,
@@ -33,9 +31,9 @@ impl FromStr for ByteSize {
                 "{text:?} is not a byte size: write a number of bytes, optionally followed by K, M, G or T (e.g. 512M, 4G)"
             ),
         };
-        let value: f64 = number.parse().with_context(|| {
-            format!("{text:?} is not a byte size: expected a number such as 512M or 4G")
-        })?;
+        let value: f64 = number
+            .parse()
+            .with_context(|| format!("{text:?} is not a byte size: expected a number such as 512M or 4G"))?;
         let bytes = value * multiplier as f64;
         if !(bytes >= 1.0 && bytes < u64::MAX as f64) {
             bail!("{text:?} is not a usable byte size: it must be at least one byte");
@@ -59,11 +57,7 @@ pub fn human_bytes(bytes: u64) -> String {
         value /= 1024.0;
         unit_index += 1;
     }
-    if unit_index == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit_index])
-    }
+    if unit_index == 0 { format!("{bytes} B") } else { format!("{value:.1} {}", UNITS[unit_index]) }
 }
 
 /// A time limit in seconds, fractions allowed (`60`, `0.5`).
@@ -74,10 +68,8 @@ impl FromStr for Seconds {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> anyhow::Result<Self> {
-        let value: f64 = text
-            .trim()
-            .parse()
-            .with_context(|| format!("{text:?} is not a number of seconds"))?;
+        let value: f64 =
+            text.trim().parse().with_context(|| format!("{text:?} is not a number of seconds"))?;
         if !(value > 0.0 && value.is_finite()) {
             bail!("{text:?} is not a usable time limit: it must be a positive number of seconds");
         }
@@ -87,11 +79,7 @@ impl FromStr for Seconds {
 
 /// The time limit of one run when the command line gives none.
 pub fn default_timeout(quick: bool) -> Duration {
-    if quick {
-        Duration::from_secs(60)
-    } else {
-        Duration::from_secs(600)
-    }
+    if quick { Duration::from_secs(60) } else { Duration::from_secs(600) }
 }
 
 /// `MemTotal` of a `/proc/meminfo` text, in bytes.
@@ -169,10 +157,7 @@ mod tests {
     #[test]
     fn seconds() {
         assert_eq!("60".parse::<Seconds>().unwrap().0, Duration::from_secs(60));
-        assert_eq!(
-            "0.5".parse::<Seconds>().unwrap().0,
-            Duration::from_millis(500)
-        );
+        assert_eq!("0.5".parse::<Seconds>().unwrap().0, Duration::from_millis(500));
         assert!("0".parse::<Seconds>().is_err());
         assert!("-3".parse::<Seconds>().is_err());
         assert!("soon".parse::<Seconds>().is_err());

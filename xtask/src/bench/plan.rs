@@ -44,10 +44,7 @@ impl Cell {
     /// A short description for progress lines.
     pub fn describe(&self) -> String {
         if self.threaded {
-            format!(
-                "{} {} size={} threads={}",
-                self.strategy, self.workload, self.size, self.threads
-            )
+            format!("{} {} size={} threads={}", self.strategy, self.workload, self.size, self.threads)
         } else {
             format!("{} {} size={}", self.strategy, self.workload, self.size)
         }
@@ -62,20 +59,10 @@ impl Cell {
 pub fn cell_id(strategy: &str, workload: &str, size: u64, threads: u32) -> String {
     let clean = |name: &str| -> String {
         name.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.') {
-                    c
-                } else {
-                    '_'
-                }
-            })
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.') { c } else { '_' })
             .collect()
     };
-    format!(
-        "{}__{}__{size}__t{threads}",
-        clean(workload),
-        clean(strategy)
-    )
+    format!("{}__{}__{size}__t{threads}", clean(workload), clean(strategy))
 }
 
 /// What the command line selects.
@@ -125,18 +112,10 @@ pub fn select<'a>(names: &[&'a str], globs: &[String], what: &str) -> anyhow::Re
             }
         }
         if !matched_any {
-            bail!(
-                "--{what} {glob:?} matches no {what}; the {what}s are: {}",
-                names.join(", ")
-            );
+            bail!("--{what} {glob:?} matches no {what}; the {what}s are: {}", names.join(", "));
         }
     }
-    Ok(names
-        .iter()
-        .zip(selected)
-        .filter(|(_, keep)| *keep)
-        .map(|(name, _)| *name)
-        .collect())
+    Ok(names.iter().zip(selected).filter(|(_, keep)| *keep).map(|(name, _)| *name).collect())
 }
 
 /// Plans the cells of a sweep over `catalog`.
@@ -146,32 +125,21 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
     let chosen_strategies = select(&strategy_names, &selection.strategy_globs, "strategy")?;
     let chosen_workloads = select(&workload_names, &selection.workload_globs, "workload")?;
 
-    let strategies: Vec<&StrategyInfo> = chosen_strategies
-        .iter()
-        .filter_map(|name| catalog.strategy(name))
-        .collect();
+    let strategies: Vec<&StrategyInfo> =
+        chosen_strategies.iter().filter_map(|name| catalog.strategy(name)).collect();
     let unavailable = strategies
         .iter()
         .filter(|strategy| !strategy.available)
         .map(|strategy| {
-            let reason = strategy
-                .reason
-                .clone()
-                .unwrap_or_else(|| "no reason given".to_owned());
+            let reason = strategy.reason.clone().unwrap_or_else(|| "no reason given".to_owned());
             (strategy.name.clone(), reason)
         })
         .collect();
 
     let mut cells = Vec::new();
-    for workload in catalog
-        .workloads
-        .iter()
-        .filter(|w| chosen_workloads.contains(&w.name.as_str()))
-    {
-        let runnable: Vec<&&StrategyInfo> = strategies
-            .iter()
-            .filter(|s| s.available && s.kind == workload.runs_on)
-            .collect();
+    for workload in catalog.workloads.iter().filter(|w| chosen_workloads.contains(&w.name.as_str())) {
+        let runnable: Vec<&&StrategyInfo> =
+            strategies.iter().filter(|s| s.available && s.kind == workload.runs_on).collect();
         for size in sizes_of(workload, selection) {
             for threads in threads_of(workload, selection) {
                 for strategy in &runnable {
@@ -232,8 +200,7 @@ impl FromStr for Shard {
     type Err = anyhow::Error;
 
     fn from_str(text: &str) -> anyhow::Result<Shard> {
-        let usage =
-            || format!("--shard {text:?} is not a shard: write I/N with 1 <= I <= N, e.g. 2/4");
+        let usage = || format!("--shard {text:?} is not a shard: write I/N with 1 <= I <= N, e.g. 2/4");
         let (index, count) = text.split_once('/').with_context(usage)?;
         let index: usize = index.trim().parse().with_context(usage)?;
         let count: usize = count.trim().parse().with_context(usage)?;
@@ -252,12 +219,7 @@ impl fmt::Display for Shard {
 
 /// The cells of `shard`: every `count`-th cell of the planned order, starting at `index`.
 pub fn shard_cells(cells: &[Cell], shard: Shard) -> Vec<Cell> {
-    cells
-        .iter()
-        .skip(shard.index - 1)
-        .step_by(shard.count)
-        .cloned()
-        .collect()
+    cells.iter().skip(shard.index - 1).step_by(shard.count).cloned().collect()
 }
 
 /// One run of a sweep: a cell and a repetition.
@@ -284,14 +246,7 @@ impl Run {
 
 /// Every run of `cells` repeated `repeat` times, rep-major: all cells once, then all again.
 pub fn interleave(cells: &[Cell], repeat: u32) -> Vec<Run> {
-    (0..repeat)
-        .flat_map(|rep| {
-            cells.iter().map(move |cell| Run {
-                cell: cell.clone(),
-                rep,
-            })
-        })
-        .collect()
+    (0..repeat).flat_map(|rep| cells.iter().map(move |cell| Run { cell: cell.clone(), rep })).collect()
 }
 
 /// What identifies a run across an interrupted and a resumed sweep.
@@ -324,9 +279,7 @@ impl RunKey {
 
 /// `runs` less those whose key is in `done`, in the same order.
 pub fn without_done(runs: Vec<Run>, done: &HashSet<RunKey>) -> Vec<Run> {
-    runs.into_iter()
-        .filter(|run| !done.contains(&run.key()))
-        .collect()
+    runs.into_iter().filter(|run| !done.contains(&run.key())).collect()
 }
 
 #[cfg(test)]
@@ -339,12 +292,7 @@ mod tests {
     fn names(cells: &[Cell]) -> Vec<String> {
         cells
             .iter()
-            .map(|cell| {
-                format!(
-                    "{}/{}/{}/{}",
-                    cell.strategy, cell.workload, cell.size, cell.threads
-                )
-            })
+            .map(|cell| format!("{}/{}/{}/{}", cell.strategy, cell.workload, cell.size, cell.threads))
             .collect()
     }
 
@@ -360,32 +308,22 @@ mod tests {
 
     #[test]
     fn globs_select_names_in_catalog_order() {
-        check_select(
-            &[],
-            &["binary-trees", "churn", "boxed-sum", "array-sum", "larson"],
-        );
+        check_select(&[], &["binary-trees", "churn", "boxed-sum", "array-sum", "larson"]);
         check_select(&["churn"], &["churn"]);
         check_select(&["*-sum"], &["boxed-sum", "array-sum"]);
         check_select(&["larson", "*-sum"], &["boxed-sum", "array-sum", "larson"]);
         check_select(&["churn", "ch*"], &["churn"]);
         check_select(&["b*"], &["binary-trees", "boxed-sum"]);
         check_select(&["?????"], &["churn"]);
-        check_select(
-            &["*"],
-            &["binary-trees", "churn", "boxed-sum", "array-sum", "larson"],
-        );
+        check_select(&["*"], &["binary-trees", "churn", "boxed-sum", "array-sum", "larson"]);
     }
 
     #[test]
     fn a_glob_matching_nothing_names_the_valid_names() {
-        let error = select(&["churn", "larson"], &globs(&["churm"]), "workload")
-            .unwrap_err()
-            .to_string();
+        let error = select(&["churn", "larson"], &globs(&["churm"]), "workload").unwrap_err().to_string();
         assert!(error.contains("\"churm\""), "{error}");
         assert!(error.contains("churn, larson"), "{error}");
-        let error = select(&["churn"], &globs(&["churn", "x*"]), "strategy")
-            .unwrap_err()
-            .to_string();
+        let error = select(&["churn"], &globs(&["churn", "x*"]), "strategy").unwrap_err().to_string();
         assert!(error.contains("matches no strategy"), "{error}");
     }
 
@@ -396,11 +334,7 @@ mod tests {
 
     #[test]
     fn quick_plan_runs_each_workload_on_its_kind_of_strategy() {
-        let selection = Selection {
-            quick: true,
-            cores: 4,
-            ..Selection::default()
-        };
+        let selection = Selection { quick: true, cores: 4, ..Selection::default() };
         let plan = plan(&sample(), &selection).unwrap();
         assert_eq!(
             names(&plan.cells),
@@ -423,21 +357,13 @@ mod tests {
                 "mimalloc/larson/100/2",
             ]
         );
-        let unavailable: Vec<&str> = plan
-            .unavailable
-            .iter()
-            .map(|(name, _)| name.as_str())
-            .collect();
+        let unavailable: Vec<&str> = plan.unavailable.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(unavailable, ["cycle+cpython", "cpython"]);
     }
 
     #[test]
     fn default_plan_uses_default_sizes_and_threads_up_to_the_cores() {
-        let selection = Selection {
-            cores: 3,
-            workload_globs: globs(&["larson"]),
-            ..Selection::default()
-        };
+        let selection = Selection { cores: 3, workload_globs: globs(&["larson"]), ..Selection::default() };
         let plan = plan(&sample(), &selection).unwrap();
         assert_eq!(
             names(&plan.cells),
@@ -482,11 +408,7 @@ mod tests {
             ..Selection::default()
         };
         let plan = plan(&sample(), &selection).unwrap();
-        assert!(
-            plan.cells
-                .iter()
-                .all(|cell| cell.strategy == "cycle+pymalloc")
-        );
+        assert!(plan.cells.iter().all(|cell| cell.strategy == "cycle+pymalloc"));
         assert_eq!(
             plan.unavailable,
             [
@@ -505,19 +427,13 @@ mod tests {
             ..Selection::default()
         };
         assert!(plan(&sample(), &selection).is_err());
-        let selection = Selection {
-            strategy_globs: globs(&["cpython"]),
-            quick: true,
-            ..Selection::default()
-        };
+        let selection =
+            Selection { strategy_globs: globs(&["cpython"]), quick: true, ..Selection::default() };
         assert!(plan(&sample(), &selection).is_err());
     }
 
     fn check_shard(text: &str, expected: Option<(usize, usize)>) {
-        let parsed = text
-            .parse::<Shard>()
-            .ok()
-            .map(|shard| (shard.index, shard.count));
+        let parsed = text.parse::<Shard>().ok().map(|shard| (shard.index, shard.count));
         assert_eq!(parsed, expected, "parsing {text:?}");
     }
 
@@ -556,21 +472,11 @@ mod tests {
             for shard_count in 1..=6 {
                 let mut seen: HashMap<Cell, usize> = HashMap::new();
                 for index in 1..=shard_count {
-                    for cell in shard_cells(
-                        &cells,
-                        Shard {
-                            index,
-                            count: shard_count,
-                        },
-                    ) {
+                    for cell in shard_cells(&cells, Shard { index, count: shard_count }) {
                         *seen.entry(cell).or_default() += 1;
                     }
                 }
-                assert_eq!(
-                    seen.len(),
-                    cells.len(),
-                    "{cell_count} cells in {shard_count} shards"
-                );
+                assert_eq!(seen.len(), cells.len(), "{cell_count} cells in {shard_count} shards");
                 assert!(seen.values().all(|&times| times == 1));
             }
         }
@@ -579,12 +485,7 @@ mod tests {
     #[test]
     fn a_shard_takes_every_nth_cell_from_its_index() {
         let cells = many_cells(7);
-        let sizes = |shard| {
-            shard_cells(&cells, shard)
-                .iter()
-                .map(|cell| cell.size)
-                .collect::<Vec<_>>()
-        };
+        let sizes = |shard| shard_cells(&cells, shard).iter().map(|cell| cell.size).collect::<Vec<_>>();
         assert_eq!(sizes(Shard { index: 1, count: 3 }), [0, 3, 6]);
         assert_eq!(sizes(Shard { index: 2, count: 3 }), [1, 4]);
         assert_eq!(sizes(Shard { index: 3, count: 3 }), [2, 5]);
@@ -594,10 +495,8 @@ mod tests {
     #[test]
     fn repetitions_are_rep_major() {
         let cells = many_cells(3);
-        let order: Vec<(u64, u32)> = interleave(&cells, 2)
-            .iter()
-            .map(|run| (run.cell.size, run.rep))
-            .collect();
+        let order: Vec<(u64, u32)> =
+            interleave(&cells, 2).iter().map(|run| (run.cell.size, run.rep)).collect();
         assert_eq!(order, [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)]);
     }
 
@@ -614,23 +513,15 @@ mod tests {
     fn resume_skips_exactly_the_done_runs() {
         let runs = interleave(&many_cells(3), 2);
         let done: HashSet<RunKey> = [runs[0].key(), runs[4].key()].into_iter().collect();
-        let left: Vec<(u64, u32)> = without_done(runs, &done)
-            .iter()
-            .map(|run| (run.cell.size, run.rep))
-            .collect();
+        let left: Vec<(u64, u32)> =
+            without_done(runs, &done).iter().map(|run| (run.cell.size, run.rep)).collect();
         assert_eq!(left, [(1, 0), (2, 0), (0, 1), (2, 1)]);
     }
 
     #[test]
     fn cell_ids_are_file_names() {
-        assert_eq!(
-            cell_id("cycle+pymalloc", "binary-trees", 14, 1),
-            "binary-trees__cycle+pymalloc__14__t1"
-        );
-        assert_eq!(
-            cell_id("mimalloc", "larson", 1000, 2),
-            "larson__mimalloc__1000__t2"
-        );
+        assert_eq!(cell_id("cycle+pymalloc", "binary-trees", 14, 1), "binary-trees__cycle+pymalloc__14__t1");
+        assert_eq!(cell_id("mimalloc", "larson", 1000, 2), "larson__mimalloc__1000__t2");
         assert_eq!(cell_id("a/b c", "x", 1, 1), "x__a_b_c__1__t1");
     }
 }

@@ -18,8 +18,7 @@ impl Progress {
     /// A display for `total` runs: a bar on a terminal, lines elsewhere.
     pub fn new(total: usize) -> Progress {
         let bar = std::io::stderr().is_terminal().then(|| {
-            let bar =
-                ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+            let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
             let style = ProgressStyle::with_template(
                 "{bar:30.cyan/blue} {pos}/{len} [{elapsed_precise}, ETA {eta}] {wide_msg}",
             )
@@ -29,11 +28,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(250));
             bar
         });
-        Progress {
-            bar,
-            total,
-            done: 0,
-        }
+        Progress { bar, total, done: 0 }
     }
 
     /// Shows the run about to start.

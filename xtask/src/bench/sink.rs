@@ -23,9 +23,7 @@ pub fn header_line() -> String {
 
 /// One row of `runs.csv`, with its newline: empty fields for absent figures.
 pub fn record_line(record: &Record) -> anyhow::Result<String> {
-    let mut writer = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
+    let mut writer = csv::WriterBuilder::new().has_headers(false).from_writer(Vec::new());
     writer.serialize(record).context("writing a runs.csv row")?;
     let bytes = writer.into_inner().context("writing a runs.csv row")?;
     String::from_utf8(bytes).context("a runs.csv row is not UTF-8")
@@ -45,16 +43,8 @@ impl LineFile {
             .append(true)
             .open(path)
             .with_context(|| format!("opening {}", path.display()))?;
-        let mut line_file = LineFile {
-            path: path.to_owned(),
-            file,
-        };
-        let empty = !existed
-            || line_file
-                .file
-                .metadata()
-                .map(|meta| meta.len() == 0)
-                .unwrap_or(false);
+        let mut line_file = LineFile { path: path.to_owned(), file };
+        let empty = !existed || line_file.file.metadata().map(|meta| meta.len() == 0).unwrap_or(false);
         if let (true, Some(header)) = (empty, header) {
             line_file.append(header)?;
         }
@@ -104,20 +94,13 @@ impl Sink {
 }
 
 fn check_header(path: &Path) -> anyhow::Result<()> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
-    let headers = reader
-        .headers()
-        .with_context(|| format!("{}:1: unreadable header", path.display()))?;
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let headers = reader.headers().with_context(|| format!("{}:1: unreadable header", path.display()))?;
     if headers.is_empty() {
         return Ok(());
     }
     if !headers.iter().eq(COLUMNS.iter().copied()) {
-        bail!(
-            "{}:1: the header is not runs.csv's columns (expected {})",
-            path.display(),
-            COLUMNS.join(",")
-        );
+        bail!("{}:1: the header is not runs.csv's columns (expected {})", path.display(), COLUMNS.join(","));
     }
     Ok(())
 }
@@ -127,18 +110,14 @@ fn check_header(path: &Path) -> anyhow::Result<()> {
 /// A row that does not parse is an error that names the file and the line.
 pub fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
     check_header(path)?;
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
     let mut records = Vec::new();
     for (index, row) in reader.deserialize::<Record>().enumerate() {
         match row {
             Ok(record) => records.push(record),
             Err(error) => {
                 // Rows start on line 2, after the header, unless a quoted field spans lines.
-                let line = error
-                    .position()
-                    .map(|position| position.line())
-                    .unwrap_or(index as u64 + 2);
+                let line = error.position().map(|position| position.line()).unwrap_or(index as u64 + 2);
                 bail!("{}:{line}: corrupt runs.csv row: {error}", path.display());
             }
         }
@@ -198,25 +177,12 @@ mod tests {
     }
 
     fn report(record: Record) -> RunReport {
-        RunReport {
-            record,
-            collections_by_gen: vec![],
-            phases: vec![],
-        }
+        RunReport { record, collections_by_gen: vec![], phases: vec![] }
     }
 
     fn fields(line: &str) -> Vec<String> {
-        let mut reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .from_reader(line.as_bytes());
-        reader
-            .records()
-            .next()
-            .unwrap()
-            .unwrap()
-            .iter()
-            .map(str::to_owned)
-            .collect()
+        let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
+        reader.records().next().unwrap().unwrap().iter().map(str::to_owned).collect()
     }
 
     #[test]
@@ -224,9 +190,7 @@ mod tests {
         assert_eq!(fields(&header_line()), COLUMNS);
         // The header serde would write for a Record names the same columns in the same order.
         let mut writer = csv::Writer::from_writer(Vec::new());
-        writer
-            .serialize(record("cycle+pymalloc", "churn", 1, 0, Status::Ok))
-            .unwrap();
+        writer.serialize(record("cycle+pymalloc", "churn", 1, 0, Status::Ok)).unwrap();
         let text = String::from_utf8(writer.into_inner().unwrap()).unwrap();
         assert_eq!(text.lines().next().unwrap(), COLUMNS.join(","));
     }
@@ -250,8 +214,7 @@ mod tests {
 
     #[test]
     fn a_failed_row_has_empty_figures() {
-        let row =
-            fields(&record_line(&record("mimalloc", "larson", 10, 0, Status::Timeout)).unwrap());
+        let row = fields(&record_line(&record("mimalloc", "larson", 10, 0, Status::Timeout)).unwrap());
         assert_eq!(row.len(), COLUMNS.len());
         assert_eq!(row[8], "timeout");
         assert!(row[9..].iter().all(String::is_empty), "{row:?}");
@@ -271,10 +234,7 @@ mod tests {
         drop(sink);
         assert_eq!(read_records(&dir.path().join("runs.csv")).unwrap(), written);
         let jsonl = std::fs::read_to_string(dir.path().join("runs.jsonl")).unwrap();
-        let reports: Vec<RunReport> = jsonl
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect();
+        let reports: Vec<RunReport> = jsonl.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
         assert_eq!(reports.len(), 2);
         assert_eq!(reports[1].record, written[1]);
     }
@@ -282,14 +242,8 @@ mod tests {
     #[test]
     fn reopening_appends_without_a_second_header() {
         let dir = tempfile::tempdir().unwrap();
-        Sink::open(dir.path())
-            .unwrap()
-            .append(&report(record("a+b", "w", 1, 0, Status::Ok)))
-            .unwrap();
-        Sink::open(dir.path())
-            .unwrap()
-            .append(&report(record("a+b", "w", 1, 1, Status::Ok)))
-            .unwrap();
+        Sink::open(dir.path()).unwrap().append(&report(record("a+b", "w", 1, 0, Status::Ok))).unwrap();
+        Sink::open(dir.path()).unwrap().append(&report(record("a+b", "w", 1, 1, Status::Ok))).unwrap();
         let text = std::fs::read_to_string(dir.path().join("runs.csv")).unwrap();
         assert_eq!(text.lines().count(), 3);
         assert_eq!(text.matches("strategy,").count(), 1);
@@ -300,30 +254,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         assert!(done_runs(dir.path()).unwrap().is_empty());
         let mut sink = Sink::open(dir.path()).unwrap();
-        sink.append(&report(record(
-            "cycle+pymalloc",
-            "churn",
-            1000,
-            0,
-            Status::Ok,
-        )))
-        .unwrap();
-        sink.append(&report(record(
-            "cycle+pymalloc",
-            "churn",
-            1000,
-            1,
-            Status::Oom,
-        )))
-        .unwrap();
-        sink.append(&report(record(
-            "refcount+pymalloc",
-            "churn",
-            1000,
-            0,
-            Status::Ok,
-        )))
-        .unwrap();
+        sink.append(&report(record("cycle+pymalloc", "churn", 1000, 0, Status::Ok))).unwrap();
+        sink.append(&report(record("cycle+pymalloc", "churn", 1000, 1, Status::Oom))).unwrap();
+        sink.append(&report(record("refcount+pymalloc", "churn", 1000, 0, Status::Ok))).unwrap();
         let done = done_runs(dir.path()).unwrap();
         let key = |strategy: &str, rep| RunKey {
             strategy: strategy.to_owned(),
@@ -332,13 +265,10 @@ mod tests {
             threads: 1,
             rep,
         };
-        let expected: HashSet<RunKey> = [
-            key("cycle+pymalloc", 0),
-            key("cycle+pymalloc", 1),
-            key("refcount+pymalloc", 0),
-        ]
-        .into_iter()
-        .collect();
+        let expected: HashSet<RunKey> =
+            [key("cycle+pymalloc", 0), key("cycle+pymalloc", 1), key("refcount+pymalloc", 0)]
+                .into_iter()
+                .collect();
         assert_eq!(done, expected);
     }
 
@@ -346,11 +276,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.csv");
         let good = record_line(&record("cycle+pymalloc", "churn", 1000, 0, Status::Ok)).unwrap();
-        std::fs::write(
-            &path,
-            format!("{}{good}{good}{bad_line}\n{good}", header_line()),
-        )
-        .unwrap();
+        std::fs::write(&path, format!("{}{good}{good}{bad_line}\n{good}", header_line())).unwrap();
         let error = done_runs(dir.path()).unwrap_err().to_string();
         let expected = format!("{}:{expected_line}:", path.display());
         assert!(error.contains(&expected), "{error} should name {expected}");
@@ -358,14 +284,8 @@ mod tests {
 
     #[test]
     fn a_corrupt_row_names_the_file_and_the_line() {
-        check_corrupt(
-            "cycle+pymalloc,cycle,pymalloc,churn,not-a-size,1,42,0,ok,,,,,,,,,,,,,,,,,",
-            4,
-        );
-        check_corrupt(
-            "cycle+pymalloc,cycle,pymalloc,churn,10,1,42,0,exploded,,,,,,,,,,,,,,,,,",
-            4,
-        );
+        check_corrupt("cycle+pymalloc,cycle,pymalloc,churn,not-a-size,1,42,0,ok,,,,,,,,,,,,,,,,,", 4);
+        check_corrupt("cycle+pymalloc,cycle,pymalloc,churn,10,1,42,0,exploded,,,,,,,,,,,,,,,,,", 4);
         check_corrupt("cycle+pymalloc,cycle,pymalloc,chu", 4);
     }
 
