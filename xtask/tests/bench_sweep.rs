@@ -69,12 +69,15 @@ fn records(dir: &Path) -> Vec<Record> {
     reader.deserialize().map(Result::unwrap).collect()
 }
 
-/// What must match between two sweeps of the same cells: who ran what, and what it computed.
-fn identities(records: &[Record]) -> BTreeSet<(String, String, u64, u32, u32, Status, Option<String>)> {
+/// Who ran what, and what it computed: what must match between two sweeps of the same cells.
+type Identity = (String, String, u64, u32, u32, &'static str, Option<String>);
+
+fn identities(records: &[Record]) -> BTreeSet<Identity> {
     records
         .iter()
         .map(|r| {
-            (r.strategy.clone(), r.workload.clone(), r.size, r.threads, r.rep, r.status, r.checksum.clone())
+            let status = r.status.as_str();
+            (r.strategy.clone(), r.workload.clone(), r.size, r.threads, r.rep, status, r.checksum.clone())
         })
         .collect()
 }
