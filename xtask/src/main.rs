@@ -3,6 +3,7 @@
 //! One module per subcommand. Paths start from [`project_root`].
 
 mod bench;
+mod calibrate;
 mod compare;
 mod report;
 
@@ -25,6 +26,8 @@ enum Cmd {
     Report(report::ReportCmd),
     /// Compares two results directories cell by cell.
     Compare(compare::CompareCmd),
+    /// Runs workloads/python/*.py under python3 and compares CPython's figures with cycle+pymalloc's.
+    Calibrate(calibrate::CalibrateCmd),
 }
 
 fn main() {
@@ -33,6 +36,7 @@ fn main() {
         Cmd::Bench(cmd) => cmd.run(),
         Cmd::Report(cmd) => cmd.run(),
         Cmd::Compare(cmd) => cmd.run(),
+        Cmd::Calibrate(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => std::process::exit(code),
