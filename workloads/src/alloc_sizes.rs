@@ -28,9 +28,7 @@
 //! blocks or loses contents changes the checksum. `ops` is the number of
 //! blocks allocated.
 
-use heaplab_core::{
-    Allocator, Block, BlockAllocator, Checksum, Outcome, Params, PhaseLog, Rng, Snapshot,
-};
+use heaplab_core::{Allocator, Block, BlockAllocator, Checksum, Outcome, Params, PhaseLog, Rng, Snapshot};
 
 use crate::{Body, Family, Workload};
 
@@ -104,17 +102,12 @@ pub fn run(alloc: &mut dyn Allocator, log: &mut PhaseLog, params: &Params) -> Ou
     }
     log.end(|| snapshot(alloc));
 
-    Outcome {
-        checksum: checksum.finish(),
-        ops: n_blocks_allocated,
-    }
+    Outcome { checksum: checksum.finish(), ops: n_blocks_allocated }
 }
 
 /// Every size a batch is made of: the 32 pymalloc classes, then the larger sizes.
 fn block_sizes() -> impl Iterator<Item = usize> {
-    (CLASS_STEP..=SMALL_REQUEST_THRESHOLD)
-        .step_by(CLASS_STEP)
-        .chain(LARGE_SIZES)
+    (CLASS_STEP..=SMALL_REQUEST_THRESHOLD).step_by(CLASS_STEP).chain(LARGE_SIZES)
 }
 
 /// Blocks in a batch of `block_size`: `size` for the small classes, the
@@ -173,16 +166,10 @@ fn free_batch(
     let mut free_one = |alloc: &mut dyn Allocator, block: Block| {
         let bytes = block.bytes();
         let word_at = |offset: usize| {
-            u64::from_le_bytes(
-                bytes[offset..offset + STAMP_BYTES]
-                    .try_into()
-                    .expect("eight bytes"),
-            )
+            u64::from_le_bytes(bytes[offset..offset + STAMP_BYTES].try_into().expect("eight bytes"))
         };
         sums.first_words = sums.first_words.wrapping_add(word_at(0));
-        sums.last_words = sums
-            .last_words
-            .wrapping_add(word_at(bytes.len() - STAMP_BYTES));
+        sums.last_words = sums.last_words.wrapping_add(word_at(bytes.len() - STAMP_BYTES));
         alloc.free_block(block);
     };
     match order {
@@ -218,11 +205,7 @@ fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
 fn snapshot(alloc: &dyn Allocator) -> Snapshot {
     let stats = alloc.stats();
     let live_bytes = stats.counters.map_or(0, |counters| counters.live_bytes);
-    Snapshot {
-        live_bytes,
-        collections: 0,
-        alloc: stats,
-    }
+    Snapshot { live_bytes, collections: 0, alloc: stats }
 }
 
 #[cfg(test)]
@@ -242,11 +225,7 @@ mod tests {
     #[test]
     fn large_batches_hold_the_bytes_of_a_batch_of_512_byte_blocks() {
         let check = |size: u64, block_size: usize, expected: u64| {
-            assert_eq!(
-                blocks_per_batch(size, block_size),
-                expected,
-                "{size} blocks of {block_size} B"
-            );
+            assert_eq!(blocks_per_batch(size, block_size), expected, "{size} blocks of {block_size} B");
         };
         check(1000, 16, 1000);
         check(1000, 512, 1000);

@@ -92,10 +92,7 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
     checksum.word(count_nodes(heap, long_lived));
     heap.release(long_lived);
 
-    Outcome {
-        checksum: checksum.finish(),
-        ops: n_nodes_allocated,
-    }
+    Outcome { checksum: checksum.finish(), ops: n_nodes_allocated }
 }
 
 /// The depths of the short-lived trees for a long-lived tree of `max_depth`.
@@ -151,11 +148,7 @@ mod tests {
     #[test]
     fn short_lived_depths_step_by_two_from_four() {
         let check = |max_depth: u64, expected: &[u64]| {
-            assert_eq!(
-                short_lived_depths(max_depth),
-                expected,
-                "max depth {max_depth}"
-            );
+            assert_eq!(short_lived_depths(max_depth), expected, "max depth {max_depth}");
         };
         check(1, &[1]);
         check(3, &[3]);

@@ -86,10 +86,7 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
     }
     heap.release(live);
 
-    Outcome {
-        checksum: checksum.finish(),
-        ops: n_replacements,
-    }
+    Outcome { checksum: checksum.finish(), ops: n_replacements }
 }
 
 /// Makes one object of a random kind with random contents; an owned reference.
@@ -99,9 +96,7 @@ fn make_object(heap: &mut dyn Heap, rng: &mut Rng) -> Obj {
         1 => heap.float(random_float(rng)),
         2 => {
             let len = 1 + rng.below(MAX_STR_LEN);
-            let text: String = (0..len)
-                .map(|_| char::from(b'a' + rng.below(26) as u8))
-                .collect();
+            let text: String = (0..len).map(|_| char::from(b'a' + rng.below(26) as u8)).collect();
             heap.str(&text)
         }
         3 => {

@@ -118,10 +118,7 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
         let mut batch = Vec::new();
         let mut n_in_batch = 0;
         while n_left > 0 && n_in_batch < BATCH_NODES {
-            let n_nodes = tree_nodes(
-                MIN_TREE_NODES + rng.below(MAX_TREE_NODES - MIN_TREE_NODES + 1),
-                n_left,
-            );
+            let n_nodes = tree_nodes(MIN_TREE_NODES + rng.below(MAX_TREE_NODES - MIN_TREE_NODES + 1), n_left);
             batch.push(make_tree(heap, n_nodes, &mut rng, &mut next_value));
             n_left -= n_nodes;
             n_in_batch += n_nodes;
@@ -134,10 +131,7 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
         }
     }
 
-    Outcome {
-        checksum: checksum.finish(),
-        ops: params.size,
-    }
+    Outcome { checksum: checksum.finish(), ops: params.size }
 }
 
 /// Builds a ring of `n_nodes` nodes holding consecutive values and returns
@@ -173,17 +167,10 @@ fn digest_ring(heap: &dyn Heap, first: Obj, checksum: &mut Checksum) {
     let mut node = first;
     loop {
         n_nodes += 1;
-        assert!(
-            n_nodes <= MAX_RING_NODES,
-            "a ring longer than any built: its links are broken"
-        );
-        let value = heap
-            .get(node, RING_VALUE)
-            .expect("a ring node without a value");
+        assert!(n_nodes <= MAX_RING_NODES, "a ring longer than any built: its links are broken");
+        let value = heap.get(node, RING_VALUE).expect("a ring node without a value");
         sum_of_values = sum_of_values.wrapping_add(heap.int_value(value));
-        node = heap
-            .get(node, RING_NEXT)
-            .expect("a ring node without a next node");
+        node = heap.get(node, RING_NEXT).expect("a ring node without a next node");
         if node == first {
             break;
         }
@@ -197,11 +184,7 @@ fn digest_ring(heap: &dyn Heap, first: Obj, checksum: &mut Checksum) {
 /// node has no parent pointer to make a cycle with.
 fn tree_nodes(drawn: u64, n_left: u64) -> u64 {
     let n_nodes = drawn.min(n_left);
-    if n_left - n_nodes == 1 {
-        n_nodes + 1
-    } else {
-        n_nodes
-    }
+    if n_left - n_nodes == 1 { n_nodes + 1 } else { n_nodes }
 }
 
 /// Builds a tree of `n_nodes` nodes, each attached to a random earlier node,
@@ -232,9 +215,7 @@ fn make_tree_node(heap: &mut dyn Heap, parent: Option<Obj>, next_value: &mut i64
     heap.release(value);
     if let Some(parent) = parent {
         heap.set(node, TREE_PARENT, Some(parent));
-        let siblings = heap
-            .get(parent, TREE_CHILDREN)
-            .expect("a tree node without its children list");
+        let siblings = heap.get(parent, TREE_CHILDREN).expect("a tree node without its children list");
         heap.append(siblings, node);
     }
     node
@@ -248,24 +229,14 @@ fn digest_tree(heap: &dyn Heap, root: Obj, checksum: &mut Checksum) {
     let mut to_visit = vec![root];
     while let Some(node) = to_visit.pop() {
         n_nodes += 1;
-        let value = heap
-            .get(node, TREE_VALUE)
-            .expect("a tree node without a value");
-        let children = heap
-            .get(node, TREE_CHILDREN)
-            .expect("a tree node without its children list");
+        let value = heap.get(node, TREE_VALUE).expect("a tree node without a value");
+        let children = heap.get(node, TREE_CHILDREN).expect("a tree node without its children list");
         let n_children = heap.len(children);
         checksum.word(heap.int_value(value) as u64);
         checksum.word(n_children as u64);
         for index in 0..n_children {
-            let child = heap
-                .get(children, index)
-                .expect("a hole in a children list");
-            assert_eq!(
-                heap.get(child, TREE_PARENT),
-                Some(node),
-                "a child that points at another parent"
-            );
+            let child = heap.get(children, index).expect("a hole in a children list");
+            assert_eq!(heap.get(child, TREE_PARENT), Some(node), "a child that points at another parent");
             to_visit.push(child);
         }
     }
@@ -279,11 +250,7 @@ mod tests {
     #[test]
     fn no_tree_is_left_with_a_single_node() {
         let check = |drawn: u64, n_left: u64, expected: u64| {
-            assert_eq!(
-                tree_nodes(drawn, n_left),
-                expected,
-                "{drawn} drawn, {n_left} left"
-            );
+            assert_eq!(tree_nodes(drawn, n_left), expected, "{drawn} drawn, {n_left} left");
         };
         check(10, 100, 10);
         check(10, 12, 10);

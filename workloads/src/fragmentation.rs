@@ -114,9 +114,7 @@ fn run(heap: &mut dyn Heap, params: &Params, survivors: Survivors) -> Outcome {
     let n_kept = survivors.indices(n_floats).count();
     let kept = heap.list(n_kept);
     for index in survivors.indices(n_floats) {
-        let survivor = heap
-            .get(all_floats, index as usize)
-            .expect("a hole in the list of floats");
+        let survivor = heap.get(all_floats, index as usize).expect("a hole in the list of floats");
         heap.append(kept, survivor);
     }
     heap.release(all_floats);
@@ -137,10 +135,7 @@ fn run(heap: &mut dyn Heap, params: &Params, survivors: Survivors) -> Outcome {
     heap.release(kept);
     heap.release(fresh);
 
-    Outcome {
-        checksum: checksum.finish(),
-        ops: n_floats + n_strs,
-    }
+    Outcome { checksum: checksum.finish(), ops: n_floats + n_strs }
 }
 
 /// The value of float `index`: `float(index)`, as the Python version builds them.

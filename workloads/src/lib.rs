@@ -110,11 +110,7 @@ mod tests {
         for (index, workload) in all().iter().enumerate() {
             assert_eq!(find(workload.name).map(|w| w.name), Some(workload.name));
             let same_name = all().iter().filter(|w| w.name == workload.name).count();
-            assert_eq!(
-                same_name, 1,
-                "{} is registered twice (entry {index})",
-                workload.name
-            );
+            assert_eq!(same_name, 1, "{} is registered twice (entry {index})", workload.name);
         }
         assert!(find("no-such-workload").is_none());
     }
@@ -126,11 +122,7 @@ mod tests {
             assert!(!workload.size_meaning.is_empty(), "{}", workload.name);
             assert!(!workload.quick_sizes.is_empty(), "{}", workload.name);
             assert!(!workload.default_sizes.is_empty(), "{}", workload.name);
-            assert!(
-                workload.quick_sizes.iter().all(|&size| size > 0),
-                "{}",
-                workload.name
-            );
+            assert!(workload.quick_sizes.iter().all(|&size| size > 0), "{}", workload.name);
             assert!(workload.default_sizes.is_sorted(), "{}", workload.name);
             assert!(workload.quick_sizes.is_sorted(), "{}", workload.name);
         }
@@ -142,12 +134,7 @@ mod tests {
             if workload.family == Family::Allocator {
                 assert!(!workload.runs_on_heap(), "{}", workload.name);
             }
-            assert_eq!(
-                matches!(workload.body, Body::Shared(_)),
-                workload.threaded,
-                "{}",
-                workload.name
-            );
+            assert_eq!(matches!(workload.body, Body::Shared(_)), workload.threaded, "{}", workload.name);
         }
     }
 
