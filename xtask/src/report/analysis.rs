@@ -1,0 +1,636 @@
+//! Pure analysis of records: cells, their summaries, and the ratio table
+//! against CPython's configuration. Nothing here reads or writes files.
+
+use std::collections::BTreeMap;
+
+use heaplab_core::{Record, Status};
+
+use super::stats::{Spread, Verdict, compare_samples, geometric_mean, median};
+
+/// The strategy that models CPython: the baseline of the ratio table.
+pub const CPYTHON_BASELINE: &str = "cycle+pymalloc";
+/// The baseline when `cycle+pymalloc` did not run.
+pub const FALLBACK_BASELINE: &str = "refcount+pymalloc";
+/// The baseline of allocator workloads: CPython's allocator alone.
+pub const ALLOCATOR_BASELINE: &str = "pymalloc";
+
+/// One cell of the matrix: a strategy on a workload at a size and a thread count.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CellKey {
+    /// The workload.
+    pub workload: String,
+    /// The strategy.
+    pub strategy: String,
+    /// The workload's size.
+    pub size: u64,
+    /// Threads used.
+    pub threads: u32,
+}
+
+impl CellKey {
+    /// The key of the cell a record belongs to.
+    pub fn of(record: &Record) -> CellKey {
+        CellKey {
+            workload: record.workload.clone(),
+            strategy: record.strategy.clone(),
+            size: record.size,
+            threads: record.threads,
+        }
+    }
+}
+
+/// The runs of one cell.
+#[derive(Clone, Debug)]
+pub struct Cell<'a> {
+    /// Which cell.
+    pub key: CellKey,
+    /// The collector (empty for allocator workloads).
+    pub collector: String,
+    /// The allocator.
+    pub allocator: String,
+    /// Runs that finished.
+    pub ok: Vec<&'a Record>,
+    /// Runs that crashed, ran out of memory or time, or failed.
+    pub failed: Vec<&'a Record>,
+}
+
+impl Cell<'_> {
+    /// The values of `figure` over the cell's successful runs (where present).
+    pub fn values(&self, figure: Figure) -> Vec<f64> {
+        self.ok.iter().filter_map(|record| figure.value(record)).collect()
+    }
+
+    /// The median of `figure` over the successful runs.
+    pub fn median(&self, figure: Figure) -> Option<f64> {
+        median(&self.values(figure))
+    }
+}
+
+/// Groups records into cells, ordered by workload, strategy, threads and size.
+pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell<'_>> {
+    let mut cells: BTreeMap<CellKey, Cell<'_>> = BTreeMap::new();
+    for record in records {
+        let key = CellKey::of(record);
+        let cell = cells.entry(key.clone()).or_insert_with(|| Cell {
+            key,
+            collector: record.collector.clone(),
+            allocator: record.allocator.clone(),
+            ok: Vec::new(),
+            failed: Vec::new(),
+        });
+        if record.status == Status::Ok {
+            cell.ok.push(record);
+        } else {
+            cell.failed.push(record);
+        }
+    }
+    cells
+}
+
+/// A numeric figure of a run, as summarised in `summary.csv`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Figure {
+    /// Wall-clock time.
+    WallNs,
+    /// Operations per second.
+    OpsPerS,
+    /// Peak RSS.
+    PeakRssBytes,
+    /// Peak live bytes.
+    PeakLiveBytes,
+    /// Bytes allocated in total.
+    AllocatedBytes,
+    /// Bytes leaked at teardown.
+    LeakedBytes,
+    /// Collections of every generation.
+    Collections,
+    /// Sum of the pauses.
+    PauseTotalNs,
+    /// The longest pause.
+    PauseMaxNs,
+    /// The 99th-percentile pause.
+    PauseP99Ns,
+    /// User CPU time.
+    UserNs,
+    /// System CPU time.
+    SysNs,
+    /// Minor page faults.
+    MinorFaults,
+    /// RSS at the end.
+    EndRssBytes,
+    /// Live bytes at the end.
+    EndLiveBytes,
+}
+
+impl Figure {
+    /// Every figure, in the order of `summary.csv`.
+    pub const ALL: [Figure; 15] = [
+        Figure::WallNs,
+        Figure::OpsPerS,
+        Figure::PeakRssBytes,
+        Figure::PeakLiveBytes,
+        Figure::AllocatedBytes,
+        Figure::LeakedBytes,
+        Figure::Collections,
+        Figure::PauseTotalNs,
+        Figure::PauseMaxNs,
+        Figure::PauseP99Ns,
+        Figure::UserNs,
+        Figure::SysNs,
+        Figure::MinorFaults,
+        Figure::EndRssBytes,
+        Figure::EndLiveBytes,
+    ];
+
+    /// The column name in `runs.csv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Figure::WallNs => "wall_ns",
+            Figure::OpsPerS => "ops_per_s",
+            Figure::PeakRssBytes => "peak_rss_bytes",
+            Figure::PeakLiveBytes => "peak_live_bytes",
+            Figure::AllocatedBytes => "allocated_bytes",
+            Figure::LeakedBytes => "leaked_bytes",
+            Figure::Collections => "collections",
+            Figure::PauseTotalNs => "pause_total_ns",
+            Figure::PauseMaxNs => "pause_max_ns",
+            Figure::PauseP99Ns => "pause_p99_ns",
+            Figure::UserNs => "user_ns",
+            Figure::SysNs => "sys_ns",
+            Figure::MinorFaults => "minor_faults",
+            Figure::EndRssBytes => "end_rss_bytes",
+            Figure::EndLiveBytes => "end_live_bytes",
+        }
+    }
+
+    /// The figure in one run, where recorded.
+    pub fn value(self, record: &Record) -> Option<f64> {
+        let integer = match self {
+            Figure::OpsPerS => return record.ops_per_s,
+            Figure::WallNs => record.wall_ns,
+            Figure::PeakRssBytes => record.peak_rss_bytes,
+            Figure::PeakLiveBytes => record.peak_live_bytes,
+            Figure::AllocatedBytes => record.allocated_bytes,
+            Figure::LeakedBytes => record.leaked_bytes,
+            Figure::Collections => record.collections,
+            Figure::PauseTotalNs => record.pause_total_ns,
+            Figure::PauseMaxNs => record.pause_max_ns,
+            Figure::PauseP99Ns => record.pause_p99_ns,
+            Figure::UserNs => record.user_ns,
+            Figure::SysNs => record.sys_ns,
+            Figure::MinorFaults => record.minor_faults,
+            Figure::EndRssBytes => record.end_rss_bytes,
+            Figure::EndLiveBytes => record.end_live_bytes,
+        };
+        integer.map(|value| value as f64)
+    }
+}
+
+/// One row of `summary.csv`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryRow {
+    /// Which cell.
+    pub key: CellKey,
+    /// The collector.
+    pub collector: String,
+    /// The allocator.
+    pub allocator: String,
+    /// Successful runs.
+    pub n_ok: usize,
+    /// Failed runs.
+    pub n_failed: usize,
+    /// The spread of each figure of [`Figure::ALL`], in that order.
+    pub spreads: Vec<Option<Spread>>,
+}
+
+/// The summary of every cell, in presentation order.
+pub fn summarise(cells: &BTreeMap<CellKey, Cell<'_>>) -> Vec<SummaryRow> {
+    ordered_cells(cells)
+        .into_iter()
+        .map(|cell| SummaryRow {
+            key: cell.key.clone(),
+            collector: cell.collector.clone(),
+            allocator: cell.allocator.clone(),
+            n_ok: cell.ok.len(),
+            n_failed: cell.failed.len(),
+            spreads: Figure::ALL.iter().map(|figure| Spread::of(&cell.values(*figure))).collect(),
+        })
+        .collect()
+}
+
+/// Writes summary rows as CSV: the cell, `n`, `failed`, then median, MAD, min and max of every figure.
+pub fn summary_csv(rows: &[SummaryRow]) -> String {
+    let mut header: Vec<String> =
+        ["strategy", "collector", "allocator", "workload", "size", "threads", "n", "failed"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    for figure in Figure::ALL {
+        for statistic in ["median", "mad", "min", "max"] {
+            header.push(format!("{}_{statistic}", figure.name()));
+        }
+    }
+    let mut out = header.join(",");
+    out.push('\n');
+    for row in rows {
+        let mut fields = vec![
+            csv_field(&row.key.strategy),
+            csv_field(&row.collector),
+            csv_field(&row.allocator),
+            csv_field(&row.key.workload),
+            row.key.size.to_string(),
+            row.key.threads.to_string(),
+            row.n_ok.to_string(),
+            row.n_failed.to_string(),
+        ];
+        for spread in &row.spreads {
+            match spread {
+                Some(s) => fields.extend([s.median, s.mad, s.min, s.max].map(|v| v.to_string())),
+                None => fields.extend(std::iter::repeat_n(String::new(), 4)),
+            }
+        }
+        out.push_str(&fields.join(","));
+        out.push('\n');
+    }
+    out
+}
+
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Where a collector stands in presentation order.
+fn collector_rank(collector: &str) -> usize {
+    ["refcount", "cycle", "marksweep", ""].iter().position(|c| *c == collector).unwrap_or(4)
+}
+
+/// Where an allocator stands in presentation order.
+fn allocator_rank(allocator: &str) -> usize {
+    ["pymalloc", "system", "mimalloc", "jemalloc", "bump", "cpython"]
+        .iter()
+        .position(|a| *a == allocator)
+        .unwrap_or(6)
+}
+
+/// The sort key of a strategy: collectors in the order refcount, cycle,
+/// marksweep; allocators in the order pymalloc, system, mimalloc, jemalloc, bump, cpython.
+pub fn strategy_order(strategy: &str) -> (usize, usize, String) {
+    let (collector, allocator) = split_strategy(strategy);
+    (collector_rank(collector), allocator_rank(allocator), strategy.to_owned())
+}
+
+/// `collector+allocator` into its two parts; an allocator alone has an empty collector.
+pub fn split_strategy(strategy: &str) -> (&str, &str) {
+    strategy.split_once('+').unwrap_or(("", strategy))
+}
+
+/// The cells in presentation order: by workload, strategy (collector, then allocator), threads, size.
+pub fn ordered_cells<'c, 'a>(cells: &'c BTreeMap<CellKey, Cell<'a>>) -> Vec<&'c Cell<'a>> {
+    let mut ordered: Vec<&Cell<'a>> = cells.values().collect();
+    ordered.sort_by_key(|cell| {
+        (cell.key.workload.clone(), strategy_order(&cell.key.strategy), cell.key.threads, cell.key.size)
+    });
+    ordered
+}
+
+/// The workloads present, sorted.
+pub fn workloads(cells: &BTreeMap<CellKey, Cell<'_>>) -> Vec<String> {
+    let mut names: Vec<String> = cells.keys().map(|k| k.workload.clone()).collect();
+    names.dedup();
+    names
+}
+
+/// The strategies that ran `workload`, in presentation order.
+pub fn strategies_of(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Vec<String> {
+    let mut names: Vec<String> =
+        cells.keys().filter(|k| k.workload == workload).map(|k| k.strategy.clone()).collect();
+    names.sort_by_key(|name| strategy_order(name));
+    names.dedup();
+    names
+}
+
+/// Whether a workload ran on allocators alone (its records have no collector).
+pub fn is_allocator_workload(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> bool {
+    cells.values().filter(|c| c.key.workload == workload).all(|c| c.collector.is_empty())
+}
+
+/// The baseline a workload is compared against: `cycle+pymalloc`, else
+/// `refcount+pymalloc`, for heap workloads; `pymalloc` for allocator workloads.
+/// Only a strategy with at least one successful run counts.
+pub fn baseline_for(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Option<&'static str> {
+    let ran = |strategy: &str| {
+        cells.values().any(|c| c.key.workload == workload && c.key.strategy == strategy && !c.ok.is_empty())
+    };
+    let candidates: &[&'static str] = if is_allocator_workload(cells, workload) {
+        &[ALLOCATOR_BASELINE]
+    } else {
+        &[CPYTHON_BASELINE, FALLBACK_BASELINE]
+    };
+    candidates.iter().copied().find(|candidate| ran(candidate))
+}
+
+/// The ratio of one figure's medians, with the verdict of the test across repetitions.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Ratio {
+    /// Median of the strategy over median of the baseline.
+    pub value: f64,
+    /// Whether the repetitions' spread covers the difference.
+    pub verdict: Verdict,
+}
+
+impl Ratio {
+    /// The ratio of `figure`'s medians in `cell` over `baseline`; `None` where either lacks it.
+    pub fn between(cell: &Cell<'_>, baseline: &Cell<'_>, figure: Figure) -> Option<Ratio> {
+        let values = cell.values(figure);
+        let baseline_values = baseline.values(figure);
+        let numerator = median(&values)?;
+        let denominator = median(&baseline_values)?;
+        if denominator <= 0.0 {
+            return None;
+        }
+        Some(Ratio { value: numerator / denominator, verdict: compare_samples(&values, &baseline_values) })
+    }
+}
+
+/// One row of the ratio table: a strategy on a workload at a size against the baseline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RatioRow {
+    /// The cell.
+    pub key: CellKey,
+    /// The baseline it is compared against (same workload, size and threads).
+    pub baseline: &'static str,
+    /// Throughput (ops/s) over the baseline's.
+    pub throughput: Option<Ratio>,
+    /// Peak RSS over the baseline's.
+    pub peak_rss: Option<Ratio>,
+}
+
+/// The ratio table: every cell with successful runs against its workload's
+/// baseline at the same size and threads, the baseline's own rows left out.
+pub fn ratio_rows(cells: &BTreeMap<CellKey, Cell<'_>>) -> Vec<RatioRow> {
+    let mut rows = Vec::new();
+    for workload in workloads(cells) {
+        let Some(baseline) = baseline_for(cells, &workload) else { continue };
+        for cell in ordered_cells(cells) {
+            if cell.key.workload != workload || cell.key.strategy == baseline || cell.ok.is_empty() {
+                continue;
+            }
+            let baseline_key = CellKey { strategy: baseline.to_owned(), ..cell.key.clone() };
+            let Some(baseline_cell) = cells.get(&baseline_key) else { continue };
+            rows.push(RatioRow {
+                key: cell.key.clone(),
+                baseline,
+                throughput: Ratio::between(cell, baseline_cell, Figure::OpsPerS),
+                peak_rss: Ratio::between(cell, baseline_cell, Figure::PeakRssBytes),
+            });
+        }
+    }
+    rows
+}
+
+/// The geometric mean of a strategy's ratios over every workload and size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GeometricMeanRow {
+    /// The strategy.
+    pub strategy: String,
+    /// The baseline its ratios are against.
+    pub baseline: &'static str,
+    /// Geometric mean of the throughput ratios.
+    pub throughput: Option<f64>,
+    /// Geometric mean of the peak RSS ratios.
+    pub peak_rss: Option<f64>,
+    /// How many cells went into the means.
+    pub n_cells: usize,
+}
+
+/// The geometric means of the ratio table, per strategy and baseline, in presentation order.
+pub fn geometric_means(rows: &[RatioRow]) -> Vec<GeometricMeanRow> {
+    let mut grouped: BTreeMap<(&'static str, String), Vec<&RatioRow>> = BTreeMap::new();
+    for row in rows {
+        grouped.entry((row.baseline, row.key.strategy.clone())).or_default().push(row);
+    }
+    let mut means: Vec<GeometricMeanRow> = grouped
+        .into_iter()
+        .map(|((baseline, strategy), rows)| {
+            let throughput: Vec<f64> = rows.iter().filter_map(|r| r.throughput.map(|t| t.value)).collect();
+            let peak_rss: Vec<f64> = rows.iter().filter_map(|r| r.peak_rss.map(|t| t.value)).collect();
+            GeometricMeanRow {
+                strategy,
+                baseline,
+                throughput: geometric_mean(&throughput),
+                peak_rss: geometric_mean(&peak_rss),
+                n_cells: rows.len(),
+            }
+        })
+        .collect();
+    means.sort_by_key(|row| strategy_order(&row.strategy));
+    means
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A successful run with the figures the analysis looks at.
+    pub(crate) fn run(strategy: &str, workload: &str, size: u64, wall_ns: u64, peak_rss: u64) -> Record {
+        let (collector, allocator) = split_strategy(strategy);
+        let ops = 1_000_000;
+        Record {
+            strategy: strategy.to_owned(),
+            collector: collector.to_owned(),
+            allocator: allocator.to_owned(),
+            workload: workload.to_owned(),
+            size,
+            threads: 1,
+            seed: 42,
+            rep: 0,
+            status: Status::Ok,
+            checksum: Some("0123456789abcdef".into()),
+            wall_ns: Some(wall_ns),
+            user_ns: Some(wall_ns),
+            sys_ns: Some(0),
+            ops: Some(ops),
+            ops_per_s: Some(ops as f64 * 1e9 / wall_ns as f64),
+            peak_rss_bytes: Some(peak_rss),
+            end_rss_bytes: Some(peak_rss / 2),
+            peak_live_bytes: Some(peak_rss / 4),
+            end_live_bytes: Some(0),
+            allocated_bytes: Some(peak_rss),
+            leaked_bytes: Some(0),
+            collections: Some(0),
+            pause_total_ns: Some(0),
+            pause_max_ns: Some(0),
+            pause_p99_ns: Some(0),
+            minor_faults: Some(10),
+        }
+    }
+
+    fn failed(strategy: &str, workload: &str, size: u64) -> Record {
+        let mut record = run(strategy, workload, size, 1, 1);
+        record.status = Status::Crashed;
+        record.wall_ns = None;
+        record.ops_per_s = None;
+        record.peak_rss_bytes = None;
+        record
+    }
+
+    #[test]
+    fn cells_split_ok_from_failed_runs() {
+        let records = vec![
+            run("cycle+pymalloc", "churn", 10, 100, 1000),
+            run("cycle+pymalloc", "churn", 10, 300, 3000),
+            failed("cycle+pymalloc", "churn", 10),
+            run("cycle+pymalloc", "churn", 20, 100, 1000),
+        ];
+        let cells = cells(&records);
+        assert_eq!(cells.len(), 2);
+        let cell = &cells
+            [&CellKey { workload: "churn".into(), strategy: "cycle+pymalloc".into(), size: 10, threads: 1 }];
+        assert_eq!((cell.ok.len(), cell.failed.len()), (2, 1));
+        assert_eq!(cell.median(Figure::WallNs), Some(200.0));
+        assert_eq!(cell.median(Figure::PeakRssBytes), Some(2000.0));
+    }
+
+    #[test]
+    fn summary_has_four_columns_per_figure_and_empty_fields_for_failed_cells() {
+        let records = vec![
+            run("refcount+pymalloc", "churn", 10, 100, 1000),
+            run("refcount+pymalloc", "churn", 10, 200, 1000),
+            run("refcount+pymalloc", "churn", 10, 600, 1000),
+            failed("marksweep+bump", "churn", 10),
+        ];
+        let cells = cells(&records);
+        let csv = summary_csv(&summarise(&cells));
+        let lines: Vec<&str> = csv.lines().collect();
+        let header: Vec<&str> = lines[0].split(',').collect();
+        assert_eq!(header.len(), 8 + 4 * Figure::ALL.len());
+        assert_eq!(
+            &header[..8],
+            ["strategy", "collector", "allocator", "workload", "size", "threads", "n", "failed"]
+        );
+        assert_eq!(&header[8..12], ["wall_ns_median", "wall_ns_mad", "wall_ns_min", "wall_ns_max"]);
+        // refcount sorts before marksweep.
+        let refcount: Vec<&str> = lines[1].split(',').collect();
+        assert_eq!(
+            &refcount[..12],
+            [
+                "refcount+pymalloc",
+                "refcount",
+                "pymalloc",
+                "churn",
+                "10",
+                "1",
+                "3",
+                "0",
+                "200",
+                "100",
+                "100",
+                "600"
+            ]
+        );
+        let marksweep: Vec<&str> = lines[2].split(',').collect();
+        assert_eq!(
+            &marksweep[..9],
+            ["marksweep+bump", "marksweep", "bump", "churn", "10", "1", "0", "1", ""]
+        );
+    }
+
+    #[test]
+    fn strategies_sort_by_collector_then_allocator() {
+        let mut names = vec![
+            "marksweep+system",
+            "pymalloc",
+            "cycle+mimalloc",
+            "refcount+system",
+            "cycle+pymalloc",
+            "odd+thing",
+        ];
+        names.sort_by_key(|n| strategy_order(n));
+        assert_eq!(
+            names,
+            [
+                "refcount+system",
+                "cycle+pymalloc",
+                "cycle+mimalloc",
+                "marksweep+system",
+                "pymalloc",
+                "odd+thing"
+            ]
+        );
+    }
+
+    #[test]
+    fn baseline_falls_back_to_refcount_and_uses_pymalloc_for_allocator_workloads() {
+        let check = |records: Vec<Record>, workload: &str, expected: Option<&str>| {
+            assert_eq!(baseline_for(&cells(&records), workload), expected, "{workload}");
+        };
+        check(
+            vec![run("cycle+pymalloc", "churn", 1, 1, 1), run("refcount+pymalloc", "churn", 1, 1, 1)],
+            "churn",
+            Some("cycle+pymalloc"),
+        );
+        check(
+            vec![run("marksweep+system", "churn", 1, 1, 1), run("refcount+pymalloc", "churn", 1, 1, 1)],
+            "churn",
+            Some("refcount+pymalloc"),
+        );
+        check(vec![run("marksweep+system", "churn", 1, 1, 1)], "churn", None);
+        check(
+            vec![run("pymalloc", "larson", 1, 1, 1), run("mimalloc", "larson", 1, 1, 1)],
+            "larson",
+            Some("pymalloc"),
+        );
+        check(
+            vec![failed("cycle+pymalloc", "churn", 1), run("refcount+pymalloc", "churn", 1, 1, 1)],
+            "churn",
+            Some("refcount+pymalloc"),
+        );
+    }
+
+    #[test]
+    fn ratios_are_of_medians_with_a_verdict() {
+        let mut records = Vec::new();
+        for wall in [100, 101, 99] {
+            records.push(run("cycle+pymalloc", "churn", 10, wall, 1000));
+            records.push(run("marksweep+pymalloc", "churn", 10, wall * 2, 1001));
+        }
+        let rows = ratio_rows(&cells(&records));
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row.key.strategy, "marksweep+pymalloc");
+        assert_eq!(row.baseline, "cycle+pymalloc");
+        let throughput = row.throughput.unwrap();
+        assert!((throughput.value - 0.5).abs() < 1e-9, "{throughput:?}");
+        assert!(throughput.verdict.is_significant());
+        let peak_rss = row.peak_rss.unwrap();
+        assert!((peak_rss.value - 1.001).abs() < 1e-9);
+        assert!(peak_rss.verdict.is_significant(), "1000 x3 against 1001 x3 do not overlap");
+        let means = geometric_means(&rows);
+        assert_eq!(means.len(), 1);
+        assert!((means[0].throughput.unwrap() - 0.5).abs() < 1e-9);
+        assert_eq!(means[0].n_cells, 1);
+    }
+
+    #[test]
+    fn geometric_means_span_workloads() {
+        let records = vec![
+            run("cycle+pymalloc", "churn", 10, 100, 1000),
+            run("refcount+pymalloc", "churn", 10, 50, 1000),
+            run("cycle+pymalloc", "binary-trees", 10, 100, 1000),
+            run("refcount+pymalloc", "binary-trees", 10, 200, 1000),
+        ];
+        let means = geometric_means(&ratio_rows(&cells(&records)));
+        assert_eq!(means.len(), 1);
+        assert!((means[0].throughput.unwrap() - 1.0).abs() < 1e-9, "2x and 0.5x average to 1x");
+        assert_eq!(means[0].n_cells, 2);
+        assert!(rows_untested(&records));
+    }
+
+    fn rows_untested(records: &[Record]) -> bool {
+        ratio_rows(&cells(records)).iter().all(|r| r.throughput.unwrap().verdict == Verdict::Untested)
+    }
+}

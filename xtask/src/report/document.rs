@@ -1,0 +1,319 @@
+//! The report as a document of blocks, rendered twice: as Markdown for
+//! GitHub (`REPORT.md`, images linked) and as one self-contained HTML page
+//! (`index.html`, images inlined as base64 PNG data).
+//!
+//! Text in blocks is a small subset of Markdown: `code` spans and
+//! `[text](relative/link)`; the HTML renderer converts those two and escapes
+//! everything else.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// One block of the report.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Block {
+    /// A heading; level 1 is the title.
+    Heading {
+        /// 1 to 4.
+        level: u8,
+        /// The heading's text.
+        text: String,
+    },
+    /// A paragraph.
+    Paragraph(String),
+    /// A bulleted list.
+    List(Vec<String>),
+    /// A table with a header row.
+    Table {
+        /// The column names.
+        header: Vec<String>,
+        /// The rows, each as long as the header.
+        rows: Vec<Vec<String>>,
+    },
+    /// A plot: its PNG (shown) and SVG (linked), relative to the report.
+    Figure {
+        /// `plots/<stem>.png`.
+        png: String,
+        /// `plots/<stem>.svg`.
+        svg: String,
+        /// What it shows.
+        caption: String,
+    },
+}
+
+/// The whole report.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Document {
+    /// The blocks in order.
+    pub blocks: Vec<Block>,
+}
+
+impl Document {
+    /// Adds a heading.
+    pub fn heading(&mut self, level: u8, text: impl Into<String>) {
+        self.blocks.push(Block::Heading { level, text: text.into() });
+    }
+
+    /// Adds a paragraph.
+    pub fn paragraph(&mut self, text: impl Into<String>) {
+        self.blocks.push(Block::Paragraph(text.into()));
+    }
+
+    /// Adds a list, unless it is empty.
+    pub fn list(&mut self, items: Vec<String>) {
+        if !items.is_empty() {
+            self.blocks.push(Block::List(items));
+        }
+    }
+
+    /// Adds a table.
+    pub fn table(&mut self, header: Vec<String>, rows: Vec<Vec<String>>) {
+        self.blocks.push(Block::Table { header, rows });
+    }
+
+    /// Adds a figure whose files are `plots/<stem>.png` and `.svg`.
+    pub fn figure(&mut self, stem: &str, caption: impl Into<String>) {
+        self.blocks.push(Block::Figure {
+            png: format!("plots/{stem}.png"),
+            svg: format!("plots/{stem}.svg"),
+            caption: caption.into(),
+        });
+    }
+
+    /// The document as GitHub Markdown.
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        for block in &self.blocks {
+            match block {
+                Block::Heading { level, text } => {
+                    let _ = writeln!(out, "{} {text}\n", "#".repeat(usize::from(*level)));
+                }
+                Block::Paragraph(text) => {
+                    let _ = writeln!(out, "{text}\n");
+                }
+                Block::List(items) => {
+                    for item in items {
+                        let _ = writeln!(out, "- {item}");
+                    }
+                    out.push('\n');
+                }
+                Block::Table { header, rows } => {
+                    let cell = |text: &String| text.replace('|', "\\|");
+                    let _ = writeln!(out, "| {} |", header.iter().map(cell).collect::<Vec<_>>().join(" | "));
+                    let _ = writeln!(out, "|{}", "---|".repeat(header.len()));
+                    for row in rows {
+                        let _ = writeln!(out, "| {} |", row.iter().map(cell).collect::<Vec<_>>().join(" | "));
+                    }
+                    out.push('\n');
+                }
+                Block::Figure { png, svg, caption } => {
+                    let _ = writeln!(out, "![{}]({png})\n", caption.replace(['[', ']'], ""));
+                    let _ = writeln!(out, "{caption} ([SVG]({svg}))\n");
+                }
+            }
+        }
+        out
+    }
+
+    /// The document as one HTML page; figures are read from `dir` and inlined.
+    pub fn to_html(&self, dir: &Path, title: &str) -> Result<String> {
+        let mut body = String::new();
+        for block in &self.blocks {
+            match block {
+                Block::Heading { level, text } => {
+                    let level = level.clamp(&1, &6);
+                    let _ = writeln!(body, "<h{level}>{}</h{level}>", inline_html(text));
+                }
+                Block::Paragraph(text) => {
+                    let _ = writeln!(body, "<p>{}</p>", inline_html(text));
+                }
+                Block::List(items) => {
+                    body.push_str("<ul>\n");
+                    for item in items {
+                        let _ = writeln!(body, "<li>{}</li>", inline_html(item));
+                    }
+                    body.push_str("</ul>\n");
+                }
+                Block::Table { header, rows } => {
+                    body.push_str("<div class=\"scroll\"><table>\n<thead><tr>");
+                    for name in header {
+                        let _ = write!(body, "<th>{}</th>", inline_html(name));
+                    }
+                    body.push_str("</tr></thead>\n<tbody>\n");
+                    for row in rows {
+                        body.push_str("<tr>");
+                        for value in row {
+                            let _ = write!(body, "<td>{}</td>", inline_html(value));
+                        }
+                        body.push_str("</tr>\n");
+                    }
+                    body.push_str("</tbody></table></div>\n");
+                }
+                Block::Figure { png, caption, .. } => {
+                    let path = dir.join(png);
+                    let bytes = fs::read(&path).with_context(|| format!("inlining {}", path.display()))?;
+                    let _ = writeln!(
+                        body,
+                        "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>",
+                        escape_html(caption),
+                        base64(&bytes),
+                        inline_html(caption)
+                    );
+                }
+            }
+        }
+        Ok(format!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+            escape_html(title)
+        ))
+    }
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}\
+table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}\
+th{background:#f2f2f2}.scroll{overflow-x:auto}figure{margin:1.5em 0}img{max-width:100%;height:auto;border:1px solid #eee}\
+figcaption{font-size:0.9em;color:#444}code{background:#f4f4f4;padding:0 0.2em}";
+
+/// Escapes `&`, `<`, `>` and `"` for HTML.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Converts the text subset (`code`, `[text](link)`) to HTML, escaping the rest.
+pub fn inline_html(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some((code, remaining)) = rest.strip_prefix('`').and_then(|after| after.split_once('`')) {
+            let _ = write!(out, "<code>{}</code>", escape_html(code));
+            rest = remaining;
+            continue;
+        }
+        if let Some((label, href, remaining)) = rest.strip_prefix('[').and_then(split_link) {
+            let _ = write!(out, "<a href=\"{}\">{}</a>", escape_html(href), inline_html(label));
+            rest = remaining;
+            continue;
+        }
+        let next = rest[1..].find(['`', '[']).map_or(rest.len(), |i| i + 1);
+        out.push_str(&escape_html(&rest[..next]));
+        rest = &rest[next..];
+    }
+    out
+}
+
+/// Splits `label](href)rest` into its parts.
+fn split_link(text: &str) -> Option<(&str, &str, &str)> {
+    let label_end = text.find("](")?;
+    let after = &text[label_end + 2..];
+    let href_end = after.find(')')?;
+    Some((&text[..label_end], &after[..href_end], &after[href_end + 1..]))
+}
+
+/// Standard base64 with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The relative link targets in Markdown text: every `](target)`.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn markdown_links(markdown: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    let mut rest = markdown;
+    while let Some(start) = rest.find("](") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find(')') else { break };
+        links.push(after[..end].to_owned());
+        rest = &after[end..];
+    }
+    links
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_rfc_examples() {
+        let check = |input: &str, expected: &str| assert_eq!(base64(input.as_bytes()), expected, "{input:?}");
+        check("", "");
+        check("f", "Zg==");
+        check("fo", "Zm8=");
+        check("foo", "Zm9v");
+        check("foob", "Zm9vYg==");
+        check("fooba", "Zm9vYmE=");
+        check("foobar", "Zm9vYmFy");
+    }
+
+    #[test]
+    fn inline_text_becomes_html() {
+        let check = |input: &str, expected: &str| assert_eq!(inline_html(input), expected, "{input:?}");
+        check("plain", "plain");
+        check("a < b & c", "a &lt; b &amp; c");
+        check("`cycle+pymalloc` wins", "<code>cycle+pymalloc</code> wins");
+        check("see [stderr](failures/x.stderr).", "see <a href=\"failures/x.stderr\">stderr</a>.");
+        check("an [unclosed bracket", "an [unclosed bracket");
+        check("a `lone backtick", "a `lone backtick");
+    }
+
+    #[test]
+    fn markdown_renders_tables_lists_and_figures() {
+        let mut document = Document::default();
+        document.heading(2, "Findings");
+        document.list(vec!["one".into(), "two".into()]);
+        document.list(vec![]);
+        document.table(vec!["a".into(), "b|c".into()], vec![vec!["1".into(), "2".into()]]);
+        document.figure("churn-throughput", "Throughput of `churn`");
+        let markdown = document.to_markdown();
+        assert!(
+            markdown.contains("## Findings\n\n- one\n- two\n\n| a | b\\|c |\n|---|---|\n| 1 | 2 |\n"),
+            "{markdown}"
+        );
+        assert!(markdown.contains("![Throughput of `churn`](plots/churn-throughput.png)"));
+        assert_eq!(
+            markdown_links(&markdown),
+            vec!["plots/churn-throughput.png", "plots/churn-throughput.svg"]
+        );
+    }
+
+    #[test]
+    fn html_inlines_figures_and_refers_to_nothing_outside() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("plots")).unwrap();
+        fs::write(dir.path().join("plots/x.png"), b"\x89PNG fake").unwrap();
+        let mut document = Document::default();
+        document.heading(1, "heaplab report");
+        document.figure("x", "a <figure>");
+        let html = document.to_html(dir.path(), "heaplab report").unwrap();
+        assert!(html.contains(&format!("data:image/png;base64,{}", base64(b"\x89PNG fake"))));
+        assert!(html.contains("a &lt;figure&gt;"));
+        assert!(!html.contains("http"));
+        document.figure("missing", "gone");
+        assert!(document.to_html(dir.path(), "t").is_err(), "a missing plot is an error, not a broken page");
+    }
+}

@@ -1,0 +1,140 @@
+//! How numbers read in the report's prose and tables: bytes in binary
+//! units, durations in the unit that keeps them short, ratios with an `x`.
+
+use super::stats::Verdict;
+
+/// Bytes in B, KiB, MiB or GiB with three significant digits.
+pub fn bytes(value: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut scaled = value;
+    let mut unit = 0;
+    while scaled.abs() >= 1024.0 && unit < UNITS.len() - 1 {
+        scaled /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{scaled:.0} B") } else { format!("{} {}", three_digits(scaled), UNITS[unit]) }
+}
+
+/// A duration given in nanoseconds, in ns, µs, ms or s with three significant digits.
+pub fn duration_ns(value: f64) -> String {
+    let (scaled, unit) = if value >= 1e9 {
+        (value / 1e9, "s")
+    } else if value >= 1e6 {
+        (value / 1e6, "ms")
+    } else if value >= 1e3 {
+        (value / 1e3, "µs")
+    } else {
+        (value, "ns")
+    };
+    format!("{} {unit}", three_digits(scaled))
+}
+
+/// A ratio such as `1.31x`: two decimals below 10, one from 10 on.
+pub fn ratio(value: f64) -> String {
+    if value >= 9.995 { format!("{value:.1}x") } else { format!("{value:.2}x") }
+}
+
+/// A whole number with thousands separated by commas.
+pub fn count(value: f64) -> String {
+    let rounded = value.round();
+    let digits = format!("{:.0}", rounded.abs());
+    let mut grouped = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(digit);
+    }
+    if rounded < 0.0 { format!("-{grouped}") } else { grouped }
+}
+
+/// A rate such as throughput: `12.3M`, `450k`, `87`.
+pub fn rate(value: f64) -> String {
+    if value >= 1e9 {
+        format!("{}G", three_digits(value / 1e9))
+    } else if value >= 1e6 {
+        format!("{}M", three_digits(value / 1e6))
+    } else if value >= 1e3 {
+        format!("{}k", three_digits(value / 1e3))
+    } else {
+        three_digits(value)
+    }
+}
+
+/// A percentage with no decimals from 10 % on, one below.
+pub fn percent(fraction: f64) -> String {
+    let value = fraction * 100.0;
+    if value >= 9.95 || value == 0.0 { format!("{value:.0}%") } else { format!("{value:.1}%") }
+}
+
+/// Three significant digits, without trailing zeros after the point.
+fn three_digits(value: f64) -> String {
+    let magnitude = value.abs();
+    let decimals = if magnitude >= 100.0 {
+        0
+    } else if magnitude >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let text = format!("{value:.decimals$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
+}
+
+/// What a finding adds after a comparison: nothing when significant.
+pub fn verdict_note(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Significant { .. } => "",
+        Verdict::NotSignificant { .. } => " (not significant)",
+        Verdict::Untested => " (one run each: untested)",
+    }
+}
+
+/// A ratio with its verdict, for tables: `1.31x`, `1.02x (not significant)`, `1.10x (untested)`.
+pub fn ratio_with_verdict(value: f64, verdict: Verdict) -> String {
+    match verdict {
+        Verdict::Significant { .. } => ratio(value),
+        Verdict::NotSignificant { .. } => format!("{} (not significant)", ratio(value)),
+        Verdict::Untested => format!("{} (untested)", ratio(value)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_in_binary_units() {
+        let check = |value: f64, expected: &str| assert_eq!(bytes(value), expected, "{value}");
+        check(0.0, "0 B");
+        check(512.0, "512 B");
+        check(1536.0, "1.5 KiB");
+        check(12.5 * 1024.0 * 1024.0, "12.5 MiB");
+        check(900.0 * 1024.0 * 1024.0, "900 MiB");
+        check(3.0 * 1024.0 * 1024.0 * 1024.0, "3 GiB");
+    }
+
+    #[test]
+    fn durations_in_short_units() {
+        let check = |value: f64, expected: &str| assert_eq!(duration_ns(value), expected, "{value}");
+        check(250.0, "250 ns");
+        check(4_200.0, "4.2 µs");
+        check(412_000_000.0, "412 ms");
+        check(1_250_000_000.0, "1.25 s");
+    }
+
+    #[test]
+    fn ratios_counts_rates_and_percents() {
+        assert_eq!(ratio(1.3149), "1.31x");
+        assert_eq!(ratio(0.5), "0.50x");
+        assert_eq!(ratio(12.34), "12.3x");
+        assert_eq!(count(2616.0), "2,616");
+        assert_eq!(count(1_000_000.0), "1,000,000");
+        assert_eq!(count(37.0), "37");
+        assert_eq!(rate(12_345_678.0), "12.3M");
+        assert_eq!(rate(450_000.0), "450k");
+        assert_eq!(percent(0.98), "98%");
+        assert_eq!(percent(0.012), "1.2%");
+        assert_eq!(percent(0.0), "0%");
+    }
+}

@@ -1,0 +1,241 @@
+//! Reading a results directory: `runs.csv`, `runs.jsonl`, `env.json`, and the
+//! names of the files under `series/` and `failures/`.
+//!
+//! Every error names the file and, for a bad row, the line.
+
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use heaplab_core::record::COLUMNS;
+use heaplab_core::{Record, RunReport};
+
+/// What a results directory holds.
+#[derive(Debug, Default)]
+pub struct ResultsDir {
+    /// The directory.
+    pub dir: PathBuf,
+    /// Every row of `runs.csv`, in file order.
+    pub records: Vec<Record>,
+    /// Every line of `runs.jsonl` (empty where the file is absent).
+    pub reports: Vec<RunReport>,
+    /// `env.json`, where present.
+    pub env: Option<serde_json::Value>,
+    /// The `.csv` files under `series/`, sorted.
+    pub series_files: Vec<PathBuf>,
+    /// The files under `failures/`, sorted.
+    pub failure_files: Vec<PathBuf>,
+}
+
+/// Reads a results directory. `runs.csv` must exist; everything else may be absent.
+pub fn load_results(dir: &Path) -> Result<ResultsDir> {
+    let runs_csv = dir.join("runs.csv");
+    if !runs_csv.is_file() {
+        bail!("{} does not exist: not a results directory", runs_csv.display());
+    }
+    let records = read_runs_csv(&runs_csv)?;
+    let runs_jsonl = dir.join("runs.jsonl");
+    let reports = if runs_jsonl.is_file() { read_runs_jsonl(&runs_jsonl)? } else { Vec::new() };
+    let env_json = dir.join("env.json");
+    let env = if env_json.is_file() {
+        let text =
+            fs::read_to_string(&env_json).with_context(|| format!("reading {}", env_json.display()))?;
+        Some(serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", env_json.display()))?)
+    } else {
+        None
+    };
+    Ok(ResultsDir {
+        dir: dir.to_path_buf(),
+        records,
+        reports,
+        env,
+        series_files: files_in(&dir.join("series"), Some("csv"))?,
+        failure_files: files_in(&dir.join("failures"), None)?,
+    })
+}
+
+/// Reads `runs.csv`: the header must be [`COLUMNS`]; a bad row is an error naming the file and its line.
+pub fn read_runs_csv(path: &Path) -> Result<Vec<Record>> {
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let headers =
+        reader.headers().with_context(|| format!("{}: line 1: unreadable header", path.display()))?.clone();
+    if headers.iter().ne(COLUMNS.iter().copied()) {
+        bail!(
+            "{}: line 1: the header is not the runs.csv columns (expected {})",
+            path.display(),
+            COLUMNS.join(",")
+        );
+    }
+    let mut records = Vec::new();
+    for row in reader.records() {
+        let row = row.map_err(|err| {
+            let line = err.position().map(|p| p.line()).unwrap_or(0);
+            anyhow::anyhow!("{}: line {line}: {err}", path.display())
+        })?;
+        let line = row.position().map(|p| p.line()).unwrap_or(0);
+        let record: Record = row.deserialize(Some(&headers)).map_err(|err| {
+            anyhow::anyhow!("{}: line {line}: {}", path.display(), describe_csv_error(&err))
+        })?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// The part of a csv deserialization error that says what was wrong, without its own position.
+fn describe_csv_error(err: &csv::Error) -> String {
+    match err.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+            Some(index) => {
+                let column = COLUMNS.get(index as usize).copied().unwrap_or("?");
+                format!("column {column}: {}", err.kind())
+            }
+            None => err.kind().to_string(),
+        },
+        _ => err.to_string(),
+    }
+}
+
+/// Reads `runs.jsonl`, one [`RunReport`] per line; blank lines are skipped.
+pub fn read_runs_jsonl(path: &Path) -> Result<Vec<RunReport>> {
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reports = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line_number = index + 1;
+        let line = line.with_context(|| format!("{}: line {line_number}: unreadable", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let report: RunReport = serde_json::from_str(&line)
+            .map_err(|err| anyhow::anyhow!("{}: line {line_number}: {err}", path.display()))?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Writes records as `runs.csv`, header included.
+pub fn write_runs_csv(path: &Path, records: &[Record]) -> Result<()> {
+    let mut writer = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+    for record in records {
+        writer.serialize(record).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if records.is_empty() {
+        writer.write_record(COLUMNS)?;
+    }
+    writer.flush().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes reports as `runs.jsonl`, one per line.
+pub fn write_runs_jsonl(path: &Path, reports: &[RunReport]) -> Result<()> {
+    let mut text = String::new();
+    for report in reports {
+        text.push_str(&serde_json::to_string(report)?);
+        text.push('\n');
+    }
+    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// The plain files directly in `dir` (with extension `extension`, if given), sorted; none if `dir` is absent.
+fn files_in(dir: &Path, extension: Option<&str>) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut files = Vec::new();
+    for entry in fs::read_dir(dir).with_context(|| format!("listing {}", dir.display()))? {
+        let path = entry?.path();
+        let wanted = extension.is_none_or(|ext| path.extension().is_some_and(|e| e == ext));
+        if path.is_file() && wanted {
+            files.push(path);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = "strategy,collector,allocator,workload,size,threads,seed,rep,status,checksum,wall_ns,user_ns,sys_ns,ops,ops_per_s,peak_rss_bytes,end_rss_bytes,peak_live_bytes,end_live_bytes,allocated_bytes,leaked_bytes,collections,pause_total_ns,pause_max_ns,pause_p99_ns,minor_faults";
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("runs.csv");
+        fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn reads_ok_and_failed_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            &format!(
+                "{HEADER}\n\
+                 cycle+pymalloc,cycle,pymalloc,churn,100,1,42,0,ok,00ff,1000,900,100,50,50000000,4096,4096,2048,1024,8192,0,3,300,200,150,12\n\
+                 pymalloc,,pymalloc,larson,100,2,42,1,crashed,,,,,,,,,,,,,,,,,\n"
+            ),
+        );
+        let records = read_runs_csv(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].wall_ns, Some(1000));
+        assert_eq!(records[0].ops_per_s, Some(5e7));
+        assert_eq!(records[1].collector, "");
+        assert_eq!(records[1].status, heaplab_core::Status::Crashed);
+        assert_eq!(records[1].wall_ns, None);
+    }
+
+    #[test]
+    fn a_corrupt_row_names_the_file_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = "cycle+pymalloc,cycle,pymalloc,churn,100,1,42,0,ok,00ff,1000,900,100,50,50000000,4096,4096,2048,1024,8192,0,3,300,200,150,12";
+        let path = write(
+            dir.path(),
+            &format!(
+                "{HEADER}\n{good}\n{good}\ncycle+pymalloc,cycle,pymalloc,churn,a hundred,1,42,0,ok,,,,,,,,,,,,,,,,,\n"
+            ),
+        );
+        let message = format!("{:#}", read_runs_csv(&path).unwrap_err());
+        assert!(message.contains("runs.csv: line 4:"), "{message}");
+        assert!(message.contains("column size"), "{message}");
+    }
+
+    #[test]
+    fn a_short_row_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &format!("{HEADER}\ncycle+pymalloc,cycle\n"));
+        let message = format!("{:#}", read_runs_csv(&path).unwrap_err());
+        assert!(message.contains("runs.csv: line 2:"), "{message}");
+    }
+
+    #[test]
+    fn a_wrong_header_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "strategy,workload\nx,y\n");
+        let message = format!("{:#}", read_runs_csv(&path).unwrap_err());
+        assert!(message.contains("runs.csv: line 1:"), "{message}");
+    }
+
+    #[test]
+    fn records_survive_a_write_and_a_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = "cycle+pymalloc,cycle,pymalloc,churn,100,1,42,0,ok,00ff,1000,900,100,50,50000000.5,4096,4096,2048,1024,8192,0,3,300,200,150,12";
+        let path = write(dir.path(), &format!("{HEADER}\n{good}\n"));
+        let records = read_runs_csv(&path).unwrap();
+        let copy = dir.path().join("copy.csv");
+        write_runs_csv(&copy, &records).unwrap();
+        assert_eq!(read_runs_csv(&copy).unwrap(), records);
+        write_runs_csv(&copy, &[]).unwrap();
+        assert_eq!(read_runs_csv(&copy).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_corrupt_jsonl_line_names_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.jsonl");
+        fs::write(&path, "\n{not json\n").unwrap();
+        let message = format!("{:#}", read_runs_jsonl(&path).unwrap_err());
+        assert!(message.contains("runs.jsonl: line 2:"), "{message}");
+    }
+}

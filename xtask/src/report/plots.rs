@@ -1,0 +1,777 @@
+//! Rendering charts with plotters, each as `plots/<stem>.svg` and `plots/<stem>.png`.
+//!
+//! This module knows how to draw and nothing about heaplab's data: the
+//! charts it draws are plain descriptions ([`LinesChart`], [`BarsChart`],
+//! [`ArenaChart`]) built by `figures`. Text is drawn with DejaVu Sans, bundled
+//! in the repository and registered at start, so that PNGs render on a
+//! machine without fontconfig.
+
+use std::fmt::Display;
+use std::path::Path;
+use std::sync::OnceLock;
+
+use anyhow::{Result, anyhow};
+use plotters::coord::Shift;
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+/// The font family every text uses.
+const FONT: &str = "sans-serif";
+/// The bundled font.
+const FONT_BYTES: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
+
+const TITLE_SIZE: u32 = 28;
+const PANEL_TITLE_SIZE: u32 = 21;
+const AXIS_DESC_SIZE: u32 = 18;
+const TICK_SIZE: u32 = 16;
+const LEGEND_SIZE: u32 = 17;
+const LEGEND_WIDTH: u32 = 330;
+const LEGEND_ROW: i32 = 27;
+
+/// Registers the bundled font as `sans-serif`, once.
+pub fn register_font() -> Result<()> {
+    static REGISTERED: OnceLock<bool> = OnceLock::new();
+    let ok = *REGISTERED
+        .get_or_init(|| plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
+    if ok { Ok(()) } else { Err(anyhow!("the bundled DejaVuSans.ttf is not a usable font")) }
+}
+
+fn plot_error<E: Display>(err: E) -> anyhow::Error {
+    anyhow!("drawing a plot: {err}")
+}
+
+/// A mark on the chart's points, one per collector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marker {
+    /// A filled circle.
+    Circle,
+    /// A filled triangle.
+    Triangle,
+    /// A filled square.
+    Square,
+    /// A cross.
+    Cross,
+}
+
+/// How a line is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dash {
+    /// A solid line.
+    Solid,
+    /// Long dashes.
+    Long,
+    /// Short dashes.
+    Short,
+}
+
+/// The look of one strategy's line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LineStyle {
+    /// Its colour.
+    pub color: RGBColor,
+    /// Its point marker.
+    pub marker: Marker,
+    /// Its dash pattern.
+    pub dash: Dash,
+}
+
+/// One line of a chart.
+#[derive(Clone, Debug)]
+pub struct Line {
+    /// The legend's name for it.
+    pub label: String,
+    /// How it looks.
+    pub style: LineStyle,
+    /// Its points, in x order.
+    pub points: Vec<(f64, f64)>,
+    /// Whether to mark each point.
+    pub show_markers: bool,
+    /// Vertical ranges `(x, low, high)` drawn as whiskers (min–max over repetitions).
+    pub whiskers: Vec<(f64, f64, f64)>,
+    /// Point events, such as collection pauses, drawn as small crosses.
+    pub events: Vec<(f64, f64)>,
+}
+
+/// One axis of a panel.
+#[derive(Clone, Debug)]
+pub struct Axis {
+    /// What it measures, with the unit.
+    pub label: String,
+    /// Logarithmic scale.
+    pub log: bool,
+    /// A fixed range; otherwise fitted to the data.
+    pub range: Option<(f64, f64)>,
+    /// Label only whole numbers (for thread counts).
+    pub whole_numbers: bool,
+}
+
+impl Axis {
+    /// A linear axis fitted to the data.
+    pub fn linear(label: impl Into<String>) -> Axis {
+        Axis { label: label.into(), log: false, range: None, whole_numbers: false }
+    }
+
+    /// A logarithmic axis fitted to the data.
+    pub fn log(label: impl Into<String>) -> Axis {
+        Axis { log: true, ..Axis::linear(label) }
+    }
+}
+
+/// One panel: axes and lines.
+#[derive(Clone, Debug)]
+pub struct Panel {
+    /// The panel's title.
+    pub title: String,
+    /// The horizontal axis.
+    pub x: Axis,
+    /// The vertical axis.
+    pub y: Axis,
+    /// The lines.
+    pub lines: Vec<Line>,
+}
+
+/// A row of spans under a timeline, such as the phases of one run.
+#[derive(Clone, Debug)]
+pub struct SpanRow {
+    /// The row's label.
+    pub label: String,
+    /// Spans `(start, end, name)` in the panels' x units.
+    pub spans: Vec<(f64, f64, String)>,
+}
+
+/// One or more panels of lines sharing a legend.
+#[derive(Clone, Debug)]
+pub struct LinesChart {
+    /// The chart's title.
+    pub title: String,
+    /// The panels, laid out in `columns` columns.
+    pub panels: Vec<Panel>,
+    /// Columns of the panel grid.
+    pub columns: usize,
+    /// Rows of shaded spans under the panels, on the same x axis (phases).
+    pub span_rows: Vec<SpanRow>,
+    /// Width and height in pixels.
+    pub size: (u32, u32),
+}
+
+/// One group of horizontal bars (one strategy), a bar per series.
+#[derive(Clone, Debug)]
+pub struct BarGroup {
+    /// The group's label.
+    pub label: String,
+    /// One value per series; `None` where absent.
+    pub values: Vec<Option<f64>>,
+}
+
+/// Grouped horizontal bars on a logarithmic value axis.
+#[derive(Clone, Debug)]
+pub struct BarsChart {
+    /// The chart's title.
+    pub title: String,
+    /// What the values measure, with the unit.
+    pub value_label: String,
+    /// The series' names and colours (such as p50, p99, max).
+    pub series: Vec<(String, RGBColor)>,
+    /// The groups, top to bottom.
+    pub groups: Vec<BarGroup>,
+}
+
+/// The pools of each arena, by state, for one strategy.
+#[derive(Clone, Debug)]
+pub struct ArenaPanel {
+    /// The panel's title.
+    pub title: String,
+    /// Pools per arena.
+    pub pools_per_arena: f64,
+    /// Per arena in address order: (full, used, empty) pools.
+    pub arenas: Vec<(f64, f64, f64)>,
+}
+
+/// pymalloc's arena map, one panel per strategy.
+#[derive(Clone, Debug)]
+pub struct ArenaChart {
+    /// The chart's title.
+    pub title: String,
+    /// The panels.
+    pub panels: Vec<ArenaPanel>,
+}
+
+/// Any chart this module draws.
+#[derive(Clone, Debug)]
+pub enum Chart {
+    /// Lines on panels.
+    Lines(LinesChart),
+    /// Grouped bars.
+    Bars(BarsChart),
+    /// An arena map.
+    Arenas(ArenaChart),
+}
+
+const FULL_POOL_COLOR: RGBColor = RGBColor(31, 78, 140);
+const USED_POOL_COLOR: RGBColor = RGBColor(120, 170, 220);
+const EMPTY_POOL_COLOR: RGBColor = RGBColor(225, 225, 225);
+/// Arenas drawn as separate columns at most; more are averaged in bins.
+const MAX_ARENA_COLUMNS: usize = 400;
+
+impl Chart {
+    fn size(&self) -> (u32, u32) {
+        match self {
+            Chart::Lines(chart) => chart.size,
+            Chart::Bars(chart) => {
+                (1400, (180 + chart.groups.len() as u32 * (24 * chart.series.len() as u32 + 18)).max(420))
+            }
+            Chart::Arenas(chart) => (1400, 110 + 260 * chart.panels.len().max(1) as u32),
+        }
+    }
+
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
+        root.fill(&WHITE).map_err(plot_error)?;
+        match self {
+            Chart::Lines(chart) => draw_lines_chart(root, chart),
+            Chart::Bars(chart) => draw_bars_chart(root, chart),
+            Chart::Arenas(chart) => draw_arena_chart(root, chart),
+        }
+    }
+}
+
+/// Writes `chart` as `<dir>/<stem>.svg` and `<dir>/<stem>.png`.
+pub fn save(chart: &Chart, dir: &Path, stem: &str) -> Result<()> {
+    register_font()?;
+    let size = chart.size();
+    let svg_path = dir.join(format!("{stem}.svg"));
+    {
+        let root = SVGBackend::new(&svg_path, size).into_drawing_area();
+        chart.draw(&root)?;
+        root.present().map_err(plot_error)?;
+    }
+    let png_path = dir.join(format!("{stem}.png"));
+    let root = BitMapBackend::new(&png_path, size).into_drawing_area();
+    chart.draw(&root)?;
+    root.present().map_err(plot_error)?;
+    Ok(())
+}
+
+/// A tick label: compact, with k, M and G for thousands, millions and billions.
+pub fn format_tick(value: f64) -> String {
+    let magnitude = value.abs();
+    let (scaled, suffix) = if magnitude >= 1e9 {
+        (value / 1e9, "G")
+    } else if magnitude >= 1e6 {
+        (value / 1e6, "M")
+    } else if magnitude >= 1e3 {
+        (value / 1e3, "k")
+    } else {
+        (value, "")
+    };
+    if scaled == 0.0 {
+        return "0".into();
+    }
+    let digits = if scaled.abs() >= 100.0 {
+        0
+    } else if scaled.abs() >= 10.0 {
+        1
+    } else if scaled.abs() >= 1.0 {
+        2
+    } else {
+        (-scaled.abs().log10().floor()) as usize + 2
+    };
+    let text = format!("{scaled:.digits$}");
+    let text =
+        if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text };
+    format!("{text}{suffix}")
+}
+
+/// The range an axis spans: its fixed range, or the data's padded a little.
+fn fit_range(axis: &Axis, values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    if let Some(range) = axis.range {
+        return Some(range);
+    }
+    let usable: Vec<f64> = values.filter(|v| v.is_finite() && (!axis.log || *v > 0.0)).collect();
+    let low = usable.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = usable.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if usable.is_empty() {
+        return None;
+    }
+    if axis.log {
+        let (low, high) = if high / low < 1.5 { (low / 1.5, high * 1.5) } else { (low, high) };
+        let pad = (high / low).powf(0.04);
+        Some((low / pad, high * pad))
+    } else {
+        let low = if low >= 0.0 && !axis.whole_numbers { 0.0 } else { low };
+        let span = if high > low { high - low } else { high.abs().max(1.0) };
+        let pad = span * 0.05;
+        let low = if low == 0.0 { 0.0 } else { low - pad };
+        Some((low, high + pad))
+    }
+}
+
+fn x_values(panel: &Panel) -> impl Iterator<Item = f64> + '_ {
+    panel.lines.iter().flat_map(|line| line.points.iter().map(|p| p.0))
+}
+
+fn y_values(panel: &Panel) -> impl Iterator<Item = f64> + '_ {
+    panel
+        .lines
+        .iter()
+        .flat_map(|line| line.points.iter().map(|p| p.1).chain(line.whiskers.iter().flat_map(|w| [w.1, w.2])))
+}
+
+fn draw_lines_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &LinesChart) -> Result<()> {
+    let body = root.titled(&chart.title, (FONT, TITLE_SIZE)).map_err(plot_error)?;
+    let (width, _) = body.dim_in_pixel();
+    let (plots, legend) = body.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    let mut entries: Vec<(String, LegendMark)> = Vec::new();
+    for line in chart.panels.iter().flat_map(|p| &p.lines) {
+        if !entries.iter().any(|(label, _)| *label == line.label) {
+            entries.push((line.label.clone(), LegendMark::Line(line.style)));
+        }
+    }
+    draw_legend(&legend, &entries)?;
+    let strip_height = if chart.span_rows.is_empty() { 0 } else { 70 + 26 * chart.span_rows.len() as u32 };
+    let (_, plots_height) = plots.dim_in_pixel();
+    let (panel_area, strip_area) = plots.split_vertically(plots_height.saturating_sub(strip_height));
+    let columns = chart.columns.max(1);
+    let rows = chart.panels.len().div_ceil(columns).max(1);
+    let areas = panel_area.split_evenly((rows, columns));
+    for (panel, area) in chart.panels.iter().zip(&areas) {
+        draw_panel(area, panel)?;
+    }
+    if let Some(first) = chart.panels.first().filter(|_| !chart.span_rows.is_empty()) {
+        let range = fit_range(&first.x, x_values(first)).unwrap_or((0.0, 1.0));
+        draw_span_rows(&strip_area, &chart.span_rows, range, &first.x.label)?;
+    }
+    Ok(())
+}
+
+fn draw_no_data<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &str) -> Result<()> {
+    let (width, height) = area.dim_in_pixel();
+    let style =
+        TextStyle::from((FONT, PANEL_TITLE_SIZE).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+    area.draw_text(&format!("{title}: no data"), &style, (width as i32 / 2, height as i32 / 2))
+        .map_err(plot_error)
+}
+
+fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<()> {
+    let (Some((x0, x1)), Some((y0, y1))) =
+        (fit_range(&panel.x, x_values(panel)), fit_range(&panel.y, y_values(panel)))
+    else {
+        return draw_no_data(area, &panel.title);
+    };
+    let (x1, y1) = (if x1 > x0 { x1 } else { x0 + 1.0 }, if y1 > y0 { y1 } else { y0 + 1.0 });
+    match (panel.x.log, panel.y.log) {
+        (true, true) => draw_panel_in(area, panel, (x0..x1).log_scale(), (y0..y1).log_scale()),
+        (true, false) => draw_panel_in(area, panel, (x0..x1).log_scale(), y0..y1),
+        (false, true) => draw_panel_in(area, panel, x0..x1, (y0..y1).log_scale()),
+        (false, false) => draw_panel_in(area, panel, x0..x1, y0..y1),
+    }
+}
+
+fn shape_style(color: RGBColor, width: u32) -> ShapeStyle {
+    ShapeStyle { color: color.to_rgba(), filled: false, stroke_width: width }
+}
+
+fn draw_panel_in<DB, XS, YS>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    x_spec: XS,
+    y_spec: YS,
+) -> Result<()>
+where
+    DB: DrawingBackend,
+    XS: AsRangedCoord<Value = f64>,
+    YS: AsRangedCoord<Value = f64>,
+    XS::CoordDescType: ValueFormatter<f64>,
+    YS::CoordDescType: ValueFormatter<f64>,
+{
+    let mut chart = ChartBuilder::on(area)
+        .caption(&panel.title, (FONT, PANEL_TITLE_SIZE))
+        .margin(14)
+        .x_label_area_size(58)
+        .y_label_area_size(84)
+        .build_cartesian_2d(x_spec, y_spec)
+        .map_err(plot_error)?;
+    let whole_numbers = panel.x.whole_numbers;
+    let x_formatter = move |v: &f64| {
+        if whole_numbers && (v.fract().abs() > 1e-9) { String::new() } else { format_tick(*v) }
+    };
+    chart
+        .configure_mesh()
+        .x_desc(&panel.x.label)
+        .y_desc(&panel.y.label)
+        .axis_desc_style((FONT, AXIS_DESC_SIZE))
+        .label_style((FONT, TICK_SIZE))
+        .x_label_formatter(&x_formatter)
+        .y_label_formatter(&|v| format_tick(*v))
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(plot_error)?;
+    for line in &panel.lines {
+        let style = shape_style(line.style.color, 2);
+        let points = line.points.clone();
+        match line.style.dash {
+            Dash::Solid => chart.draw_series(LineSeries::new(points, style)).map(|_| ()),
+            Dash::Long => chart.draw_series(DashedLineSeries::new(points, 10, 6, style)).map(|_| ()),
+            Dash::Short => chart.draw_series(DashedLineSeries::new(points, 3, 4, style)).map(|_| ()),
+        }
+        .map_err(plot_error)?;
+        let thin = shape_style(line.style.color, 1);
+        chart
+            .draw_series(
+                line.whiskers.iter().map(|&(x, low, high)| PathElement::new(vec![(x, low), (x, high)], thin)),
+            )
+            .map_err(plot_error)?;
+        if line.show_markers {
+            draw_markers(&mut chart, &line.points, line.style)?;
+        }
+        let event_style = ShapeStyle { color: line.style.color.mix(0.8), filled: false, stroke_width: 1 };
+        chart.draw_series(line.events.iter().map(|&p| Cross::new(p, 4, event_style))).map_err(plot_error)?;
+    }
+    Ok(())
+}
+
+fn draw_markers<DB, X, Y>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<X, Y>>,
+    points: &[(f64, f64)],
+    style: LineStyle,
+) -> Result<()>
+where
+    DB: DrawingBackend,
+    X: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+    Y: plotters::coord::ranged1d::Ranged<ValueType = f64>,
+{
+    let filled = style.color.filled();
+    let points = points.iter().copied();
+    match style.marker {
+        Marker::Circle => chart.draw_series(points.map(|p| Circle::new(p, 5, filled))).map(|_| ()),
+        Marker::Triangle => chart.draw_series(points.map(|p| TriangleMarker::new(p, 6, filled))).map(|_| ()),
+        Marker::Square => chart
+            .draw_series(points.map(|p| EmptyElement::at(p) + Rectangle::new([(-4, -4), (4, 4)], filled)))
+            .map(|_| ()),
+        Marker::Cross => {
+            chart.draw_series(points.map(|p| Cross::new(p, 5, shape_style(style.color, 2)))).map(|_| ())
+        }
+    }
+    .map_err(plot_error)
+}
+
+/// What the legend shows beside a label.
+enum LegendMark {
+    Line(LineStyle),
+    Swatch(RGBColor),
+}
+
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    entries: &[(String, LegendMark)],
+) -> Result<()> {
+    let text_style = TextStyle::from((FONT, LEGEND_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let top = 50;
+    for (index, (label, mark)) in entries.iter().enumerate() {
+        let y = top + index as i32 * LEGEND_ROW;
+        match mark {
+            LegendMark::Line(style) => {
+                let stroke = shape_style(style.color, 2);
+                match style.dash {
+                    Dash::Solid => area.draw(&PathElement::new(vec![(10, y), (50, y)], stroke)),
+                    Dash::Long => area
+                        .draw(&PathElement::new(vec![(10, y), (22, y)], stroke))
+                        .and_then(|_| area.draw(&PathElement::new(vec![(28, y), (40, y)], stroke)))
+                        .and_then(|_| area.draw(&PathElement::new(vec![(46, y), (50, y)], stroke))),
+                    Dash::Short => (0..6).try_for_each(|i| {
+                        area.draw(&PathElement::new(vec![(10 + i * 7, y), (13 + i * 7, y)], stroke))
+                    }),
+                }
+                .map_err(plot_error)?;
+                let filled = style.color.filled();
+                let at = (30, y);
+                match style.marker {
+                    Marker::Circle => area.draw(&Circle::new(at, 5, filled)),
+                    Marker::Triangle => area.draw(&TriangleMarker::new(at, 6, filled)),
+                    Marker::Square => area.draw(&Rectangle::new([(26, y - 4), (34, y + 4)], filled)),
+                    Marker::Cross => area.draw(&Cross::new(at, 5, shape_style(style.color, 2))),
+                }
+                .map_err(plot_error)?;
+            }
+            LegendMark::Swatch(color) => {
+                area.draw(&Rectangle::new([(14, y - 8), (46, y + 8)], color.filled())).map_err(plot_error)?;
+            }
+        }
+        area.draw_text(label, &text_style, (60, y)).map_err(plot_error)?;
+    }
+    Ok(())
+}
+
+const SPAN_COLORS: [RGBColor; 6] = [
+    RGBColor(198, 219, 239),
+    RGBColor(253, 208, 162),
+    RGBColor(199, 233, 192),
+    RGBColor(218, 218, 235),
+    RGBColor(252, 187, 161),
+    RGBColor(240, 240, 180),
+];
+
+fn draw_span_rows<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    rows: &[SpanRow],
+    (x0, x1): (f64, f64),
+    x_label: &str,
+) -> Result<()> {
+    let mut names: Vec<&str> = Vec::new();
+    for (_, _, name) in rows.iter().flat_map(|row| &row.spans) {
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    let mut chart = ChartBuilder::on(area)
+        .margin(14)
+        .x_label_area_size(44)
+        .y_label_area_size(84)
+        .build_cartesian_2d(x0..x1.max(x0 + 1.0), 0.0..rows.len() as f64)
+        .map_err(plot_error)?;
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .disable_x_mesh()
+        .y_labels(0)
+        .x_desc(format!("{x_label}; shaded: phases"))
+        .axis_desc_style((FONT, AXIS_DESC_SIZE))
+        .label_style((FONT, TICK_SIZE))
+        .x_label_formatter(&|v| format_tick(*v))
+        .draw()
+        .map_err(plot_error)?;
+    let label_style = TextStyle::from((FONT, TICK_SIZE).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+    let inner_style =
+        TextStyle::from((FONT, TICK_SIZE - 2).into_font()).pos(Pos::new(HPos::Center, VPos::Center));
+    for (index, row) in rows.iter().enumerate() {
+        let top = rows.len() as f64 - index as f64;
+        let (y_high, y_low) = (top - 0.1, top - 0.9);
+        for (start, end, name) in &row.spans {
+            let color = SPAN_COLORS[names.iter().position(|n| n == name).unwrap_or(0) % SPAN_COLORS.len()];
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(*start, y_low), (*end, y_high)],
+                    color.filled(),
+                )))
+                .map_err(plot_error)?;
+            let (left, _) = chart.backend_coord(&(*start, y_low));
+            let (right, _) = chart.backend_coord(&(*end, y_low));
+            if right - left > 12 * name.len() as i32 {
+                chart
+                    .draw_series(std::iter::once(Text::new(
+                        name.clone(),
+                        ((start + end) / 2.0, top - 0.5),
+                        inner_style.clone(),
+                    )))
+                    .map_err(plot_error)?;
+            }
+        }
+        chart
+            .draw_series(std::iter::once(
+                EmptyElement::at((x0, top - 0.5))
+                    + Text::new(short_label(&row.label, 11), (-6, 0), label_style.clone()),
+            ))
+            .map_err(plot_error)?;
+    }
+    Ok(())
+}
+
+/// `label` cut to `max` characters with an ellipsis.
+fn short_label(label: &str, max: usize) -> String {
+    if label.chars().count() <= max {
+        label.to_owned()
+    } else {
+        format!("{}…", label.chars().take(max - 1).collect::<String>())
+    }
+}
+
+fn draw_bars_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &BarsChart) -> Result<()> {
+    let body = root.titled(&chart.title, (FONT, TITLE_SIZE)).map_err(plot_error)?;
+    let (width, _) = body.dim_in_pixel();
+    let (plot_area, legend) = body.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    let entries: Vec<(String, LegendMark)> =
+        chart.series.iter().map(|(name, color)| (name.clone(), LegendMark::Swatch(*color))).collect();
+    draw_legend(&legend, &entries)?;
+    let values: Vec<f64> =
+        chart.groups.iter().flat_map(|g| g.values.iter().flatten().copied()).filter(|v| *v > 0.0).collect();
+    let axis = Axis::log(chart.value_label.clone());
+    let Some((x0, x1)) = fit_range(&axis, values.iter().copied()) else {
+        return draw_no_data(&plot_area, &chart.title);
+    };
+    let n_groups = chart.groups.len() as f64;
+    let mut plot = ChartBuilder::on(&plot_area)
+        .margin(14)
+        .x_label_area_size(58)
+        .y_label_area_size(230)
+        .build_cartesian_2d((x0..x1).log_scale(), 0.0..n_groups)
+        .map_err(plot_error)?;
+    plot.configure_mesh()
+        .disable_y_mesh()
+        .y_labels(0)
+        .x_desc(&chart.value_label)
+        .axis_desc_style((FONT, AXIS_DESC_SIZE))
+        .label_style((FONT, TICK_SIZE))
+        .x_label_formatter(&|v| format_tick(*v))
+        .light_line_style(RGBColor(240, 240, 240))
+        .bold_line_style(RGBColor(215, 215, 215))
+        .draw()
+        .map_err(plot_error)?;
+    let label_style =
+        TextStyle::from((FONT, LEGEND_SIZE).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+    let n_series = chart.series.len().max(1) as f64;
+    for (index, group) in chart.groups.iter().enumerate() {
+        let top = n_groups - index as f64;
+        let band = 0.8 / n_series;
+        for (series_index, value) in group.values.iter().enumerate() {
+            let Some(value) = value.filter(|v| *v > 0.0) else { continue };
+            let color = chart.series.get(series_index).map(|s| s.1).unwrap_or(BLACK);
+            let y_high = top - 0.1 - band * series_index as f64;
+            let y_low = y_high - band * 0.9;
+            plot.draw_series(std::iter::once(Rectangle::new([(x0, y_low), (value, y_high)], color.filled())))
+                .map_err(plot_error)?;
+        }
+        plot.draw_series(std::iter::once(
+            EmptyElement::at((x0, top - 0.5)) + Text::new(group.label.clone(), (-8, 0), label_style.clone()),
+        ))
+        .map_err(plot_error)?;
+    }
+    Ok(())
+}
+
+/// Averages arenas into at most [`MAX_ARENA_COLUMNS`] columns.
+pub fn bin_arenas(arenas: &[(f64, f64, f64)]) -> Vec<(f64, f64, f64)> {
+    if arenas.len() <= MAX_ARENA_COLUMNS {
+        return arenas.to_vec();
+    }
+    let per_bin = arenas.len().div_ceil(MAX_ARENA_COLUMNS);
+    arenas
+        .chunks(per_bin)
+        .map(|chunk| {
+            let n = chunk.len() as f64;
+            let sum = chunk.iter().fold((0.0, 0.0, 0.0), |acc, a| (acc.0 + a.0, acc.1 + a.1, acc.2 + a.2));
+            (sum.0 / n, sum.1 / n, sum.2 / n)
+        })
+        .collect()
+}
+
+fn draw_arena_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &ArenaChart) -> Result<()> {
+    let body = root.titled(&chart.title, (FONT, TITLE_SIZE)).map_err(plot_error)?;
+    let (width, _) = body.dim_in_pixel();
+    let (plots, legend) = body.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
+    let entries = vec![
+        ("full pools".to_owned(), LegendMark::Swatch(FULL_POOL_COLOR)),
+        ("used pools (some blocks free)".to_owned(), LegendMark::Swatch(USED_POOL_COLOR)),
+        ("empty pools".to_owned(), LegendMark::Swatch(EMPTY_POOL_COLOR)),
+    ];
+    draw_legend(&legend, &entries)?;
+    let areas = plots.split_evenly((chart.panels.len().max(1), 1));
+    for (panel, area) in chart.panels.iter().zip(&areas) {
+        let columns = bin_arenas(&panel.arenas);
+        if columns.is_empty() {
+            draw_no_data(area, &panel.title)?;
+            continue;
+        }
+        let per_column = panel.arenas.len().div_ceil(columns.len());
+        let x_desc = if per_column > 1 {
+            format!("arena, in address order (each column the mean of {per_column} arenas)")
+        } else {
+            "arena, in address order".to_owned()
+        };
+        let mut plot = ChartBuilder::on(area)
+            .caption(&panel.title, (FONT, PANEL_TITLE_SIZE))
+            .margin(12)
+            .x_label_area_size(50)
+            .y_label_area_size(84)
+            .build_cartesian_2d(0.0..columns.len() as f64, 0.0..panel.pools_per_arena.max(1.0))
+            .map_err(plot_error)?;
+        plot.configure_mesh()
+            .disable_x_mesh()
+            .x_desc(x_desc)
+            .y_desc("pools")
+            .axis_desc_style((FONT, AXIS_DESC_SIZE))
+            .label_style((FONT, TICK_SIZE))
+            .x_label_formatter(&|v| {
+                if v.fract() == 0.0 { format_tick(*v * per_column as f64) } else { String::new() }
+            })
+            .y_label_formatter(&|v| format_tick(*v))
+            .draw()
+            .map_err(plot_error)?;
+        let gap = if columns.len() > 100 { 0.0 } else { 0.12 };
+        let bars = columns.iter().enumerate().flat_map(|(i, &(full, used, empty))| {
+            let (left, right) = (i as f64 + gap, i as f64 + 1.0 - gap);
+            [
+                Rectangle::new([(left, 0.0), (right, full)], FULL_POOL_COLOR.filled()),
+                Rectangle::new([(left, full), (right, full + used)], USED_POOL_COLOR.filled()),
+                Rectangle::new(
+                    [(left, full + used), (right, full + used + empty)],
+                    EMPTY_POOL_COLOR.filled(),
+                ),
+            ]
+        });
+        plot.draw_series(bars).map_err(plot_error)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tick_labels_are_compact() {
+        let check = |value: f64, expected: &str| assert_eq!(format_tick(value), expected, "{value}");
+        check(0.0, "0");
+        check(1.0, "1");
+        check(2.5, "2.5");
+        check(0.05, "0.05");
+        check(0.0123, "0.0123");
+        check(150.0, "150");
+        check(2000.0, "2k");
+        check(12_500.0, "12.5k");
+        check(3_000_000.0, "3M");
+        check(1.5e9, "1.5G");
+    }
+
+    #[test]
+    fn arenas_are_binned_to_a_drawable_count() {
+        let many: Vec<(f64, f64, f64)> =
+            (0..800).map(|i| if i % 2 == 0 { (64.0, 0.0, 0.0) } else { (0.0, 0.0, 64.0) }).collect();
+        let binned = bin_arenas(&many);
+        assert!(binned.len() <= MAX_ARENA_COLUMNS);
+        assert_eq!(binned[0], (32.0, 0.0, 32.0));
+        let few = vec![(1.0, 2.0, 3.0)];
+        assert_eq!(bin_arenas(&few), few);
+    }
+
+    #[test]
+    fn a_chart_renders_as_svg_and_png_with_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let style = LineStyle { color: RGBColor(31, 119, 180), marker: Marker::Triangle, dash: Dash::Solid };
+        let line = Line {
+            label: "cycle+pymalloc".into(),
+            style,
+            points: vec![(10.0, 1e6), (100.0, 2e6)],
+            show_markers: true,
+            whiskers: vec![(10.0, 0.9e6, 1.1e6)],
+            events: vec![],
+        };
+        let chart = Chart::Lines(LinesChart {
+            title: "a title".into(),
+            panels: vec![Panel {
+                title: "panel".into(),
+                x: Axis::log("size"),
+                y: Axis::log("ops/s"),
+                lines: vec![line],
+            }],
+            columns: 1,
+            span_rows: vec![],
+            size: (800, 500),
+        });
+        save(&chart, dir.path(), "example").unwrap();
+        let svg = std::fs::read_to_string(dir.path().join("example.svg")).unwrap();
+        assert!(svg.contains("a title") && svg.contains("cycle+pymalloc"), "the SVG carries its text");
+        let png = std::fs::read(dir.path().join("example.png")).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+    }
+}

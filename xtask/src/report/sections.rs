@@ -1,0 +1,316 @@
+//! The report's sections, assembled into a [`Document`]: environment,
+//! method, findings, ratio tables, plots per workload, failures, files.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use heaplab_core::Status;
+
+use super::analysis::{
+    ALLOCATOR_BASELINE, CPYTHON_BASELINE, Cell, CellKey, FALLBACK_BASELINE, GeometricMeanRow, RatioRow,
+    baseline_for, geometric_means, is_allocator_workload, ratio_rows, strategy_order, workloads,
+};
+use super::document::Document;
+use super::figures::PlotSpec;
+use super::format;
+use super::load::ResultsDir;
+use super::series::match_series_file;
+use super::stats::{ALPHA, EXACT_LIMIT, format_p_value, smallest_possible_p_value};
+
+/// The title of the report.
+pub const TITLE: &str = "heaplab report";
+
+/// Builds the whole report.
+pub fn build_document(
+    results: &ResultsDir,
+    cells: &BTreeMap<CellKey, Cell<'_>>,
+    plots: &[PlotSpec],
+    findings: &[String],
+) -> Document {
+    let mut document = Document::default();
+    document.heading(1, TITLE);
+    overview(&mut document, results, cells);
+    environment(&mut document, results.env.as_ref());
+    method(&mut document, cells);
+    document.heading(2, "Findings");
+    if findings.is_empty() {
+        document.paragraph("The data holds no comparison to draw a finding from (a finding needs at least two strategies, or two variants of a workload, that ran successfully).");
+    } else {
+        document.list(findings.to_vec());
+    }
+    ratio_tables(&mut document, cells);
+    plots_section(&mut document, cells, plots);
+    failures(&mut document, results);
+    files(&mut document, &results.dir);
+    document
+}
+
+fn overview(document: &mut Document, results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) {
+    let n_failed = results.records.iter().filter(|r| r.status != Status::Ok).count();
+    let strategies: BTreeSet<&str> = cells.keys().map(|k| k.strategy.as_str()).collect();
+    document.paragraph(format!(
+        "Drawn from `runs.csv` in this directory: {} runs of {} cells ({} workloads, {} strategies), {} of them failed. Every figure and sentence below is computed from those runs; `cargo xtask report DIR` redraws it all without running anything.",
+        results.records.len(),
+        cells.len(),
+        workloads(cells).len(),
+        strategies.len(),
+        n_failed
+    ));
+}
+
+/// `env.json` flattened to `key: value` lines.
+fn flatten_json(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, value) in map {
+                let name = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                flatten_json(&name, value, out);
+            }
+        }
+        serde_json::Value::Array(items) if items.iter().any(|i| i.is_object() || i.is_array()) => {
+            for (index, item) in items.iter().enumerate() {
+                flatten_json(&format!("{prefix}[{index}]"), item, out);
+            }
+        }
+        serde_json::Value::String(text) => out.push(format!("{prefix}: `{}`", text.replace('`', "'"))),
+        other => out.push(format!("{prefix}: `{other}`")),
+    }
+}
+
+fn environment(document: &mut Document, env: Option<&serde_json::Value>) {
+    document.heading(2, "Environment");
+    match env {
+        Some(env) => {
+            let mut lines = Vec::new();
+            flatten_json("", env, &mut lines);
+            document.paragraph("As recorded in `env.json` when the sweep ran:");
+            document.list(lines);
+        }
+        None => document
+            .paragraph("No `env.json` was recorded with these runs, so the machine is not described here."),
+    }
+}
+
+fn method(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
+    document.heading(2, "Method");
+    let repetitions: Vec<usize> = cells.values().map(|c| c.ok.len()).filter(|n| *n > 0).collect();
+    let (fewest, most) =
+        (repetitions.iter().min().copied().unwrap_or(0), repetitions.iter().max().copied().unwrap_or(0));
+    let repeated = if fewest == most { format!("{fewest}") } else { format!("{fewest} to {most}") };
+    document.paragraph(format!(
+        "Each run is a fresh `heaplab run` process, so its peak RSS is its own. Each cell (strategy, workload, size, threads) has {repeated} successful repetition(s); the sweep interleaves repetitions across strategies so that drift hits all alike. Figures are medians over repetitions; `summary.csv` gives n, median, MAD, min and max of every figure per cell."
+    ));
+    document.paragraph(format!(
+        "Ratios are of medians against a baseline at the same workload, size and threads: `{CPYTHON_BASELINE}` (CPython's own configuration) for heap workloads, or `{FALLBACK_BASELINE}` where `{CPYTHON_BASELINE}` did not run (the table says so), and `{ALLOCATOR_BASELINE}` alone for allocator workloads. Geometric means summarise a strategy's ratios over every workload and size."
+    ));
+    document.paragraph(format!(
+        "A difference is called significant by the two-sided Mann–Whitney U test at α = {ALPHA} (exact up to {EXACT_LIMIT} runs in all, the normal approximation with tie correction beyond) where the two cells have enough repetitions for the test to reach α at all (at least 3 against 4). With fewer (3 against 3: the smallest possible p is {}), it is called significant only when the min–max ranges of the repetitions do not overlap. With a single run on either side nothing is tested and the table says \"untested\". \"not significant\" marks a ratio the noise covers.",
+        format_p_value(smallest_possible_p_value(3, 3))
+    ));
+}
+
+fn ratio_cell(ratio: Option<super::analysis::Ratio>) -> String {
+    ratio.map(|r| format::ratio_with_verdict(r.value, r.verdict)).unwrap_or_else(|| "–".into())
+}
+
+fn ratio_tables(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
+    document.heading(2, "Ratios against the baseline");
+    let rows = ratio_rows(cells);
+    if rows.is_empty() {
+        document.paragraph("No workload ran both its baseline and another strategy successfully, so there is no ratio to show.");
+        return;
+    }
+    document.paragraph("Throughput (ops/s) and peak RSS of each strategy over the baseline's, medians over repetitions: above 1x is faster, or more memory. Geometric means over every workload and size first:");
+    let means = geometric_means(&rows);
+    geometric_mean_table(document, &means);
+    for workload in workloads(cells) {
+        let Some(baseline) = baseline_for(cells, &workload) else { continue };
+        let workload_rows: Vec<&RatioRow> = rows.iter().filter(|r| r.key.workload == workload).collect();
+        if workload_rows.is_empty() {
+            continue;
+        }
+        let heading = if baseline == FALLBACK_BASELINE && !is_allocator_workload(cells, &workload) {
+            format!("`{workload}` against `{baseline}` (`{CPYTHON_BASELINE}` did not run)")
+        } else {
+            format!("`{workload}` against `{baseline}`")
+        };
+        document.heading(3, heading);
+        workload_ratio_table(document, &workload_rows);
+    }
+}
+
+fn geometric_mean_table(document: &mut Document, means: &[GeometricMeanRow]) {
+    let header =
+        ["strategy", "baseline", "throughput (geometric mean)", "peak RSS (geometric mean)", "cells"]
+            .map(String::from)
+            .to_vec();
+    let rows = means
+        .iter()
+        .map(|m| {
+            vec![
+                format!("`{}`", m.strategy),
+                format!("`{}`", m.baseline),
+                m.throughput.map(format::ratio).unwrap_or_else(|| "–".into()),
+                m.peak_rss.map(format::ratio).unwrap_or_else(|| "–".into()),
+                m.n_cells.to_string(),
+            ]
+        })
+        .collect();
+    document.table(header, rows);
+}
+
+fn workload_ratio_table(document: &mut Document, rows: &[&RatioRow]) {
+    let several_threads = rows.iter().map(|r| r.key.threads).collect::<BTreeSet<_>>().len() > 1;
+    let columns: BTreeSet<(u64, u32)> = rows.iter().map(|r| (r.key.size, r.key.threads)).collect();
+    let column_name = |(size, threads): (u64, u32)| {
+        if several_threads { format!("size {size}, {threads} threads") } else { format!("size {size}") }
+    };
+    let mut header = vec!["strategy".to_owned()];
+    for column in &columns {
+        header.push(format!("ops/s, {}", column_name(*column)));
+        header.push(format!("peak RSS, {}", column_name(*column)));
+    }
+    let mut strategies: Vec<&str> = rows.iter().map(|r| r.key.strategy.as_str()).collect();
+    strategies.sort_by_key(|s| strategy_order(s));
+    strategies.dedup();
+    let table_rows = strategies
+        .into_iter()
+        .map(|strategy| {
+            let mut row = vec![format!("`{strategy}`")];
+            for &(size, threads) in &columns {
+                let found = rows
+                    .iter()
+                    .find(|r| r.key.strategy == strategy && r.key.size == size && r.key.threads == threads);
+                row.push(found.map(|r| ratio_cell(r.throughput)).unwrap_or_else(|| "–".into()));
+                row.push(found.map(|r| ratio_cell(r.peak_rss)).unwrap_or_else(|| "–".into()));
+            }
+            row
+        })
+        .collect();
+    document.table(header, table_rows);
+}
+
+fn plots_section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>, plots: &[PlotSpec]) {
+    document.heading(2, "Plots");
+    if plots.is_empty() {
+        document.paragraph("No successful run recorded a figure to plot.");
+        return;
+    }
+    document.paragraph("Colour marks the allocator, the marker and dash the collector (circles and long dashes: `refcount`; triangles and solid lines: `cycle`; squares and short dashes: `marksweep`). Each plot is also in `plots/` as SVG.");
+    for workload in workloads(cells) {
+        let mine: Vec<&PlotSpec> = plots.iter().filter(|p| p.workload == workload).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        document.heading(3, format!("`{workload}`"));
+        for plot in mine {
+            document.figure(&plot.stem, plot.caption.clone());
+        }
+    }
+}
+
+/// The last non-empty line of a failed run's stderr file, where one is found.
+fn stderr_file<'f>(results: &'f ResultsDir, record: &heaplab_core::Record) -> Option<&'f Path> {
+    let key = CellKey::of(record);
+    results.failure_files.iter().map(|p| p.as_path()).find(|path| {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
+        let stem = name.strip_suffix(".stderr").unwrap_or(name);
+        match_series_file(stem, &key).is_some_and(|rep| rep.is_none_or(|rep| rep == record.rep))
+    })
+}
+
+fn failures(document: &mut Document, results: &ResultsDir) {
+    let failed: Vec<&heaplab_core::Record> =
+        results.records.iter().filter(|r| r.status != Status::Ok).collect();
+    if failed.is_empty() {
+        return;
+    }
+    document.heading(2, "Failures");
+    let mut by_status: BTreeMap<&str, usize> = BTreeMap::new();
+    for record in &failed {
+        *by_status.entry(record.status.as_str()).or_default() += 1;
+    }
+    let counts: Vec<String> = by_status.iter().map(|(status, n)| format!("{n} {status}")).collect();
+    document.paragraph(format!(
+        "{} of {} runs failed ({}). A failed run has no figures; the rest of its cell, if any, is summarised as usual.",
+        failed.len(),
+        results.records.len(),
+        counts.join(", ")
+    ));
+    let header = ["strategy", "workload", "size", "threads", "rep", "status", "stderr (last line)"]
+        .map(String::from)
+        .to_vec();
+    let rows = failed
+        .iter()
+        .map(|record| {
+            let stderr = match stderr_file(results, record) {
+                Some(path) => {
+                    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                    let last = std::fs::read_to_string(path)
+                        .ok()
+                        .and_then(|text| text.lines().rev().find(|l| !l.trim().is_empty()).map(str::to_owned))
+                        .unwrap_or_default();
+                    let last: String = last.chars().take(120).collect();
+                    let last = last.replace('`', "'");
+                    if last.is_empty() {
+                        format!("[{name}](failures/{name})")
+                    } else {
+                        format!("`{last}` ([{name}](failures/{name}))")
+                    }
+                }
+                None => "–".into(),
+            };
+            vec![
+                format!("`{}`", record.strategy),
+                format!("`{}`", record.workload),
+                record.size.to_string(),
+                record.threads.to_string(),
+                record.rep.to_string(),
+                record.status.as_str().to_owned(),
+                stderr,
+            ]
+        })
+        .collect();
+    document.table(header, rows);
+}
+
+fn files(document: &mut Document, dir: &Path) {
+    document.heading(2, "Files");
+    let described = [
+        ("runs.csv", "one row per run"),
+        ("summary.csv", "per cell: n, failed, and median, MAD, min, max of every figure"),
+        ("runs.jsonl", "one JSON record per run, with its phases and the allocator's own figures"),
+        ("env.json", "the machine and the software"),
+    ];
+    let items = described
+        .iter()
+        .filter(|(name, _)| *name == "summary.csv" || dir.join(name).is_file())
+        .map(|(name, what)| format!("[`{name}`]({name}): {what}"))
+        .collect();
+    document.list(items);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_json_flattens_to_key_value_lines() {
+        let env = serde_json::json!({"cpu": {"model": "Xeon", "cores": 2}, "rustc": "1.95", "python": null});
+        let mut lines = Vec::new();
+        flatten_json("", &env, &mut lines);
+        assert_eq!(lines, ["cpu.cores: `2`", "cpu.model: `Xeon`", "python: `null`", "rustc: `1.95`"]);
+    }
+
+    #[test]
+    fn the_method_names_the_test_and_its_limits() {
+        let records = vec![crate::report::analysis::tests::run("cycle+pymalloc", "churn", 1, 1, 1)];
+        let cells = crate::report::analysis::cells(&records);
+        let mut document = Document::default();
+        method(&mut document, &cells);
+        let text = document.to_markdown();
+        assert!(text.contains("Mann–Whitney U test at α = 0.05"), "{text}");
+        assert!(text.contains("the smallest possible p is 0.10)"), "{text}");
+        assert!(text.contains("has 1 successful repetition(s)"), "{text}");
+    }
+}

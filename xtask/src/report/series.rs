@@ -1,0 +1,352 @@
+//! Memory time series: reading `series/<cell-id>.csv`, telling which cell a
+//! file belongs to, and thinning a series for plotting.
+//!
+//! The file name is the sweep's business; this module reads it without
+//! assuming one format. A name is split into words at every character that is
+//! not a letter or a digit, and it belongs to a cell when its words are
+//! exactly the workload's words, the strategy's words, the size (bare or
+//! after `s`, `n` or `size`), and optionally the threads (`t2`, `threads2`,
+//! `2t`), the repetition (`r0`, `rep0`) and the seed (`seed42`), where bare
+//! numbers after the size stand for the threads and then the repetition.
+//! The sweep's own name, `crate::bench::cell_id`, is tried first.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use super::analysis::CellKey;
+
+/// The words of a name: runs of ASCII letters and digits, lowercased.
+fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
+}
+
+/// Removes the first occurrence of `needle` as a contiguous run from `haystack`; false if absent.
+fn remove_run(haystack: &mut Vec<String>, needle: &[String]) -> bool {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return needle.is_empty();
+    }
+    for start in 0..=haystack.len() - needle.len() {
+        if haystack[start..start + needle.len()] == *needle {
+            haystack.drain(start..start + needle.len());
+            return true;
+        }
+    }
+    false
+}
+
+/// Splits `word` into a letter prefix and a number, or a number and a letter suffix.
+fn split_number(word: &str) -> Option<(&str, u64, &str)> {
+    let digits_start = word.find(|c: char| c.is_ascii_digit())?;
+    let digits_end =
+        word[digits_start..].find(|c: char| !c.is_ascii_digit()).map_or(word.len(), |i| digits_start + i);
+    let number = word[digits_start..digits_end].parse().ok()?;
+    let (prefix, suffix) = (&word[..digits_start], &word[digits_end..]);
+    if !prefix.is_empty() && !suffix.is_empty() {
+        return None;
+    }
+    Some((prefix, number, suffix))
+}
+
+/// Whether the file stem `stem` names a run of `key`; `Some(rep)` where it
+/// does (`rep` where the name gives one).
+pub fn match_series_file(stem: &str, key: &CellKey) -> Option<Option<u32>> {
+    let mut remaining = words(stem);
+    if !remove_run(&mut remaining, &words(&key.workload))
+        || !remove_run(&mut remaining, &words(&key.strategy))
+    {
+        return None;
+    }
+    let (mut size, mut threads, mut rep) = (None, None, None);
+    let mut bare = Vec::new();
+    for word in &remaining {
+        if matches!(word.as_str(), "series" | "run" | "cell") {
+            continue;
+        }
+        let (prefix, number, suffix) = split_number(word)?;
+        match (prefix, suffix) {
+            ("s" | "n" | "size", "") => size = Some(number),
+            ("t" | "th" | "thread" | "threads", "") | ("", "t") => threads = Some(number),
+            ("r" | "rep", "") => rep = Some(number),
+            ("seed", "") => {}
+            ("", "") => bare.push(number),
+            _ => return None,
+        }
+    }
+    for number in bare {
+        if size.is_none() {
+            size = Some(number);
+        } else if threads.is_none() {
+            threads = Some(number);
+        } else if rep.is_none() {
+            rep = Some(number);
+        } else {
+            return None;
+        }
+    }
+    if size != Some(key.size) || threads.is_some_and(|t| t != u64::from(key.threads)) {
+        return None;
+    }
+    Some(rep.and_then(|r| u32::try_from(r).ok()))
+}
+
+/// Finds the series file of `key`: the sweep's `<cell_id>.csv` where present,
+/// else the lowest repetition's of the files whose names match the cell.
+pub fn find_series_file<'f>(files: &'f [PathBuf], key: &CellKey) -> Option<&'f Path> {
+    let exact = format!("{}.csv", crate::bench::cell_id(&key.strategy, &key.workload, key.size, key.threads));
+    if let Some(path) =
+        files.iter().find(|p| p.file_name().is_some_and(|n| n.to_str() == Some(exact.as_str())))
+    {
+        return Some(path);
+    }
+    files
+        .iter()
+        .filter_map(|path| {
+            let stem = path.file_stem()?.to_str()?;
+            let rep = match_series_file(stem, key)?;
+            Some((rep.unwrap_or(0), path.as_path()))
+        })
+        .min()
+        .map(|(_, path)| path)
+}
+
+/// One sample of a series.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SeriesSample {
+    /// Nanoseconds since the run started.
+    pub t_ns: u64,
+    /// Resident set size.
+    pub rss_bytes: u64,
+    /// Live bytes of the heap.
+    pub live_bytes: u64,
+}
+
+/// A phase, from its first sample to its last.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PhaseSpan {
+    /// The phase's name.
+    pub name: String,
+    /// When its first sample was taken.
+    pub start_ns: u64,
+    /// When its last sample was taken.
+    pub end_ns: u64,
+}
+
+/// A collection pause, from an event such as `gc0:12345`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pause {
+    /// When it started.
+    pub t_ns: u64,
+    /// Its label (`gc0`).
+    pub label: String,
+    /// The generation, where the label ends in one.
+    pub generation: Option<u32>,
+    /// How long it lasted.
+    pub duration_ns: u64,
+    /// Live bytes at the sample before it.
+    pub live_bytes: u64,
+}
+
+/// A whole time series.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Series {
+    /// Samples in time order.
+    pub samples: Vec<SeriesSample>,
+    /// Phases in time order.
+    pub phases: Vec<PhaseSpan>,
+    /// Pauses in time order.
+    pub pauses: Vec<Pause>,
+}
+
+/// Reads a series CSV (`t_ns,rss_bytes,live_bytes,phase,event`).
+pub fn read_series(path: &Path) -> Result<Series> {
+    let text = fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse_series(&text).with_context(|| format!("in {}", path.display()))
+}
+
+/// Parses the text of a series CSV; a bad row is an error naming its line.
+pub fn parse_series(text: &str) -> Result<Series> {
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, header)) if header.trim() == "t_ns,rss_bytes,live_bytes,phase,event" => {}
+        _ => bail!("line 1: expected the header t_ns,rss_bytes,live_bytes,phase,event"),
+    }
+    let mut series = Series::default();
+    for (index, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let line_number = index + 1;
+        let fields: Vec<&str> = line.splitn(5, ',').collect();
+        if fields.len() != 5 {
+            bail!("line {line_number}: expected 5 fields, found {}", fields.len());
+        }
+        let number = |i: usize, name: &str| -> Result<u64> {
+            fields[i]
+                .trim()
+                .parse()
+                .with_context(|| format!("line {line_number}: {name} {:?} is not a number", fields[i]))
+        };
+        let (t_ns, rss_bytes, live_bytes) =
+            (number(0, "t_ns")?, number(1, "rss_bytes")?, number(2, "live_bytes")?);
+        let (phase, event) = (fields[3].trim(), fields[4].trim());
+        if event.is_empty() {
+            series.samples.push(SeriesSample { t_ns, rss_bytes, live_bytes });
+            match series.phases.last_mut() {
+                Some(span) if span.name == phase => span.end_ns = t_ns,
+                _ if phase.is_empty() => {}
+                _ => series.phases.push(PhaseSpan { name: phase.to_owned(), start_ns: t_ns, end_ns: t_ns }),
+            }
+        } else {
+            let (label, duration) = event.rsplit_once(':').unwrap_or((event, ""));
+            let Ok(duration_ns) = duration.parse() else { continue };
+            let generation = label.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().ok();
+            series.pauses.push(Pause { t_ns, label: label.to_owned(), generation, duration_ns, live_bytes });
+        }
+    }
+    Ok(series)
+}
+
+/// Thins a line of `(x, y)` points to at most `2 * buckets` points, keeping
+/// the lowest and highest point of each bucket so that peaks survive.
+pub fn downsample(points: &[(f64, f64)], buckets: usize) -> Vec<(f64, f64)> {
+    if points.len() <= 2 * buckets || buckets == 0 {
+        return points.to_vec();
+    }
+    let mut thinned = Vec::with_capacity(2 * buckets);
+    for bucket in 0..buckets {
+        let start = bucket * points.len() / buckets;
+        let end = ((bucket + 1) * points.len() / buckets).max(start + 1);
+        let slice = &points[start..end];
+        let lowest =
+            slice.iter().enumerate().min_by(|a, b| a.1.1.total_cmp(&b.1.1)).map(|(i, _)| i).unwrap_or(0);
+        let highest =
+            slice.iter().enumerate().max_by(|a, b| a.1.1.total_cmp(&b.1.1)).map(|(i, _)| i).unwrap_or(0);
+        let (first, second) = (lowest.min(highest), lowest.max(highest));
+        thinned.push(slice[first]);
+        if second != first {
+            thinned.push(slice[second]);
+        }
+    }
+    thinned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(workload: &str, strategy: &str, size: u64, threads: u32) -> CellKey {
+        CellKey { workload: workload.into(), strategy: strategy.into(), size, threads }
+    }
+
+    #[test]
+    fn file_names_match_their_cell_in_many_spellings() {
+        let check = |stem: &str, cell: CellKey, expected: Option<Option<u32>>| {
+            assert_eq!(match_series_file(stem, &cell), expected, "{stem} against {cell:?}");
+        };
+        let trees = || key("binary-trees", "cycle+pymalloc", 18, 1);
+        check("binary-trees__cycle+pymalloc__s18__t1__r0", trees(), Some(Some(0)));
+        check("binary-trees-cycle+pymalloc-18-t1-rep2", trees(), Some(Some(2)));
+        check("cycle_pymalloc-binary_trees-18-1-3", trees(), Some(Some(3)));
+        check("binary-trees-cycle-pymalloc-18", trees(), Some(None));
+        check("binary-trees__cycle+pymalloc__s18__t1__r0__seed42", trees(), Some(Some(0)));
+        check("binary-trees__cycle+pymalloc__s20__t1__r0", trees(), None);
+        check("binary-trees__cycle+pymalloc__s18__t2__r0", trees(), None);
+        check("binary-trees__refcount+pymalloc__s18__t1__r0", trees(), None);
+        check("binary-trees__cycle+pymalloc__s18__t1__r0__extra", trees(), None);
+        // One workload's name is a prefix of another's; the leftover word refuses the match.
+        check(
+            "fragmentation-contiguous-cycle+pymalloc-100",
+            key("fragmentation", "cycle+pymalloc", 100, 1),
+            None,
+        );
+        check(
+            "fragmentation-contiguous-cycle+pymalloc-100",
+            key("fragmentation-contiguous", "cycle+pymalloc", 100, 1),
+            Some(None),
+        );
+        // An allocator's name inside a strategy's does not make it that allocator's file.
+        check("churn-cycle+pymalloc-100", key("churn", "pymalloc", 100, 1), None);
+        check("larson-pymalloc-1000-t4-r1", key("larson", "pymalloc", 1000, 4), Some(Some(1)));
+        check("larson-pymalloc-1000-4t", key("larson", "pymalloc", 1000, 4), Some(None));
+    }
+
+    #[test]
+    fn the_sweeps_cell_id_reads_back() {
+        let cell = key("fragmentation-contiguous", "marksweep+jemalloc", 1_000_000, 2);
+        let stem = crate::bench::cell_id(&cell.strategy, &cell.workload, cell.size, cell.threads);
+        assert_eq!(match_series_file(&stem, &cell), Some(None));
+        assert_eq!(match_series_file(&format!("{stem}-rep3"), &cell), Some(Some(3)));
+        let files = vec![PathBuf::from(format!("series/{stem}.csv"))];
+        assert_eq!(find_series_file(&files, &cell), Some(files[0].as_path()));
+    }
+
+    #[test]
+    fn the_lowest_repetition_is_chosen() {
+        let cell = key("churn", "cycle+pymalloc", 100, 1);
+        let files: Vec<PathBuf> = [
+            "churn__cycle+pymalloc__s100__t1__r2.csv",
+            "churn__cycle+pymalloc__s100__t1__r1.csv",
+            "churn__cycle+pymalloc__s1000__t1__r0.csv",
+        ]
+        .iter()
+        .map(PathBuf::from)
+        .collect();
+        assert_eq!(
+            find_series_file(&files, &cell),
+            Some(Path::new("churn__cycle+pymalloc__s100__t1__r1.csv"))
+        );
+        assert_eq!(find_series_file(&files, &key("churn", "cycle+pymalloc", 7, 1)), None);
+    }
+
+    #[test]
+    fn series_rows_become_samples_phases_and_pauses() {
+        let text = "t_ns,rss_bytes,live_bytes,phase,event\n\
+                    0,100,0,,\n\
+                    10,200,5,build,\n\
+                    20,300,6,build,\n\
+                    25,300,6,build,gc0:7\n\
+                    26,300,6,build,gc2:70\n\
+                    30,250,2,free,\n";
+        let series = parse_series(text).unwrap();
+        assert_eq!(series.samples.len(), 4);
+        assert_eq!(series.samples[2], SeriesSample { t_ns: 20, rss_bytes: 300, live_bytes: 6 });
+        assert_eq!(
+            series.phases,
+            vec![
+                PhaseSpan { name: "build".into(), start_ns: 10, end_ns: 20 },
+                PhaseSpan { name: "free".into(), start_ns: 30, end_ns: 30 },
+            ]
+        );
+        assert_eq!(series.pauses.len(), 2);
+        assert_eq!(series.pauses[0].generation, Some(0));
+        assert_eq!(series.pauses[1].generation, Some(2));
+        assert_eq!(series.pauses[1].duration_ns, 70);
+    }
+
+    #[test]
+    fn a_bad_series_row_names_its_line() {
+        let message = format!(
+            "{:#}",
+            parse_series("t_ns,rss_bytes,live_bytes,phase,event\n1,2,3,,\nx,2,3,,\n").unwrap_err()
+        );
+        assert!(message.contains("line 3"), "{message}");
+        assert!(parse_series("wrong header\n").is_err());
+    }
+
+    #[test]
+    fn downsampling_keeps_the_peak_and_bounds_the_count() {
+        let points: Vec<(f64, f64)> =
+            (0..100_000).map(|i| (i as f64, if i == 54_321 { 1e9 } else { (i % 7) as f64 })).collect();
+        let thinned = downsample(&points, 1000);
+        assert!(thinned.len() <= 2000, "{}", thinned.len());
+        assert!(thinned.contains(&(54_321.0, 1e9)));
+        assert!(thinned.windows(2).all(|w| w[0].0 < w[1].0), "still in time order");
+        let short = vec![(0.0, 1.0), (1.0, 2.0)];
+        assert_eq!(downsample(&short, 1000), short);
+    }
+}
