@@ -1,1 +1,397 @@
-//! placeholder
+//! heaplab-alloc: where bytes come from. Six allocators behind [`heaplab_core::Allocator`]
+//! (single-threaded, no synchronisation) and [`heaplab_core::SharedAllocator`] (thread-safe):
+//!
+//! | name | file | what it is |
+//! |---|---|---|
+//! | `pymalloc` | [`pymalloc`] | CPython's small-object allocator rebuilt (pools, arenas, size classes) |
+//! | `system` | [`system`] | libc `malloc` |
+//! | `mimalloc` | [`mimalloc`] | the `mimalloc` crate |
+//! | `jemalloc` | [`jemalloc`] | the `tikv-jemallocator` crate |
+//! | `bump` | [`bump`] | a region: free is a no-op |
+//! | `cpython` | [`cpython`] | `PyObject_Malloc` of the real libpython, loaded at run time |
+//!
+//! The registry at the bottom of this file names them. Adding an allocator is one new file
+//! with a type that implements [`RegisteredAllocator`], and one line in [`registry!`].
+//!
+//! [`with_allocator`] hands a visitor the allocator by value, so that collectors generic over
+//! `A: Allocator` are compiled for each one (static dispatch, no virtual call on the fast
+//! path); [`boxed`] and [`shared`] give trait objects where that does not matter.
+
+pub mod bump;
+pub mod counted;
+pub mod cpython;
+pub mod jemalloc;
+pub mod mimalloc;
+mod os;
+pub mod pymalloc;
+pub mod system;
+
+#[cfg(test)]
+mod harness;
+
+use std::sync::Mutex;
+
+use heaplab_core::{AllocStats, Allocator, SharedAllocator};
+
+pub use counted::{Counted, RawAllocator, Uncounted};
+pub use pymalloc::{Geometry, Pymalloc};
+
+/// A registered allocator's name and what it is, in one line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AllocatorInfo {
+    /// The name strategies and the command line use, e.g. `pymalloc`.
+    pub name: &'static str,
+    /// What it is, in one line.
+    pub summary: &'static str,
+}
+
+/// Settings of the allocators that have any.
+#[derive(Clone, Debug, Default)]
+pub struct AllocConfig {
+    /// The pool and arena sizes of `pymalloc`.
+    pub pymalloc_geometry: Geometry,
+}
+
+/// Why an allocator could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    /// No allocator has this name.
+    #[error("unknown allocator `{name}` (valid: {valid})")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The registered names, comma-separated.
+        valid: String,
+    },
+    /// The allocator exists but cannot run here.
+    #[error("allocator `{name}` is unavailable: {reason}")]
+    Unavailable {
+        /// The allocator's name.
+        name: String,
+        /// Why, in one line.
+        reason: String,
+    },
+}
+
+/// What each allocator file provides to the registry.
+pub trait RegisteredAllocator: Allocator + Sized + 'static {
+    /// Its name and summary.
+    const INFO: AllocatorInfo;
+
+    /// Whether it can run here; `Err` carries the reason, in one line.
+    fn availability() -> Result<(), String> {
+        Ok(())
+    }
+
+    /// A fresh single-threaded allocator.
+    fn create(config: &AllocConfig) -> Result<Self, String>;
+
+    /// A fresh thread-safe view of the same kind of allocator.
+    fn create_shared(config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String>;
+}
+
+/// Receives an allocator by value, with its concrete type, from [`with_allocator`].
+pub trait AllocVisitor {
+    /// What the visit produces.
+    type Output;
+    /// Does the work with `alloc`.
+    fn visit<A: Allocator + 'static>(self, alloc: A) -> Self::Output;
+}
+
+/// Makes the allocator `name` and hands it to `visitor`, monomorphically.
+pub fn with_allocator<V: AllocVisitor>(
+    name: &str,
+    config: &AllocConfig,
+    visitor: V,
+) -> Result<V::Output, AllocError> {
+    struct Create<'a, V> {
+        config: &'a AllocConfig,
+        visitor: V,
+    }
+    impl<V: AllocVisitor> EntryVisitor for Create<'_, V> {
+        type Output = Result<V::Output, String>;
+        fn visit<E: RegisteredAllocator>(self) -> Self::Output {
+            Ok(self.visitor.visit(E::create(self.config)?))
+        }
+    }
+    resolve(name, Create { config, visitor })
+}
+
+/// Makes the allocator `name` behind dynamic dispatch.
+pub fn boxed(name: &str, config: &AllocConfig) -> Result<Box<dyn Allocator>, AllocError> {
+    struct Boxed<'a>(&'a AllocConfig);
+    impl EntryVisitor for Boxed<'_> {
+        type Output = Result<Box<dyn Allocator>, String>;
+        fn visit<E: RegisteredAllocator>(self) -> Self::Output {
+            Ok(Box::new(E::create(self.0)?))
+        }
+    }
+    resolve(name, Boxed(config))
+}
+
+/// Makes the thread-safe view of the allocator `name`.
+///
+/// `pymalloc` and `cpython` run behind one lock each, as CPython runs under the GIL;
+/// `system`, `mimalloc` and `jemalloc` are called as they are and keep no counts, so as to
+/// add no synchronisation; `bump` takes an atomic add per request.
+pub fn shared(name: &str, config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, AllocError> {
+    struct Shared<'a>(&'a AllocConfig);
+    impl EntryVisitor for Shared<'_> {
+        type Output = Result<Box<dyn SharedAllocator>, String>;
+        fn visit<E: RegisteredAllocator>(self) -> Self::Output {
+            E::create_shared(self.0)
+        }
+    }
+    resolve(name, Shared(config))
+}
+
+/// Whether the allocator `name` can run here: `Err` with the reason, or listing the valid
+/// names for an unknown one.
+pub fn availability(name: &str) -> Result<(), String> {
+    struct Availability;
+    impl EntryVisitor for Availability {
+        type Output = Result<(), String>;
+        fn visit<E: RegisteredAllocator>(self) -> Self::Output {
+            E::availability()
+        }
+    }
+    resolve(name, Availability).map_err(|e| match e {
+        AllocError::Unknown { .. } => e.to_string(),
+        AllocError::Unavailable { reason, .. } => reason,
+    })
+}
+
+/// The registered names, comma-separated.
+fn valid_names() -> String {
+    ALLOCATORS.iter().map(|info| info.name).collect::<Vec<_>>().join(", ")
+}
+
+/// Looks `name` up and runs `visitor` with its type, turning a failure into an [`AllocError`].
+fn resolve<T, V: EntryVisitor<Output = Result<T, String>>>(name: &str, visitor: V) -> Result<T, AllocError> {
+    match dispatch(name, visitor) {
+        None => Err(AllocError::Unknown { name: name.to_owned(), valid: valid_names() }),
+        Some(Err(reason)) => Err(AllocError::Unavailable { name: name.to_owned(), reason }),
+        Some(Ok(value)) => Ok(value),
+    }
+}
+
+/// Something done with a registered allocator type, chosen by name at run time.
+trait EntryVisitor {
+    type Output;
+    fn visit<E: RegisteredAllocator>(self) -> Self::Output;
+}
+
+/// Declares the registry: [`ALLOCATORS`] and the lookup by name, from one list of types.
+macro_rules! registry {
+    ($($entry:ty),+ $(,)?) => {
+        /// Every allocator, in the order reports list them.
+        pub const ALLOCATORS: &[AllocatorInfo] = &[$(<$entry as RegisteredAllocator>::INFO),+];
+
+        fn dispatch<V: EntryVisitor>(name: &str, visitor: V) -> Option<V::Output> {
+            $(
+                if name == <$entry as RegisteredAllocator>::INFO.name {
+                    return Some(visitor.visit::<$entry>());
+                }
+            )+
+            None
+        }
+    };
+}
+
+registry! {
+    Pymalloc,
+    system::System,
+    mimalloc::Mimalloc,
+    jemalloc::Jemalloc,
+    bump::Bump,
+    cpython::CPython,
+}
+
+/// A single-threaded allocator behind one mutex: the shared view of `pymalloc`, whose lock
+/// plays the part of the GIL.
+pub struct Locked<A>(Mutex<A>);
+
+impl<A: Allocator + Send> Locked<A> {
+    /// Puts `alloc` behind a lock.
+    pub fn new(alloc: A) -> Locked<A> {
+        Locked(Mutex::new(alloc))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, A> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<A: Allocator + Send> SharedAllocator for Locked<A> {
+    fn allocate(&self, size: usize) -> Option<std::ptr::NonNull<u8>> {
+        self.lock().allocate(size)
+    }
+
+    unsafe fn free(&self, ptr: std::ptr::NonNull<u8>, size: usize) {
+        // SAFETY: the caller upholds the contract of `SharedAllocator::free`, and the lock
+        // gives this call the allocator alone.
+        unsafe { self.lock().free(ptr, size) }
+    }
+
+    fn stats(&self) -> AllocStats {
+        self.lock().stats()
+    }
+}
+
+impl RegisteredAllocator for Pymalloc {
+    const INFO: AllocatorInfo = AllocatorInfo {
+        name: "pymalloc",
+        summary: "CPython's small-object allocator rebuilt: 16 KiB pools, 1 MiB arenas, 32 size classes",
+    };
+
+    fn create(config: &AllocConfig) -> Result<Self, String> {
+        Ok(Pymalloc::new(config.pymalloc_geometry))
+    }
+
+    fn create_shared(config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(Locked::new(Pymalloc::new(config.pymalloc_geometry))))
+    }
+}
+
+impl RegisteredAllocator for system::System {
+    const INFO: AllocatorInfo = AllocatorInfo { name: "system", summary: "libc malloc" };
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        Ok(Counted::new(system::SystemMalloc))
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(Uncounted(system::SystemMalloc)))
+    }
+}
+
+impl RegisteredAllocator for mimalloc::Mimalloc {
+    const INFO: AllocatorInfo =
+        AllocatorInfo { name: "mimalloc", summary: "Microsoft's mimalloc (the mimalloc crate)" };
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        Ok(Counted::new(mimalloc::MimallocRaw))
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(Uncounted(mimalloc::MimallocRaw)))
+    }
+}
+
+impl RegisteredAllocator for jemalloc::Jemalloc {
+    const INFO: AllocatorInfo =
+        AllocatorInfo { name: "jemalloc", summary: "jemalloc 5 (the tikv-jemallocator crate)" };
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        Ok(Counted::new(jemalloc::JemallocRaw))
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(Uncounted(jemalloc::JemallocRaw)))
+    }
+}
+
+impl RegisteredAllocator for bump::Bump {
+    const INFO: AllocatorInfo =
+        AllocatorInfo { name: "bump", summary: "a region: bump pointer in 64 MiB chunks, free is a no-op" };
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        Ok(bump::Bump::new())
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(bump::SharedBump::new()))
+    }
+}
+
+impl RegisteredAllocator for cpython::CPython {
+    const INFO: AllocatorInfo = AllocatorInfo {
+        name: "cpython",
+        summary: "PyObject_Malloc of the real libpython, loaded at run time",
+    };
+
+    fn availability() -> Result<(), String> {
+        cpython::availability()
+    }
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        cpython::CPython::new()
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(cpython::SharedCPython::new()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_registry_lists_the_six_allocators_in_order() {
+        let names: Vec<&str> = ALLOCATORS.iter().map(|info| info.name).collect();
+        assert_eq!(names, ["pymalloc", "system", "mimalloc", "jemalloc", "bump", "cpython"]);
+        assert!(ALLOCATORS.iter().all(|info| !info.summary.is_empty() && !info.summary.contains('\n')));
+    }
+
+    #[test]
+    fn every_allocator_but_cpython_is_available_everywhere() {
+        for info in ALLOCATORS.iter().filter(|info| info.name != "cpython") {
+            assert_eq!(availability(info.name), Ok(()), "{}", info.name);
+        }
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error_listing_the_valid_ones() {
+        let check = |message: String| {
+            assert!(message.contains("`tcmalloc`"), "{message}");
+            assert!(message.contains("pymalloc, system, mimalloc, jemalloc, bump, cpython"), "{message}");
+            assert!(!message.contains('\n'));
+        };
+        check(availability("tcmalloc").unwrap_err());
+        check(boxed("tcmalloc", &AllocConfig::default()).err().unwrap().to_string());
+        check(shared("tcmalloc", &AllocConfig::default()).err().unwrap().to_string());
+        struct Unreachable;
+        impl AllocVisitor for Unreachable {
+            type Output = ();
+            fn visit<A: Allocator + 'static>(self, _alloc: A) {
+                unreachable!("no allocator is called tcmalloc")
+            }
+        }
+        let error = with_allocator("tcmalloc", &AllocConfig::default(), Unreachable).unwrap_err();
+        assert!(matches!(&error, AllocError::Unknown { name, .. } if name == "tcmalloc"));
+        check(error.to_string());
+    }
+
+    #[test]
+    fn an_unavailable_allocator_says_why_in_one_line() {
+        let error = AllocError::Unavailable { name: "cpython".into(), reason: "no libpython found".into() };
+        assert_eq!(error.to_string(), "allocator `cpython` is unavailable: no libpython found");
+    }
+
+    #[test]
+    fn the_visitor_gets_the_concrete_allocator() {
+        struct TypeName;
+        impl AllocVisitor for TypeName {
+            type Output = &'static str;
+            fn visit<A: Allocator + 'static>(self, _alloc: A) -> &'static str {
+                std::any::type_name::<A>()
+            }
+        }
+        let config = AllocConfig::default();
+        assert!(with_allocator("pymalloc", &config, TypeName).unwrap().ends_with("Pymalloc"));
+        assert!(with_allocator("bump", &config, TypeName).unwrap().ends_with("Bump"));
+        assert!(with_allocator("system", &config, TypeName).unwrap().contains("SystemMalloc"));
+    }
+
+    #[test]
+    fn the_pymalloc_geometry_comes_from_the_config() {
+        let config = AllocConfig { pymalloc_geometry: Geometry::Py39 };
+        let mut alloc = boxed("pymalloc", &config).unwrap();
+        let block = alloc.allocate(32).unwrap();
+        let arenas = alloc.stats().arenas.unwrap();
+        assert_eq!((arenas.pool_size, arenas.arena_size), (4096, 256 << 10));
+        // SAFETY: allocated just above with 32 bytes.
+        unsafe { alloc.free(block, 32) };
+    }
+}

@@ -1,0 +1,349 @@
+//! The property-test harness every allocator goes through: random sequences of allocate,
+//! free and reallocate, checked against a model of the live blocks.
+//!
+//! After every step: each block is 16-aligned; no two live blocks overlap; each block still
+//! holds the pattern written into it (checked when it is freed or resized); and the
+//! allocator's counters agree with the model (live bytes are the sum of live sizes, and
+//! allocations minus frees the number of live blocks).
+
+use std::collections::BTreeMap;
+use std::ptr::NonNull;
+
+use heaplab_core::{ALIGN, Allocator, Counters, SharedAllocator};
+use proptest::prelude::*;
+use proptest::sample::Index;
+
+use crate::{ALLOCATORS, AllocConfig, AllocVisitor, Geometry, availability, shared, with_allocator};
+
+/// One step of a test sequence.
+#[derive(Clone, Debug)]
+pub(crate) enum Op {
+    /// Allocate this many bytes.
+    Allocate(usize),
+    /// Free the live block at this index.
+    Free(Index),
+    /// Resize the live block at this index to this many bytes.
+    Reallocate(Index, usize),
+}
+
+/// Sizes from 1 to 2048 bytes, mostly small, as a Python heap's are.
+pub(crate) fn size() -> impl Strategy<Value = usize> {
+    prop_oneof![
+        6 => 1..=64usize,
+        3 => 65..=512usize,
+        1 => 513..=2048usize,
+    ]
+}
+
+/// A sequence of steps.
+pub(crate) fn ops(max_len: usize) -> impl Strategy<Value = Vec<Op>> {
+    let op = prop_oneof![
+        5 => size().prop_map(Op::Allocate),
+        3 => any::<Index>().prop_map(Op::Free),
+        2 => (any::<Index>(), size()).prop_map(|(index, size)| Op::Reallocate(index, size)),
+    ];
+    proptest::collection::vec(op, 1..max_len)
+}
+
+/// The byte at `offset` of the block with id `id`.
+fn pattern(id: u64, offset: usize) -> u8 {
+    (id.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as u8 ^ (offset as u8)
+}
+
+fn fill(ptr: NonNull<u8>, size: usize, id: u64) {
+    // SAFETY: callers pass a live block of at least `size` bytes that only they use.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(ptr.as_ptr(), size) };
+    for (offset, byte) in bytes.iter_mut().enumerate() {
+        *byte = pattern(id, offset);
+    }
+}
+
+/// Checks the first `len` bytes of a live block against the pattern of `id`.
+fn holds_pattern(ptr: NonNull<u8>, len: usize, id: u64) -> bool {
+    // SAFETY: callers pass a live block of at least `len` bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr.as_ptr(), len) };
+    bytes.iter().enumerate().all(|(offset, &byte)| byte == pattern(id, offset))
+}
+
+/// A live block of the model.
+#[derive(Clone, Copy, Debug)]
+struct Live {
+    ptr: NonNull<u8>,
+    size: usize,
+    id: u64,
+}
+
+/// The live blocks, by address, with the checks that relate them.
+#[derive(Default)]
+struct Model {
+    by_address: BTreeMap<usize, Live>,
+    next_id: u64,
+    live_bytes: u64,
+}
+
+impl Model {
+    /// Records a new block, checking alignment and that it overlaps no live block.
+    fn insert(&mut self, ptr: NonNull<u8>, size: usize, id: u64) -> Result<(), TestCaseError> {
+        let start = ptr.as_ptr() as usize;
+        prop_assert_eq!(start % ALIGN, 0, "block of {} bytes at {:#x} not 16-aligned", size, start);
+        if let Some((&before, live)) = self.by_address.range(..=start).next_back() {
+            prop_assert!(
+                before + live.size <= start,
+                "{:#x}+{} overlaps {:#x}+{}",
+                before,
+                live.size,
+                start,
+                size
+            );
+        }
+        if let Some((&after, live)) = self.by_address.range(start..).next() {
+            prop_assert!(start + size <= after, "{:#x}+{} overlaps {:#x}+{}", start, size, after, live.size);
+        }
+        self.by_address.insert(start, Live { ptr, size, id });
+        self.live_bytes += size as u64;
+        Ok(())
+    }
+
+    /// Takes out the live block at `index` (in address order), checking its contents.
+    fn take(&mut self, index: Index) -> Result<Option<Live>, TestCaseError> {
+        if self.by_address.is_empty() {
+            return Ok(None);
+        }
+        self.take_at(index.index(self.by_address.len()))
+    }
+
+    /// Takes out the live block at `position` (in address order), if any, checking its contents.
+    fn take_at(&mut self, position: usize) -> Result<Option<Live>, TestCaseError> {
+        let Some(&address) = self.by_address.keys().nth(position) else { return Ok(None) };
+        let live = self.by_address.remove(&address).expect("present");
+        prop_assert!(
+            holds_pattern(live.ptr, live.size, live.id),
+            "block {} of {} bytes was overwritten",
+            live.id,
+            live.size
+        );
+        self.live_bytes -= live.size as u64;
+        Ok(Some(live))
+    }
+
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Checks counters, where the allocator keeps them, against the model.
+    fn check_counters(&self, counters: Option<Counters>) -> Result<(), TestCaseError> {
+        if let Some(counters) = counters {
+            prop_assert_eq!(counters.live_bytes, self.live_bytes);
+            prop_assert_eq!(counters.n_allocs - counters.n_frees, self.by_address.len() as u64);
+            prop_assert!(counters.peak_live_bytes >= counters.live_bytes);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `ops` on `alloc`, then frees what is left, checking everything on the way.
+pub(crate) fn run_ops<A: Allocator + ?Sized>(alloc: &mut A, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut model = Model::default();
+    for op in ops {
+        match *op {
+            Op::Allocate(size) => {
+                let ptr = alloc.allocate(size).expect("memory");
+                let id = model.new_id();
+                model.insert(ptr, size, id)?;
+                fill(ptr, size, id);
+            }
+            Op::Free(index) => {
+                if let Some(live) = model.take(index)? {
+                    // SAFETY: the model holds only live blocks of `alloc`, with their sizes.
+                    unsafe { alloc.free(live.ptr, live.size) };
+                }
+            }
+            Op::Reallocate(index, new_size) => {
+                if let Some(live) = model.take(index)? {
+                    // SAFETY: as for free; the old block is not used again.
+                    let moved = unsafe { alloc.reallocate(live.ptr, live.size, new_size) }.expect("memory");
+                    let kept = live.size.min(new_size);
+                    prop_assert!(
+                        holds_pattern(moved, kept, live.id),
+                        "realloc {} -> {} lost contents",
+                        live.size,
+                        new_size
+                    );
+                    model.insert(moved, new_size, live.id)?;
+                    fill(moved, new_size, live.id);
+                }
+            }
+        }
+        model.check_counters(alloc.stats().counters)?;
+    }
+    while let Some(live) = model.take_at(0)? {
+        // SAFETY: as above.
+        unsafe { alloc.free(live.ptr, live.size) };
+    }
+    model.check_counters(alloc.stats().counters)
+}
+
+/// Runs `ops` through a shared view (a resize there is a free and a fresh allocation).
+pub(crate) fn run_shared_ops(alloc: &dyn SharedAllocator, ops: &[Op]) -> Result<(), TestCaseError> {
+    let mut model = Model::default();
+    let start = alloc.stats().counters;
+    let relative = |counters: Option<Counters>| {
+        counters.map(|c| {
+            let s = start.unwrap_or_default();
+            Counters {
+                n_allocs: c.n_allocs - s.n_allocs,
+                n_frees: c.n_frees - s.n_frees,
+                live_bytes: c.live_bytes - s.live_bytes,
+                ..c
+            }
+        })
+    };
+    for op in ops {
+        let (free, allocate) = match *op {
+            Op::Allocate(size) => (None, Some(size)),
+            Op::Free(index) => (Some(index), None),
+            Op::Reallocate(index, size) => (Some(index), Some(size)),
+        };
+        if let Some(live) = free.map(|index| model.take(index)).transpose()?.flatten() {
+            // SAFETY: the model holds only live blocks of `alloc`, with their sizes.
+            unsafe { alloc.free(live.ptr, live.size) };
+        }
+        if let Some(size) = allocate {
+            let ptr = alloc.allocate(size).expect("memory");
+            let id = model.new_id();
+            model.insert(ptr, size, id)?;
+            fill(ptr, size, id);
+        }
+        model.check_counters(relative(alloc.stats().counters))?;
+    }
+    while let Some(live) = model.take_at(0)? {
+        // SAFETY: as above.
+        unsafe { alloc.free(live.ptr, live.size) };
+    }
+    model.check_counters(relative(alloc.stats().counters))
+}
+
+/// Allocates blocks on this thread and frees them on another, while both keep allocating.
+pub(crate) fn free_on_another_thread(alloc: &dyn SharedAllocator, sizes: &[usize]) {
+    let (sender, receiver) = std::sync::mpsc::channel::<(usize, usize, u64)>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut own: Vec<(NonNull<u8>, usize)> = Vec::new();
+            for (address, size, id) in receiver {
+                let ptr = NonNull::new(address as *mut u8).expect("non-null");
+                assert!(holds_pattern(ptr, size, id), "block {id} changed on its way between threads");
+                // SAFETY: the producer handed this live block over and does not touch it again.
+                unsafe { alloc.free(ptr, size) };
+                own.push((alloc.allocate(size).expect("memory"), size));
+                if own.len() > 8 {
+                    for (ptr, size) in own.drain(..) {
+                        // SAFETY: allocated on this thread with this size, freed once.
+                        unsafe { alloc.free(ptr, size) };
+                    }
+                }
+            }
+            for (ptr, size) in own {
+                // SAFETY: as above.
+                unsafe { alloc.free(ptr, size) };
+            }
+        });
+        for (id, &size) in sizes.iter().enumerate() {
+            let ptr = alloc.allocate(size).expect("memory");
+            fill(ptr, size, id as u64);
+            sender.send((ptr.as_ptr() as usize, size, id as u64)).expect("consumer alive");
+        }
+        drop(sender);
+    });
+}
+
+/// Runs `ops` on every available allocator, through [`with_allocator`].
+fn run_on_every_allocator(config: &AllocConfig, ops: &[Op]) -> Result<(), TestCaseError> {
+    struct RunOps<'a>(&'a [Op]);
+    impl AllocVisitor for RunOps<'_> {
+        type Output = Result<(), TestCaseError>;
+        fn visit<A: Allocator + 'static>(self, mut alloc: A) -> Self::Output {
+            run_ops(&mut alloc, self.0)
+        }
+    }
+    for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+        with_allocator(info.name, config, RunOps(ops))
+            .expect("available")
+            .map_err(|e| TestCaseError::fail(format!("{}: {e}", info.name)))?;
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_allocator_keeps_blocks_aligned_apart_and_intact(ops in ops(200)) {
+        run_on_every_allocator(&AllocConfig::default(), &ops)?;
+    }
+
+    #[test]
+    fn pymalloc_in_the_39_geometry_does_too(ops in ops(200)) {
+        let mut alloc = crate::Pymalloc::new(Geometry::Py39);
+        run_ops(&mut alloc, &ops)?;
+        alloc.check_invariants();
+    }
+
+    #[test]
+    fn every_shared_view_keeps_blocks_aligned_apart_and_intact(ops in ops(200)) {
+        for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+            let alloc = shared(info.name, &AllocConfig::default()).expect("available");
+            run_shared_ops(alloc.as_ref(), &ops).map_err(|e| TestCaseError::fail(format!("{}: {e}", info.name)))?;
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// pymalloc's lists, counts and arena order stay consistent through long mixed runs of
+    /// many blocks of one class, where pools fill, drain and arenas come and go.
+    #[test]
+    fn pymalloc_invariants_hold_through_pool_and_arena_turnover(
+        geometry in prop_oneof![Just(Geometry::Py310), Just(Geometry::Py39)],
+        rounds in proptest::collection::vec((1usize..3000, 0usize..3000, 1usize..=512), 1..6),
+    ) {
+        let mut alloc = crate::Pymalloc::new(geometry);
+        let mut live: Vec<(NonNull<u8>, usize)> = Vec::new();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for (n_alloc, n_free, size) in rounds {
+            for _ in 0..n_alloc {
+                live.push((alloc.allocate(size).expect("memory"), size));
+            }
+            for _ in 0..n_free.min(live.len()) {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let (ptr, size) = live.swap_remove(seed as usize % live.len());
+                // SAFETY: a live block of `alloc` with its size, freed once.
+                unsafe { alloc.free(ptr, size) };
+            }
+            alloc.check_invariants();
+            prop_assert_eq!(alloc.small_blocks_in_use(), live.len() as u64);
+        }
+        for (ptr, size) in live {
+            // SAFETY: as above.
+            unsafe { alloc.free(ptr, size) };
+        }
+        alloc.check_invariants();
+        prop_assert_eq!(alloc.small_blocks_in_use(), 0);
+    }
+}
+
+#[test]
+fn every_shared_view_accepts_frees_from_another_thread() {
+    let sizes: Vec<usize> = (0..2000).map(|i| [8, 24, 32, 100, 512, 700, 3000][i % 7]).collect();
+    for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+        let alloc = shared(info.name, &AllocConfig::default()).expect("available");
+        free_on_another_thread(alloc.as_ref(), &sizes);
+        if let Some(counters) = alloc.stats().counters {
+            assert_eq!((counters.n_allocs, counters.n_frees), (4000, 4000), "{}", info.name);
+            assert_eq!(counters.live_bytes, 0, "{}", info.name);
+        }
+    }
+}
