@@ -59,6 +59,13 @@ pub fn for_each_heap(mut f: impl FnMut(&mut dyn Heap, Expect)) {
     }
 }
 
+/// Calls `f` with a fresh heap of every collector over pymalloc.
+pub fn for_each_collector(mut f: impl FnMut(&mut dyn Heap)) {
+    for collector in COLLECTORS {
+        with_heap(collector.name, GcConfig::default(), &mut f);
+    }
+}
+
 /// Calls `f` with a heap of `collector` over pymalloc, configured by `config`.
 pub fn with_heap(collector: &'static str, config: GcConfig, mut f: impl FnMut(&mut dyn Heap)) {
     let mut g = |heap: &mut dyn Heap, _: Expect| f(heap);
