@@ -245,11 +245,28 @@ pub fn save(chart: &Chart, dir: &Path, stem: &str) -> Result<()> {
         chart.draw(&root)?;
         root.present().map_err(plot_error)?;
     }
-    let png_path = dir.join(format!("{stem}.png"));
-    let root = BitMapBackend::new(&png_path, size).into_drawing_area();
-    chart.draw(&root)?;
-    root.present().map_err(plot_error)?;
-    Ok(())
+    let mut pixels = vec![0u8; size.0 as usize * size.1 as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        chart.draw(&root)?;
+        root.present().map_err(plot_error)?;
+    }
+    write_png(&dir.join(format!("{stem}.png")), size, &pixels)
+}
+
+/// Encodes RGB pixels as a PNG with one fixed row filter (charts are mostly
+/// flat colour, which `Sub` suits) rather than trying every filter per row.
+fn write_png(path: &Path, (width, height): (u32, u32), pixels: &[u8]) -> Result<()> {
+    let file = std::fs::File::create(path).map_err(|e| anyhow!("creating {}: {e}", path.display()))?;
+    let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_filter(png::FilterType::Sub);
+    encoder.set_adaptive_filter(png::AdaptiveFilterType::NonAdaptive);
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    writer.write_image_data(pixels).map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    writer.finish().map_err(|e| anyhow!("writing {}: {e}", path.display()))
 }
 
 /// A tick label: compact, with k, M and G for thousands, millions and billions.
