@@ -16,9 +16,11 @@ use heaplab_core::{Allocator, Heap, Outcome, Params, PhaseLog, SharedAllocator};
 
 pub mod alloc_sizes;
 pub mod binary_trees;
+pub mod bulk_load;
 pub mod churn;
 pub mod cyclic_garbage;
 pub mod fragmentation;
+pub mod gc_traverse;
 
 /// The family a workload belongs to, as the report groups them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -88,6 +90,10 @@ static WORKLOADS: &[Workload] = &[
     churn::WORKLOAD,
     fragmentation::WORKLOAD,
     fragmentation::CONTIGUOUS,
+    bulk_load::WORKLOAD,
+    bulk_load::GC_OFF,
+    bulk_load::FROZEN,
+    gc_traverse::WORKLOAD,
     alloc_sizes::WORKLOAD,
 ];
 
