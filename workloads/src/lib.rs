@@ -15,12 +15,23 @@
 use heaplab_core::{Allocator, Heap, Outcome, Params, PhaseLog, SharedAllocator};
 
 pub mod alloc_sizes;
+pub mod array_sum;
+pub mod bandwidth;
 pub mod binary_trees;
+pub mod boxed_sum;
 pub mod bulk_load;
+pub mod chunked;
 pub mod churn;
 pub mod cyclic_garbage;
 pub mod fragmentation;
 pub mod gc_traverse;
+pub mod groupby;
+pub mod kernels;
+pub mod larson;
+pub mod matmul;
+pub mod par_map_reduce;
+pub mod temporaries;
+pub mod xmalloc;
 
 /// The family a workload belongs to, as the report groups them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,7 +105,19 @@ static WORKLOADS: &[Workload] = &[
     bulk_load::GC_OFF,
     bulk_load::FROZEN,
     gc_traverse::WORKLOAD,
+    boxed_sum::WORKLOAD,
+    array_sum::WORKLOAD,
+    temporaries::WORKLOAD,
+    temporaries::FUSED,
+    chunked::WORKLOAD,
+    matmul::WORKLOAD,
+    matmul::ARRAY,
+    groupby::WORKLOAD,
+    par_map_reduce::WORKLOAD,
+    bandwidth::WORKLOAD,
     alloc_sizes::WORKLOAD,
+    xmalloc::WORKLOAD,
+    larson::WORKLOAD,
 ];
 
 /// Every workload, in the order the report lists them.
