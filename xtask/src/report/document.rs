@@ -207,7 +207,8 @@ pub fn inline_html(text: &str) -> String {
             rest = remaining;
             continue;
         }
-        let next = rest[1..].find(['`', '[']).map_or(rest.len(), |i| i + 1);
+        let first = rest.chars().next().map_or(1, char::len_utf8);
+        let next = rest[first..].find(['`', '[']).map_or(rest.len(), |i| i + first);
         out.push_str(&escape_html(&rest[..next]));
         rest = &rest[next..];
     }
@@ -279,6 +280,8 @@ mod tests {
         check("see [stderr](failures/x.stderr).", "see <a href=\"failures/x.stderr\">stderr</a>.");
         check("an [unclosed bracket", "an [unclosed bracket");
         check("a `lone backtick", "a `lone backtick");
+        check("–", "–");
+        check("µs – `p99`", "µs – <code>p99</code>");
     }
 
     #[test]

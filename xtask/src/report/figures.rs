@@ -144,7 +144,7 @@ fn throughput_plot(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Optio
         stem: format!("{workload}-throughput"),
         workload: workload.to_owned(),
         caption: format!(
-            "Throughput of `{workload}` against size{note}: operations per second (the workload's own unit), log-log; points are medians, whiskers span min–max over repetitions."
+            "Throughput of `{workload}` against size{note}: operations per second (the workload's own unit); points are medians, whiskers span min–max over repetitions."
         ),
         chart: Chart::Lines(LinesChart {
             title: format!("{workload}: throughput against size{note}"),
@@ -173,7 +173,7 @@ fn memory_plot(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Option<Pl
         stem: format!("{workload}-memory"),
         workload: workload.to_owned(),
         caption: format!(
-            "Peak memory of `{workload}` against size{note}: the process's peak RSS (left) and the heap's peak live bytes (right), MiB, log-log; medians with min–max whiskers."
+            "Peak memory of `{workload}` against size{note}: the process's peak RSS (left) and the heap's peak live bytes (right), MiB; medians with min–max whiskers."
         ),
         chart: Chart::Lines(LinesChart {
             title: format!("{workload}: peak memory against size{note}"),
@@ -344,11 +344,11 @@ fn pause_plot(
                 stem: format!("{workload}-pauses"),
                 workload: workload.to_owned(),
                 caption: format!(
-                    "GC pauses of `{workload}` at size {size}: p50, p99 and longest pause of one run per strategy, µs, log scale; strategies without pauses are left out."
+                    "GC pauses of `{workload}` at size {size}: p50, p99 and longest pause of one run per strategy, µs; strategies without pauses are left out."
                 ),
                 chart: Chart::Bars(BarsChart {
                     title: format!("{workload}: GC pauses at size {size} (µs)"),
-                    value_label: "pause (µs, log)".into(),
+                    value_label: "pause (µs)".into(),
                     series: series.to_vec(),
                     groups,
                 }),
@@ -377,11 +377,11 @@ fn pause_plot(
         stem: format!("{workload}-pauses"),
         workload: workload.to_owned(),
         caption: format!(
-            "GC pauses of `{workload}` at size {size}: p99 and longest pause per strategy from `runs.csv` (medians over repetitions), µs, log scale; no series were recorded, so no p50."
+            "GC pauses of `{workload}` at size {size}: p99 and longest pause per strategy from `runs.csv` (medians over repetitions), µs; no series were recorded, so no p50."
         ),
         chart: Chart::Bars(BarsChart {
             title: format!("{workload}: GC pauses at size {size} (µs)"),
-            value_label: "pause (µs, log)".into(),
+            value_label: "pause (µs)".into(),
             series: series.to_vec(),
             groups,
         }),

@@ -28,6 +28,12 @@ const TICK_SIZE: u32 = 16;
 const LEGEND_SIZE: u32 = 17;
 const LEGEND_WIDTH: u32 = 330;
 const LEGEND_ROW: i32 = 27;
+/// A logarithmic axis is drawn only where the values span at least this factor; linear otherwise.
+pub const LOG_SPAN: f64 = 20.0;
+/// Width of the vertical axis's label area.
+const Y_LABEL_AREA: u32 = 84;
+/// Width of the vertical axis's label area on a timeline, whose phase rows carry strategy names.
+const TIMELINE_Y_LABEL_AREA: u32 = 190;
 
 /// Registers the bundled font as `sans-serif`, once.
 pub fn register_font() -> Result<()> {
@@ -299,6 +305,23 @@ pub fn format_tick(value: f64) -> String {
     format!("{text}{suffix}")
 }
 
+/// `axis`, logarithmic only where asked for and the positive `values` span at least [`LOG_SPAN`];
+/// the label says when the scale is logarithmic.
+fn effective_axis(axis: &Axis, values: impl Iterator<Item = f64>) -> Axis {
+    if !axis.log {
+        return axis.clone();
+    }
+    let positive: Vec<f64> = values.filter(|v| v.is_finite() && *v > 0.0).collect();
+    let low = positive.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = positive.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let (low, high) = axis.range.unwrap_or((low, high));
+    if !positive.is_empty() && high / low >= LOG_SPAN {
+        Axis { label: format!("{} (log scale)", axis.label), ..axis.clone() }
+    } else {
+        Axis { log: false, ..axis.clone() }
+    }
+}
+
 /// The range an axis spans: its fixed range, or the data's padded a little.
 fn fit_range(axis: &Axis, values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     if let Some(range) = axis.range {
@@ -351,12 +374,13 @@ fn draw_lines_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &L
     let columns = chart.columns.max(1);
     let rows = chart.panels.len().div_ceil(columns).max(1);
     let areas = panel_area.split_evenly((rows, columns));
+    let y_label_area = if chart.span_rows.is_empty() { Y_LABEL_AREA } else { TIMELINE_Y_LABEL_AREA };
     for (panel, area) in chart.panels.iter().zip(&areas) {
-        draw_panel(area, panel)?;
+        draw_panel(area, panel, y_label_area)?;
     }
     if let Some(first) = chart.panels.first().filter(|_| !chart.span_rows.is_empty()) {
         let range = fit_range(&first.x, x_values(first)).unwrap_or((0.0, 1.0));
-        draw_span_rows(&strip_area, &chart.span_rows, range, &first.x.label)?;
+        draw_span_rows(&strip_area, &chart.span_rows, range, &first.x.label, y_label_area)?;
     }
     Ok(())
 }
@@ -369,7 +393,16 @@ fn draw_no_data<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, title: &str) 
         .map_err(plot_error)
 }
 
-fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) -> Result<()> {
+fn draw_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    panel: &Panel,
+    y_label_area: u32,
+) -> Result<()> {
+    let panel = &Panel {
+        x: effective_axis(&panel.x, x_values(panel)),
+        y: effective_axis(&panel.y, y_values(panel)),
+        ..panel.clone()
+    };
     let (Some((x0, x1)), Some((y0, y1))) =
         (fit_range(&panel.x, x_values(panel)), fit_range(&panel.y, y_values(panel)))
     else {
@@ -377,10 +410,10 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel) 
     };
     let (x1, y1) = (if x1 > x0 { x1 } else { x0 + 1.0 }, if y1 > y0 { y1 } else { y0 + 1.0 });
     match (panel.x.log, panel.y.log) {
-        (true, true) => draw_panel_in(area, panel, (x0..x1).log_scale(), (y0..y1).log_scale()),
-        (true, false) => draw_panel_in(area, panel, (x0..x1).log_scale(), y0..y1),
-        (false, true) => draw_panel_in(area, panel, x0..x1, (y0..y1).log_scale()),
-        (false, false) => draw_panel_in(area, panel, x0..x1, y0..y1),
+        (true, true) => draw_panel_in(area, panel, y_label_area, (x0..x1).log_scale(), (y0..y1).log_scale()),
+        (true, false) => draw_panel_in(area, panel, y_label_area, (x0..x1).log_scale(), y0..y1),
+        (false, true) => draw_panel_in(area, panel, y_label_area, x0..x1, (y0..y1).log_scale()),
+        (false, false) => draw_panel_in(area, panel, y_label_area, x0..x1, y0..y1),
     }
 }
 
@@ -391,6 +424,7 @@ fn shape_style(color: RGBColor, width: u32) -> ShapeStyle {
 fn draw_panel_in<DB, XS, YS>(
     area: &DrawingArea<DB, Shift>,
     panel: &Panel,
+    y_label_area: u32,
     x_spec: XS,
     y_spec: YS,
 ) -> Result<()>
@@ -405,7 +439,7 @@ where
         .caption(&panel.title, (FONT, PANEL_TITLE_SIZE))
         .margin(14)
         .x_label_area_size(58)
-        .y_label_area_size(84)
+        .y_label_area_size(y_label_area)
         .build_cartesian_2d(x_spec, y_spec)
         .map_err(plot_error)?;
     let whole_numbers = panel.x.whole_numbers;
@@ -534,6 +568,7 @@ fn draw_span_rows<DB: DrawingBackend>(
     rows: &[SpanRow],
     (x0, x1): (f64, f64),
     x_label: &str,
+    y_label_area: u32,
 ) -> Result<()> {
     let mut names: Vec<&str> = Vec::new();
     for (_, _, name) in rows.iter().flat_map(|row| &row.spans) {
@@ -544,7 +579,7 @@ fn draw_span_rows<DB: DrawingBackend>(
     let mut chart = ChartBuilder::on(area)
         .margin(14)
         .x_label_area_size(44)
-        .y_label_area_size(84)
+        .y_label_area_size(y_label_area)
         .build_cartesian_2d(x0..x1.max(x0 + 1.0), 0.0..rows.len() as f64)
         .map_err(plot_error)?;
     chart
@@ -587,7 +622,7 @@ fn draw_span_rows<DB: DrawingBackend>(
         chart
             .draw_series(std::iter::once(
                 EmptyElement::at((x0, top - 0.5))
-                    + Text::new(short_label(&row.label, 11), (-6, 0), label_style.clone()),
+                    + Text::new(short_label(&row.label, 20), (-6, 0), label_style.clone()),
             ))
             .map_err(plot_error)?;
     }
@@ -612,21 +647,40 @@ fn draw_bars_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Ba
     draw_legend(&legend, &entries)?;
     let values: Vec<f64> =
         chart.groups.iter().flat_map(|g| g.values.iter().flatten().copied()).filter(|v| *v > 0.0).collect();
-    let axis = Axis::log(chart.value_label.clone());
+    let axis = effective_axis(&Axis::log(chart.value_label.clone()), values.iter().copied());
     let Some((x0, x1)) = fit_range(&axis, values.iter().copied()) else {
         return draw_no_data(&plot_area, &chart.title);
     };
+    if axis.log {
+        draw_bars_in(&plot_area, chart, &axis, (x0..x1).log_scale(), x0)
+    } else {
+        draw_bars_in(&plot_area, chart, &axis, x0..x1, x0)
+    }
+}
+
+fn draw_bars_in<DB, XS>(
+    plot_area: &DrawingArea<DB, Shift>,
+    chart: &BarsChart,
+    axis: &Axis,
+    x_spec: XS,
+    x0: f64,
+) -> Result<()>
+where
+    DB: DrawingBackend,
+    XS: AsRangedCoord<Value = f64>,
+    XS::CoordDescType: ValueFormatter<f64>,
+{
     let n_groups = chart.groups.len() as f64;
     let mut plot = ChartBuilder::on(&plot_area)
         .margin(14)
         .x_label_area_size(58)
         .y_label_area_size(230)
-        .build_cartesian_2d((x0..x1).log_scale(), 0.0..n_groups)
+        .build_cartesian_2d(x_spec, 0.0..n_groups)
         .map_err(plot_error)?;
     plot.configure_mesh()
         .disable_y_mesh()
         .y_labels(0)
-        .x_desc(&chart.value_label)
+        .x_desc(&axis.label)
         .axis_desc_style((FONT, AXIS_DESC_SIZE))
         .label_style((FONT, TICK_SIZE))
         .x_label_formatter(&|v| format_tick(*v))

@@ -14,6 +14,7 @@ use super::document::Document;
 use super::figures::PlotSpec;
 use super::format;
 use super::load::ResultsDir;
+use super::plots::LOG_SPAN;
 use super::series::match_series_file;
 use super::stats::{ALPHA, EXACT_LIMIT, format_p_value, smallest_possible_p_value};
 
@@ -196,7 +197,7 @@ fn plots_section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>, p
         document.paragraph("No successful run recorded a figure to plot.");
         return;
     }
-    document.paragraph("Colour marks the allocator, the marker and dash the collector (circles and long dashes: `refcount`; triangles and solid lines: `cycle`; squares and short dashes: `marksweep`). Each plot is also in `plots/` as SVG.");
+    document.paragraph(format!("Colour marks the allocator, the marker and dash the collector (circles and long dashes: `refcount`; triangles and solid lines: `cycle`; squares and short dashes: `marksweep`). An axis is logarithmic (and says so) where its values span {LOG_SPAN}x or more. Each plot is also in `plots/` as SVG."));
     for workload in workloads(cells) {
         let mine: Vec<&PlotSpec> = plots.iter().filter(|p| p.workload == workload).collect();
         if mine.is_empty() {
