@@ -671,7 +671,7 @@ where
     XS::CoordDescType: ValueFormatter<f64>,
 {
     let n_groups = chart.groups.len() as f64;
-    let mut plot = ChartBuilder::on(&plot_area)
+    let mut plot = ChartBuilder::on(plot_area)
         .margin(14)
         .x_label_area_size(58)
         .y_label_area_size(230)
