@@ -41,7 +41,8 @@ pub struct RunArgs {
     /// Writes the memory time series here as CSV.
     #[arg(long)]
     series: Option<PathBuf>,
-    /// A strategy parameter: pymalloc.geometry=3.9|3.10, marksweep.growth=F (repeatable).
+    /// A strategy parameter: pymalloc.geometry=3.9|3.10, marksweep.growth=F, cycle.thresholds=A,B,C,
+    /// cycle.interpreter-objects=K (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     settings: Vec<String>,
 }
@@ -79,10 +80,29 @@ fn parse_settings(items: &[String]) -> Result<Settings> {
                 Ok(g) if g > 1.0 && g.is_finite() => settings.gc.growth = g,
                 _ => bail!("marksweep.growth must be a number above 1 (got '{value}')"),
             },
-            _ => bail!("unknown setting '{key}' (valid: pymalloc.geometry, marksweep.growth)"),
+            // Added by calibrate: CPython's measured thresholds (3.13: 2000,10,10) and the
+            // tracked objects a CPython interpreter holds before a workload starts.
+            "cycle.thresholds" => settings.gc.thresholds = parse_thresholds(value)?,
+            "cycle.interpreter-objects" => match value.trim().replace('_', "").parse::<u64>() {
+                Ok(n) => settings.gc.interpreter_objects = n,
+                Err(_) => bail!("cycle.interpreter-objects must be a count of objects (got '{value}')"),
+            },
+            _ => bail!(
+                "unknown setting '{key}' (valid: pymalloc.geometry, marksweep.growth, cycle.thresholds, \
+                 cycle.interpreter-objects)"
+            ),
         }
     }
     Ok(settings)
+}
+
+/// `cycle.thresholds`: three generation thresholds, e.g. `700,10,10`.
+fn parse_thresholds(value: &str) -> Result<[u32; 3]> {
+    let parsed: Vec<Option<u32>> = value.split(',').map(|part| part.trim().parse::<u32>().ok()).collect();
+    match parsed.as_slice() {
+        [Some(young), Some(middle), Some(old)] => Ok([*young, *middle, *old]),
+        _ => bail!("cycle.thresholds must be three integers, e.g. 700,10,10 (got '{value}')"),
+    }
 }
 
 /// What a workload run produced, whatever ran it.
@@ -280,7 +300,23 @@ mod tests {
         let ok = parse_settings(&["marksweep.growth=1.5".into(), "pymalloc.geometry=3.9".into()]).unwrap();
         assert_eq!(ok.gc.growth, 1.5);
         assert_eq!(ok.alloc.pymalloc_geometry, heaplab_alloc::Geometry::Py39);
-        for bad in ["marksweep.growth=1", "marksweep.growth=x", "nope=1", "novalue", "pymalloc.geometry=2.7"] {
+        let cycle = parse_settings(&[
+            "cycle.thresholds=2000,10,10".into(),
+            "cycle.interpreter-objects=11_092".into(),
+        ])
+        .unwrap();
+        assert_eq!(cycle.gc.thresholds, [2000, 10, 10]);
+        assert_eq!(cycle.gc.interpreter_objects, 11_092);
+        for bad in [
+            "marksweep.growth=1",
+            "marksweep.growth=x",
+            "nope=1",
+            "novalue",
+            "pymalloc.geometry=2.7",
+            "cycle.thresholds=700,10",
+            "cycle.thresholds=700,10,x",
+            "cycle.interpreter-objects=-1",
+        ] {
             assert!(parse_settings(&[bad.into()]).is_err(), "{bad}");
         }
     }
