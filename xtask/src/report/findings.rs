@@ -25,36 +25,60 @@ const VARIANT_PAIRS: [(&str, &str); 6] = [
     ("fragmentation", "fragmentation-contiguous"),
 ];
 
-/// Every finding the data supports, in topic order.
-pub fn findings(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) -> Vec<String> {
-    let mut found = Vec::new();
-    for workload in workloads(cells) {
-        if is_allocator_workload(cells, &workload) {
-            continue;
-        }
-        found.extend(strategy_pair(cells, &workload, FALLBACK_BASELINE, CPYTHON_BASELINE));
-        found.extend(strategy_pair(cells, &workload, CPYTHON_BASELINE, "marksweep+pymalloc"));
-    }
-    for workload in workloads(cells) {
-        found.extend(fastest_against_baseline(cells, &workload));
-    }
-    for workload in workloads(cells) {
-        found.extend(fastest_allocator(cells, &workload));
-    }
-    for workload in workloads(cells) {
-        found.extend(leaks(cells, &workload));
-    }
-    found.extend(longest_pauses(&results.records));
-    for workload in workloads(cells) {
-        found.extend(arenas_kept(results, cells, &workload));
-    }
-    for (base, variant) in VARIANT_PAIRS {
-        found.extend(variant_pair(cells, base, variant));
-    }
-    for workload in workloads(cells) {
-        found.extend(thread_scaling(cells, &workload));
-    }
-    found
+/// The findings on one question.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FindingGroup {
+    /// The question, as a heading.
+    pub topic: &'static str,
+    /// The sentences, each with its numbers.
+    pub sentences: Vec<String>,
+}
+
+/// Every finding the data supports, grouped by question; groups without a finding are left out.
+pub fn findings(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) -> Vec<FindingGroup> {
+    let names = workloads(cells);
+    let heap_workloads: Vec<&String> = names.iter().filter(|w| !is_allocator_workload(cells, w)).collect();
+    let groups = [
+        FindingGroup {
+            topic: "What the cycle detector and tracing cost",
+            sentences: heap_workloads
+                .iter()
+                .flat_map(|w| {
+                    [
+                        strategy_pair(cells, w, FALLBACK_BASELINE, CPYTHON_BASELINE),
+                        strategy_pair(cells, w, CPYTHON_BASELINE, "marksweep+pymalloc"),
+                    ]
+                })
+                .flatten()
+                .collect(),
+        },
+        FindingGroup {
+            topic: "The fastest strategy on each workload",
+            sentences: names.iter().filter_map(|w| fastest_against_baseline(cells, w)).collect(),
+        },
+        FindingGroup {
+            topic: "The fastest allocator on each workload",
+            sentences: names.iter().filter_map(|w| fastest_allocator(cells, w)).collect(),
+        },
+        FindingGroup { topic: "Leaks", sentences: names.iter().filter_map(|w| leaks(cells, w)).collect() },
+        FindingGroup { topic: "Pauses", sentences: longest_pauses(&results.records) },
+        FindingGroup {
+            topic: "What fragmentation keeps",
+            sentences: names.iter().flat_map(|w| arenas_kept(results, cells, w)).collect(),
+        },
+        FindingGroup {
+            topic: "Variants: boxed against contiguous, temporaries, collection off and frozen",
+            sentences: VARIANT_PAIRS
+                .iter()
+                .filter_map(|(base, variant)| variant_pair(cells, base, variant))
+                .collect(),
+        },
+        FindingGroup {
+            topic: "Scaling with threads",
+            sentences: names.iter().filter_map(|w| thread_scaling(cells, w)).collect(),
+        },
+    ];
+    groups.into_iter().filter(|g| !g.sentences.is_empty()).collect()
 }
 
 /// The cell of a strategy on a workload, where it has successful runs.
@@ -450,7 +474,7 @@ mod tests {
     }
 
     fn all_findings(results: &ResultsDir) -> Vec<String> {
-        findings(results, &cells(&results.records))
+        findings(results, &cells(&results.records)).into_iter().flat_map(|g| g.sentences).collect()
     }
 
     fn containing<'f>(found: &'f [String], needle: &str) -> &'f str {

@@ -12,6 +12,7 @@ use super::analysis::{
 };
 use super::document::Document;
 use super::figures::PlotSpec;
+use super::findings::FindingGroup;
 use super::format;
 use super::load::ResultsDir;
 use super::plots::LOG_SPAN;
@@ -26,7 +27,7 @@ pub fn build_document(
     results: &ResultsDir,
     cells: &BTreeMap<CellKey, Cell<'_>>,
     plots: &[PlotSpec],
-    findings: &[String],
+    findings: &[FindingGroup],
 ) -> Document {
     let mut document = Document::default();
     document.heading(1, TITLE);
@@ -37,7 +38,10 @@ pub fn build_document(
     if findings.is_empty() {
         document.paragraph("The data holds no comparison to draw a finding from (a finding needs at least two strategies, or two variants of a workload, that ran successfully).");
     } else {
-        document.list(findings.to_vec());
+        for group in findings {
+            document.heading(3, group.topic);
+            document.list(group.sentences.clone());
+        }
     }
     ratio_tables(&mut document, cells);
     plots_section(&mut document, cells, plots);
