@@ -5,20 +5,24 @@
 //! `HEAPLAB_LIBPYTHON` (a path), `python3`'s sysconfig (`LIBDIR` joined with `INSTSONAME`),
 //! and `ldconfig -p` (a `libpython3.*.so*`). Where none is found, or it fails to load, the
 //! allocator is unavailable with a one-line reason: libpython is never a build-time dependency
-//! and its absence never a crash.
+//! and its absence never a crash. Python 3.8 or later is required (before 3.8 pymalloc
+//! aligned blocks to 8 bytes only).
 //!
 //! CPython 3.8 to 3.11 keep pymalloc's state in static variables that are initialised at
-//! load time, so `PyObject_Malloc` works without `Py_Initialize` (checked by a test). From
-//! 3.12 that state belongs to the interpreter and needs an initialised interpreter and a
-//! thread state on every calling thread, which this allocator does not set up: those
-//! versions are reported unavailable. Before 3.8 pymalloc aligned blocks to 8 bytes only.
+//! load time, so `PyObject_Malloc` works without `Py_Initialize` (a test checks it on the
+//! Python found here), and nothing else of the interpreter is set up. From 3.12 that state
+//! belongs to the interpreter and is reached through the calling thread's thread state, so
+//! for those versions the interpreter is initialised once (`Py_InitializeEx(0)`: no signal
+//! handlers) and each thread attaches a thread state of its own while it holds the GIL.
 //!
 //! libpython's allocator is one per process and unsynchronised, as CPython runs it under the
-//! GIL. This module models the GIL with a lock of its own: a single-threaded [`CPython`]
-//! holds it for its whole life (it is `!Send`, and one thread may hold several), while
-//! [`SharedCPython`] takes it around every call, as threads contend for the GIL.
+//! GIL. This module models the GIL with a lock of its own (on 3.12 and later, taking it also
+//! takes the real GIL): a single-threaded [`CPython`] holds it for its whole life (it is
+//! `!Send`, and one thread may hold several), while [`SharedCPython`] takes it around every
+//! call, as threads contend for the GIL.
 
-use std::ffi::{CStr, OsStr, c_char, c_void};
+use std::cell::Cell;
+use std::ffi::{CStr, OsStr, c_char, c_int, c_void};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,6 +39,49 @@ type MallocFn = unsafe extern "C" fn(usize) -> *mut c_void;
 type ReallocFn = unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void;
 type FreeFn = unsafe extern "C" fn(*mut c_void);
 
+/// The functions that attach a thread to an initialised interpreter (3.12 and later).
+#[derive(Debug)]
+struct Interpreter {
+    /// `PyGILState_Ensure`: makes a thread state for this thread, takes the GIL.
+    gilstate_ensure: unsafe extern "C" fn() -> c_int,
+    /// `PyEval_SaveThread`: releases the GIL, detaching this thread's thread state.
+    save_thread: unsafe extern "C" fn() -> *mut c_void,
+    /// `PyEval_RestoreThread`: takes the GIL, attaching a thread state of this thread.
+    restore_thread: unsafe extern "C" fn(*mut c_void),
+}
+
+thread_local! {
+    /// This thread's thread state in the interpreter, made on first use and kept.
+    static THREAD_STATE: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
+}
+
+impl Interpreter {
+    /// Attaches this thread's thread state and takes the real GIL.
+    ///
+    /// # Safety
+    /// The interpreter is initialised and this thread is not attached.
+    unsafe fn attach(&self) {
+        let thread_state = THREAD_STATE.get();
+        if thread_state.is_null() {
+            // SAFETY: the interpreter is initialised; the first Ensure of a thread makes its
+            // thread state, and since it is never matched by a Release, the state is kept.
+            unsafe { (self.gilstate_ensure)() };
+        } else {
+            // SAFETY: the thread state is this thread's, detached by `detach`.
+            unsafe { (self.restore_thread)(thread_state) };
+        }
+    }
+
+    /// Releases the real GIL, keeping this thread's thread state for the next attach.
+    ///
+    /// # Safety
+    /// This thread is attached.
+    unsafe fn detach(&self) {
+        // SAFETY: the caller's contract.
+        THREAD_STATE.set(unsafe { (self.save_thread)() });
+    }
+}
+
 /// A loaded libpython and its allocator functions.
 #[derive(Debug)]
 pub struct LibPython {
@@ -43,6 +90,8 @@ pub struct LibPython {
     malloc: MallocFn,
     realloc: ReallocFn,
     free: FreeFn,
+    /// Set for 3.12 and later, whose allocator needs an attached thread state.
+    interpreter: Option<Interpreter>,
     /// Kept loaded for the life of the process, so that the functions stay valid.
     _library: libloading::Library,
 }
@@ -135,9 +184,15 @@ fn parse_version(line: &str) -> Option<(u32, u32)> {
 /// Loads libpython from `path` and checks that its allocator can be driven as it is.
 pub fn load(path: &Path) -> Result<LibPython, String> {
     let shown = path.display();
-    // SAFETY: loading a library runs its initialisers; libpython's only set up static data.
-    let library =
-        unsafe { libloading::Library::new(path) }.map_err(|e| format!("cannot load {shown}: {e}"))?;
+    // RTLD_NODELETE keeps the library mapped even when it is refused below: a libpython may
+    // register thread-exit destructors as it loads (3.13 bundles mimalloc, which does), and
+    // those must not point into unmapped code.
+    let flags = libloading::os::unix::RTLD_LAZY | libloading::os::unix::RTLD_LOCAL | libc::RTLD_NODELETE;
+    // SAFETY: loading a library runs its initialisers; libpython's only set up static data
+    // and thread-local keys.
+    let library: libloading::Library = unsafe { libloading::os::unix::Library::open(Some(path), flags) }
+        .map_err(|e| format!("cannot load {shown}: {e}"))?
+        .into();
     // SAFETY: these are the C signatures of CPython's stable ABI functions of these names.
     let (get_version, malloc, realloc, free) = unsafe {
         let symbol_error = |e: libloading::Error| format!("{shown} is not a usable libpython: {e}");
@@ -153,28 +208,78 @@ pub fn load(path: &Path) -> Result<LibPython, String> {
     // SAFETY: Py_GetVersion returns a static NUL-terminated string and needs no interpreter.
     let version = unsafe { CStr::from_ptr(get_version()) }.to_string_lossy().into_owned();
     let version_line = version.split_whitespace().next().unwrap_or("").to_owned();
-    match parse_version(&version) {
-        Some((3, minor)) if (8..=11).contains(&minor) => {}
-        Some((3, minor)) if minor >= 12 => {
-            return Err(format!(
-                "{shown} is Python {version_line}, whose allocator needs a running interpreter; heaplab drives 3.8 to 3.11 (set {LIBPYTHON_ENV})"
-            ));
-        }
-        _ => {
-            return Err(format!(
-                "{shown} is Python {version_line}; heaplab drives 3.8 to 3.11 (set {LIBPYTHON_ENV})"
-            ));
-        }
+    let minor = match parse_version(&version) {
+        Some((3, minor)) if minor >= 8 => minor,
+        _ => return Err(format!("{shown} is Python {version_line}; heaplab needs 3.8 or later")),
+    };
+    let interpreter = if minor >= 12 { Some(initialize(&library, path, minor)?) } else { None };
+    let lib = LibPython {
+        path: path.to_path_buf(),
+        version,
+        malloc,
+        realloc,
+        free,
+        interpreter,
+        _library: library,
+    };
+    // No one else can call into this library before it is published, so the probe needs
+    // only the thread attached (3.12 and later), not the model GIL.
+    if let Some(interpreter) = &lib.interpreter {
+        // SAFETY: `initialize` left this thread detached.
+        unsafe { interpreter.attach() };
     }
-    // SAFETY: on 3.8 to 3.11 the object allocator is usable before Py_Initialize (its state
-    // is static), and no one else can call into this library before it is published.
+    // SAFETY: the allocator is usable: its state is static (3.8 to 3.11) or this thread is
+    // attached to the initialised interpreter.
     let probe = unsafe { malloc(32) };
+    if !probe.is_null() {
+        // SAFETY: `probe` came from this PyObject_Malloc just above.
+        unsafe { free(probe) };
+    }
+    if let Some(interpreter) = &lib.interpreter {
+        // SAFETY: attached above.
+        unsafe { interpreter.detach() };
+    }
     if probe.is_null() || !(probe as usize).is_multiple_of(ALIGN) {
         return Err(format!("PyObject_Malloc of {shown} returned {probe:p} for 32 bytes"));
     }
-    // SAFETY: `probe` came from this PyObject_Malloc just above.
-    unsafe { free(probe) };
-    Ok(LibPython { path: path.to_path_buf(), version, malloc, realloc, free, _library: library })
+    Ok(lib)
+}
+
+/// Initialises the interpreter of a 3.12-or-later libpython, leaving this thread detached.
+fn initialize(library: &libloading::Library, path: &Path, minor: u32) -> Result<Interpreter, String> {
+    let shown = path.display();
+    // The interpreter aborts the process when it cannot find its standard library, so look
+    // for it first where an installation keeps it: `<prefix>/lib/python3.X` beside
+    // `<prefix>/lib/libpython3.X.so`, or `/usr/lib/python3.X` for a Debian multiarch library.
+    let stdlib = format!("python3.{minor}");
+    let libdir = path.parent().unwrap_or(Path::new("/"));
+    let candidates = [libdir.join(&stdlib), libdir.parent().unwrap_or(libdir).join(&stdlib)];
+    if !candidates.iter().any(|dir| dir.join("os.py").is_file()) {
+        return Err(format!("no standard library (os.py) for {shown} in {}", candidates[0].display()));
+    }
+    let symbol_error = |e: libloading::Error| format!("{shown} is not a usable libpython: {e}");
+    // SAFETY: these are the C signatures of CPython's stable ABI functions of these names.
+    let (is_initialized, initialize_ex, interpreter) = unsafe {
+        (
+            *library.get::<unsafe extern "C" fn() -> c_int>(b"Py_IsInitialized\0").map_err(symbol_error)?,
+            *library.get::<unsafe extern "C" fn(c_int)>(b"Py_InitializeEx\0").map_err(symbol_error)?,
+            Interpreter {
+                gilstate_ensure: *library.get(b"PyGILState_Ensure\0").map_err(symbol_error)?,
+                save_thread: *library.get(b"PyEval_SaveThread\0").map_err(symbol_error)?,
+                restore_thread: *library.get(b"PyEval_RestoreThread\0").map_err(symbol_error)?,
+            },
+        )
+    };
+    // SAFETY: Py_IsInitialized may be called at any time.
+    if unsafe { is_initialized() } != 0 {
+        return Err(format!("{shown} already runs an interpreter in this process"));
+    }
+    // SAFETY: the library is loaded and not initialised; 0 installs no signal handlers.
+    // Initialisation leaves this thread attached, holding the GIL.
+    unsafe { initialize_ex(0) };
+    // SAFETY: this thread is attached after initialisation.
+    unsafe { interpreter.detach() };
+    Ok(interpreter)
 }
 
 /// Whether the allocator can be used here, and if not, why.
@@ -193,20 +298,30 @@ static GIL_RELEASED: Condvar = Condvar::new();
 
 /// A hold on the model GIL; released on drop. Not `Send`: it belongs to the thread that took it.
 struct Gil {
+    /// Whose real GIL to take as well, on 3.12 and later.
+    interpreter: Option<&'static Interpreter>,
     _not_send: PhantomData<*const ()>,
 }
 
 impl Gil {
     /// Waits until no other thread holds the GIL, then holds it (again, if this thread does).
-    fn acquire() -> Gil {
+    fn acquire(lib: Option<&'static LibPython>) -> Gil {
+        let interpreter = lib.and_then(|lib| lib.interpreter.as_ref());
         let me = std::thread::current().id();
         let mut state = GIL_STATE.lock().unwrap_or_else(|e| e.into_inner());
         while state.owner.is_some_and(|owner| owner != me) {
             state = GIL_RELEASED.wait(state).unwrap_or_else(|e| e.into_inner());
         }
+        if state.depth == 0
+            && let Some(interpreter) = interpreter
+        {
+            // SAFETY: the interpreter was initialised by `load`, and this thread, taking the
+            // model GIL afresh, is not attached.
+            unsafe { interpreter.attach() };
+        }
         state.owner = Some(me);
         state.depth += 1;
-        Gil { _not_send: PhantomData }
+        Gil { interpreter, _not_send: PhantomData }
     }
 }
 
@@ -215,6 +330,10 @@ impl Drop for Gil {
         let mut state = GIL_STATE.lock().unwrap_or_else(|e| e.into_inner());
         state.depth -= 1;
         if state.depth == 0 {
+            if let Some(interpreter) = self.interpreter {
+                // SAFETY: this thread attached when it took the model GIL afresh.
+                unsafe { interpreter.detach() };
+            }
             state.owner = None;
             GIL_RELEASED.notify_one();
         }
@@ -234,7 +353,7 @@ impl CPython {
     /// The allocator, or why libpython cannot be used.
     pub fn new() -> Result<CPython, String> {
         let lib = libpython()?;
-        Ok(CPython { lib, counters: Counters::default(), _gil: Gil::acquire() })
+        Ok(CPython { lib, counters: Counters::default(), _gil: Gil::acquire(Some(lib)) })
     }
 
     /// The library in use.
@@ -295,7 +414,7 @@ impl SharedCPython {
 
 impl SharedAllocator for SharedCPython {
     fn allocate(&self, size: usize) -> Option<NonNull<u8>> {
-        let _gil = Gil::acquire();
+        let _gil = Gil::acquire(Some(self.lib));
         // SAFETY: the model GIL is held; PyObject_Malloc accepts any size.
         let block = NonNull::new(unsafe { (self.lib.malloc)(size) }.cast::<u8>())?;
         self.counters.lock().unwrap_or_else(|e| e.into_inner()).on_alloc(size);
@@ -303,7 +422,7 @@ impl SharedAllocator for SharedCPython {
     }
 
     unsafe fn free(&self, ptr: NonNull<u8>, size: usize) {
-        let _gil = Gil::acquire();
+        let _gil = Gil::acquire(Some(self.lib));
         // SAFETY: the caller passes a live block of this allocator; the GIL is held.
         unsafe { (self.lib.free)(ptr.as_ptr().cast()) };
         self.counters.lock().unwrap_or_else(|e| e.into_inner()).on_free(size);
@@ -362,10 +481,7 @@ mod tests {
             );
             return;
         };
-        assert!(
-            parse_version(lib.version())
-                .is_some_and(|(major, minor)| major == 3 && (8..=11).contains(&minor))
-        );
+        assert!(parse_version(lib.version()).is_some_and(|(major, minor)| major == 3 && minor >= 8));
         let mut alloc = CPython::new().expect("available");
         let mut blocks = Vec::new();
         for size in [1, 16, 24, 32, 100, 512, 513, 4096, 1 << 20] {
@@ -389,12 +505,12 @@ mod tests {
     #[test]
     fn the_model_gil_is_reentrant_on_one_thread_and_exclusive_across_threads() {
         use std::sync::atomic::{AtomicBool, Ordering};
-        let outer = Gil::acquire();
-        let inner = Gil::acquire();
+        let outer = Gil::acquire(None);
+        let inner = Gil::acquire(None);
         let released = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let waiter = scope.spawn(|| {
-                let _gil = Gil::acquire();
+                let _gil = Gil::acquire(None);
                 released.load(Ordering::SeqCst)
             });
             drop(inner);

@@ -1157,9 +1157,16 @@ mod tests {
     fn the_fullest_arena_is_preferred() {
         let mut alloc = Pymalloc::default();
         let per_pool = alloc.geometry().blocks_per_pool(0);
-        // Fill three arenas with pools of 16 B blocks, a pool at a time.
-        let pools: Vec<Vec<NonNull<u8>>> =
-            (0..3 * 63).map(|_| allocate_many(&mut alloc, per_pool, 16)).collect();
+        // Fill exactly three arenas with pools of 16 B blocks, a pool at a time (whether an
+        // arena holds 63 or 64 pools depends on where the kernel maps it).
+        let mut pools: Vec<Vec<NonNull<u8>>> = Vec::new();
+        loop {
+            pools.push(allocate_many(&mut alloc, per_pool, 16));
+            let map = alloc.arena_stats().arena_map;
+            if map.len() == 3 && map.iter().all(|arena| arena.empty == 0) {
+                break;
+            }
+        }
         let arena_of = |alloc: &Pymalloc, block: NonNull<u8>| {
             let pool = alloc.pool_of(block.as_ptr());
             // SAFETY: a live block's pool has a valid header.
@@ -1168,10 +1175,9 @@ mod tests {
         let arena_ids: Vec<u32> = pools.iter().map(|pool| arena_of(&alloc, pool[0])).collect();
         let mut distinct = arena_ids.clone();
         distinct.dedup();
-        assert!(distinct.len() >= 3, "three or more arenas: {distinct:?}");
+        assert_eq!(distinct.len(), 3, "three arenas: {distinct:?}");
         let (a, b) = (distinct[0], distinct[1]);
-        let mut pools = pools;
-        // Empty 10 pools of arena a and 2 of arena b: b is now the fuller one.
+        // Empty 10 pools of arena a and 2 of arena b: b is now the fullest with a free pool.
         let mut emptied = 0;
         let mut freed_in =
             |arena: u32, count: usize, alloc: &mut Pymalloc, pools: &mut Vec<Vec<NonNull<u8>>>| {
