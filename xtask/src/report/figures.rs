@@ -21,8 +21,9 @@ use super::plots::{
 use super::series::{Series, downsample, find_series_file, read_series};
 use super::stats::Spread;
 
-/// Points per line kept when a series is thinned for plotting: at most twice this.
-const SERIES_BUCKETS: usize = 1000;
+/// Points per line kept when a series is thinned for plotting: at most twice this,
+/// enough for a plot 1500 pixels wide and small enough to keep an SVG of 18 lines light.
+const SERIES_BUCKETS: usize = 600;
 /// Pause markers drawn per strategy on a timeline: the longest ones.
 pub const MAX_PAUSE_MARKERS: usize = 200;
 const MIB: f64 = 1024.0 * 1024.0;

@@ -317,7 +317,11 @@ fn effective_axis(axis: &Axis, values: impl Iterator<Item = f64>) -> Axis {
     let high = positive.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let (low, high) = axis.range.unwrap_or((low, high));
     if !positive.is_empty() && high / low >= LOG_SPAN {
-        Axis { label: format!("{} (log scale)", axis.label), ..axis.clone() }
+        let label = match axis.label.strip_suffix(')') {
+            Some(open) => format!("{open}, log scale)"),
+            None => format!("{} (log scale)", axis.label),
+        };
+        Axis { label, ..axis.clone() }
     } else {
         Axis { log: false, ..axis.clone() }
     }

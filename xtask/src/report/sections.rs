@@ -214,9 +214,15 @@ fn plots_section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>, p
     }
 }
 
-/// The last non-empty line of a failed run's stderr file, where one is found.
+/// The stderr file of a failed run: the sweep's `<cell_id>-rep<k>.stderr`, else a file whose name matches the cell.
 fn stderr_file<'f>(results: &'f ResultsDir, record: &heaplab_core::Record) -> Option<&'f Path> {
     let key = CellKey::of(record);
+    let cell_id = crate::bench::cell_id(&key.strategy, &key.workload, key.size, key.threads);
+    let exact = format!("{cell_id}-rep{}.stderr", record.rep);
+    let named = |path: &&Path| path.file_name().is_some_and(|n| n.to_str() == Some(exact.as_str()));
+    if let Some(path) = results.failure_files.iter().map(|p| p.as_path()).find(named) {
+        return Some(path);
+    }
     results.failure_files.iter().map(|p| p.as_path()).find(|path| {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
         let stem = name.strip_suffix(".stderr").unwrap_or(name);

@@ -125,7 +125,7 @@ pub struct SeriesSample {
     pub live_bytes: u64,
 }
 
-/// A phase, from its first sample to its last.
+/// A phase, from its first sample to the first sample of the phase after it (or its own last).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PhaseSpan {
     /// The phase's name.
@@ -196,10 +196,13 @@ pub fn parse_series(text: &str) -> Result<Series> {
         let (phase, event) = (fields[3].trim(), fields[4].trim());
         if event.is_empty() {
             series.samples.push(SeriesSample { t_ns, rss_bytes, live_bytes });
-            match series.phases.last_mut() {
-                Some(span) if span.name == phase => span.end_ns = t_ns,
-                _ if phase.is_empty() => {}
-                _ => series.phases.push(PhaseSpan { name: phase.to_owned(), start_ns: t_ns, end_ns: t_ns }),
+            // A phase runs from its first sample to the first sample of the next, so that spans touch.
+            if let Some(span) = series.phases.last_mut() {
+                span.end_ns = t_ns;
+            }
+            let continues = series.phases.last().is_some_and(|span| span.name == phase);
+            if !continues && !phase.is_empty() {
+                series.phases.push(PhaseSpan { name: phase.to_owned(), start_ns: t_ns, end_ns: t_ns });
             }
         } else {
             let (label, duration) = event.rsplit_once(':').unwrap_or((event, ""));
@@ -318,7 +321,7 @@ mod tests {
         assert_eq!(
             series.phases,
             vec![
-                PhaseSpan { name: "build".into(), start_ns: 10, end_ns: 20 },
+                PhaseSpan { name: "build".into(), start_ns: 10, end_ns: 30 },
                 PhaseSpan { name: "free".into(), start_ns: 30, end_ns: 30 },
             ]
         );
