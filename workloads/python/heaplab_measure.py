@@ -1,0 +1,304 @@
+"""heaplab_measure: what heaplab's Python workloads measure in CPython, and how.
+
+Every script in this folder is the twin of a workload in ``workloads/src/``:
+the same objects, made in the same order, with the same seeded choices
+(``Rng`` is heaplab_core's SplitMix64, and ``Checksum`` its digest, so that
+``--checksum`` gives the Rust workload's checksum). ``cargo xtask calibrate``
+runs a script and ``heaplab run --strategy cycle+pymalloc`` on the same
+workload, size and seed, and compares what each reports.
+
+A script prints one JSON object on stdout:
+
+- ``baseline``: the interpreter before the workload — pymalloc's figures from
+  ``sys._debugmallocstats()`` and the bytes tracemalloc traces — so that
+  the workload's figures can be given as deltas;
+- ``interpreter_objects``: the tracked objects the interpreter holds after a
+  ``gc.collect()``, which count in CPython's long-lived total;
+- ``thresholds``: ``gc.get_threshold()``;
+- ``phases``: for each phase the workload marks, in order, at its end: its
+  duration, the collections per generation since the workload started
+  (from ``gc.get_stats()``), the traced bytes (with ``--tracemalloc``) and
+  pymalloc's figures;
+- ``sizeof``: ``sys.getsizeof`` of one object of each kind the workload
+  built, with the length that sizes it;
+- ``checksum`` (with ``--checksum``, else null) and ``ops``, as the Rust
+  workload computes them.
+
+Measuring disturbs what is measured as little as it can: each figure is
+read at the phase boundary before anything is allocated; pymalloc's report
+goes through a file opened before the workload; and collections that the
+measurement itself triggers are counted out of the workload's.
+"""
+
+import argparse
+import gc
+import json
+import os
+import platform
+import struct
+import sys
+import tempfile
+import time
+import tracemalloc
+
+MASK64 = (1 << 64) - 1
+GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+
+
+class Rng:
+    """heaplab_core::Rng: SplitMix64, seeded as the Rust one is, so that both draw the same numbers."""
+
+    __slots__ = ("state",)
+
+    def __init__(self, seed):
+        self.state = (seed ^ GOLDEN_GAMMA) & MASK64
+
+    def next_u64(self):
+        """The next 64 random bits."""
+        self.state = (self.state + GOLDEN_GAMMA) & MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return z ^ (z >> 31)
+
+    def below(self, n):
+        """A number in range(n), by the Rust one's multiply-shift."""
+        return (self.next_u64() * n) >> 64
+
+
+class Checksum:
+    """heaplab_core::Checksum: FNV-1a over 64-bit words (little-endian bytes), then a final mix."""
+
+    __slots__ = ("state",)
+
+    def __init__(self):
+        self.state = FNV_OFFSET
+
+    def word(self, value):
+        """Mixes in a 64-bit word; negative ints as their two's complement, as Rust's `as u64`."""
+        value &= MASK64
+        state = self.state
+        for _ in range(8):
+            state = ((state ^ (value & 0xFF)) * FNV_PRIME) & MASK64
+            value >>= 8
+        self.state = state
+
+    def float(self, value):
+        """Mixes in a float by its bits."""
+        self.word(struct.unpack("<Q", struct.pack("<d", value))[0])
+
+    def bytes(self, data):
+        """Mixes in the length, then each byte."""
+        self.word(len(data))
+        state = self.state
+        for byte in data:
+            state = ((state ^ byte) * FNV_PRIME) & MASK64
+        self.state = state
+
+    def finish(self):
+        """The digest, as 16 hex digits."""
+        x = self.state
+        x ^= x >> 33
+        x = (x * 0xFF51AFD7ED558CCD) & MASK64
+        x ^= x >> 33
+        return "%016x" % x
+
+
+class NoChecksum:
+    """Stands in for Checksum when no checksum is asked for: digesting costs a call and nothing else."""
+
+    __slots__ = ()
+
+    def word(self, value):
+        pass
+
+    def float(self, value):
+        pass
+
+    def bytes(self, data):
+        pass
+
+    def finish(self):
+        return None
+
+
+def int_digits(value):
+    """The number of 30-bit digits CPython uses for an int (0 for 0), as heaplab_core::object::int_digits."""
+    return (abs(value).bit_length() + 29) // 30
+
+
+def parse_args(description, workloads):
+    """The command line every script takes; ``workloads`` are the heaplab names it can run, the first the default."""
+    parser = argparse.ArgumentParser(description=description.strip().splitlines()[0])
+    parser.add_argument("--size", type=int, required=True, help="the workload's size, as heaplab's")
+    parser.add_argument("--seed", type=int, default=42, help="the seed of every random choice (heaplab's default: 42)")
+    parser.add_argument("--workload", choices=workloads, default=workloads[0], help="which variant to run")
+    parser.add_argument("--tracemalloc", action="store_true", help="trace allocations (slower; a separate run)")
+    parser.add_argument("--checksum", action="store_true", help="compute the Rust workload's checksum (slow)")
+    args = parser.parse_args()
+    if args.size < 1:
+        parser.error("--size must be at least 1")
+    return args
+
+
+def parse_debugmallocstats(text):
+    """pymalloc's figures from the text of ``sys._debugmallocstats()``, or None if it printed none."""
+    classes = []
+    figures = {}
+    arena_size = None
+    in_table = False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("class") and "num pools" in stripped:
+            in_table = True
+            continue
+        if in_table:
+            fields = stripped.split()
+            if len(fields) == 5 and all(field.isdigit() for field in fields):
+                index, size, pools, in_use, available = (int(field) for field in fields)
+                classes.append(
+                    {"class": index, "size": size, "pools": pools, "blocks_in_use": in_use, "blocks_free": available}
+                )
+                continue
+            if stripped.startswith("#"):
+                in_table = False
+        if stripped.startswith("#") and "=" in stripped:
+            name, value = stripped[1:].split("=", 1)
+            value = value.strip().replace(",", "")
+            if value.isdigit():
+                figures[" ".join(name.split())] = int(value)
+        elif "bytes/arena" in stripped and arena_size is None:
+            words = stripped.replace("*", " ").split()
+            if "bytes/arena" in words:
+                arena_size = int(words[words.index("bytes/arena") - 1].replace(",", ""))
+    if "arenas allocated current" not in figures:
+        return None
+    return {
+        "arena_size": arena_size,
+        "arenas_allocated_total": figures.get("arenas allocated total"),
+        "arenas_reclaimed": figures.get("arenas reclaimed"),
+        "arenas_highwater": figures.get("arenas highwater mark"),
+        "arenas_current": figures.get("arenas allocated current"),
+        "classes": classes,
+    }
+
+
+def collections_so_far():
+    """Collections of each generation since the interpreter started."""
+    return [generation["collections"] for generation in gc.get_stats()]
+
+
+class Recorder:
+    """Measures a workload's phases; see the module documentation.
+
+    Made before the workload: it measures the baseline, then runs
+    ``gc.collect()`` so that the whole interpreter is long-lived, as it is
+    in a program that has warmed up, and counts what is tracked.
+    """
+
+    def __init__(self, args):
+        self.args = args
+        self.tracing = args.tracemalloc
+        self._report_file = tempfile.TemporaryFile()
+        self._phases = []
+        self._sizeof = []
+        self._extra = {}
+        self._current = None
+        self._started_at = 0.0
+        if self.tracing:
+            tracemalloc.start()
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0] if self.tracing else None
+        self._baseline = json.dumps({"traced_bytes": traced, "pymalloc": self._pymalloc()})
+        gc.collect()
+        self.interpreter_objects = len(gc.get_objects())
+        self._excluded = [0, 0, 0]
+        self._at_start = collections_so_far()
+
+    def _pymalloc(self):
+        """Runs ``sys._debugmallocstats()`` with the C-level stderr sent to a file, and parses it."""
+        report = self._report_file
+        report.seek(0)
+        report.truncate()
+        sys.stderr.flush()
+        saved_stderr = os.dup(2)
+        try:
+            os.dup2(report.fileno(), 2)
+            sys._debugmallocstats()
+        finally:
+            os.dup2(saved_stderr, 2)
+            os.close(saved_stderr)
+        report.seek(0)
+        return parse_debugmallocstats(report.read().decode("ascii", "replace"))
+
+    def _exclude_collections_since(self, before):
+        """Counts collections that ran since ``before`` out of the workload's."""
+        after = collections_so_far()
+        self._excluded = [e + a - b for e, a, b in zip(self._excluded, after, before)]
+
+    def phase(self, name):
+        """Ends the running phase, if any, and starts ``name``."""
+        self._end_phase(time.perf_counter())
+        self._current = name
+        self._started_at = time.perf_counter()
+
+    def _end_phase(self, ended_at):
+        if self._current is None:
+            return
+        now = collections_so_far()
+        traced = tracemalloc.get_traced_memory()[0] if self.tracing else None
+        collections = [n - s - e for n, s, e in zip(now, self._at_start, self._excluded)]
+        record = {
+            "name": self._current,
+            "seconds": ended_at - self._started_at,
+            "collections": collections,
+            "traced_bytes": traced,
+            "pymalloc": self._pymalloc(),
+        }
+        self._phases.append(json.dumps(record))
+        self._exclude_collections_since(now)
+        self._current = None
+
+    def sizeof(self, kind, obj, length, growth=None):
+        """Records ``sys.getsizeof(obj)`` for an object of heaplab kind ``kind``.
+
+        ``length`` is what sizes it in heaplab_core's ``Kind::object_size``:
+        a str's bytes, a tuple's length, an instance's slots, an int's
+        30-bit digits, a list's items. ``growth`` says how a list's buffer
+        was sized: "append" (one append at a time from empty) or "exact".
+        """
+        before = collections_so_far()
+        entry = {"kind": kind, "len": length, "bytes": sys.getsizeof(obj), "growth": growth}
+        self._sizeof.append(json.dumps(entry))
+        self._exclude_collections_since(before)
+
+    def extra(self, name, value):
+        """Adds a figure of the workload's own to the output (e.g. gc-traverse's collection times)."""
+        self._extra[name] = value
+
+    def finish(self, checksum, ops):
+        """Ends the last phase and prints the JSON object."""
+        self._end_phase(time.perf_counter())
+        output = {
+            "workload": self.args.workload,
+            "size": self.args.size,
+            "seed": self.args.seed,
+            "python": {"implementation": sys.implementation.name, "version": platform.python_version()},
+            "thresholds": list(gc.get_threshold()),
+            "interpreter_objects": self.interpreter_objects,
+            "tracemalloc": self.tracing,
+            "baseline": json.loads(self._baseline),
+            "phases": [json.loads(phase) for phase in self._phases],
+            "sizeof": [json.loads(entry) for entry in self._sizeof],
+            "checksum": checksum.finish(),
+            "ops": ops,
+        }
+        output.update(self._extra)
+        print(json.dumps(output))
+
+
+def checksum_for(args):
+    """A Checksum when ``--checksum`` was given, else a NoChecksum."""
+    return Checksum() if args.checksum else NoChecksum()
