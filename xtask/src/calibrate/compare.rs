@@ -1,0 +1,304 @@
+//! What is compared, row by row: CPython's figures against the model's for
+//! the same workload, size and seed.
+
+use heaplab_core::object::{GC_HEADER, WORD, list_resize};
+use heaplab_core::{ArenaStats, Kind, RunReport};
+
+use super::cpython::{PythonRun, SizeOf, Twin};
+
+/// Pool counts below this, on both sides, are left out of the table: a
+/// class the workload hardly uses says nothing about the model.
+pub const MIN_POOLS_SHOWN: u64 = 10;
+
+/// One row of the table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// The workload.
+    pub workload: String,
+    /// Its size.
+    pub size: u64,
+    /// What is compared, in words.
+    pub metric: String,
+    /// CPython's figure.
+    pub cpython: f64,
+    /// The model's figure.
+    pub heaplab: f64,
+}
+
+impl Row {
+    /// `(heaplab - cpython) / cpython` in percent; 0 when both are 0, None when only CPython's is.
+    pub fn difference_pct(&self) -> Option<f64> {
+        if self.cpython == 0.0 {
+            return (self.heaplab == 0.0).then_some(0.0);
+        }
+        Some((self.heaplab - self.cpython) / self.cpython.abs() * 100.0)
+    }
+}
+
+/// What one workload gave on both sides.
+pub struct Measured<'a> {
+    /// The workload and its unit.
+    pub twin: &'a Twin,
+    /// The size run.
+    pub size: u64,
+    /// The plain Python run.
+    pub python: &'a PythonRun,
+    /// The tracemalloc run, if one was made.
+    pub traced: Option<&'a PythonRun>,
+    /// `heaplab run --strategy cycle+pymalloc`.
+    pub model: &'a RunReport,
+}
+
+/// Every row for one workload: parameters, collections, arenas and pools
+/// after each phase, object sizes, traced bytes, and for gc-traverse the
+/// time of one full collection.
+pub fn rows(measured: &Measured) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut push = |metric: String, cpython: f64, heaplab: f64| {
+        rows.push(Row {
+            workload: measured.twin.workload.to_owned(),
+            size: measured.size,
+            metric,
+            cpython,
+            heaplab,
+        });
+    };
+    let python = measured.python;
+    let model = measured.model;
+
+    // The model's parameters are CPython's, measured: stated as rows of their own.
+    let interpreter_objects = python.interpreter_objects as f64;
+    push("parameter: interpreter's tracked objects".into(), interpreter_objects, interpreter_objects);
+
+    let cpython_collections = python.phases.last().map(|phase| phase.collections.clone()).unwrap_or_default();
+    for generation in 0..3 {
+        let cpython = cpython_collections.get(generation).copied().unwrap_or(0);
+        let heaplab = model.collections_by_gen.get(generation).copied().unwrap_or(0);
+        push(format!("collections of generation {generation}"), cpython as f64, heaplab as f64);
+    }
+
+    let baseline = python.baseline.pymalloc.as_ref();
+    for (python_phase, model_phase) in matched_phases(python, model) {
+        let (Some(cpython), Some(arenas)) =
+            (python_phase.pymalloc.as_ref(), model_phase.alloc.arenas.as_ref())
+        else {
+            continue;
+        };
+        let base_arenas = baseline.and_then(|b| b.arenas_current).unwrap_or(0);
+        let cpython_arenas = cpython.arenas_current.unwrap_or(0).saturating_sub(base_arenas);
+        push(
+            format!("arenas in use after {}", python_phase.name),
+            cpython_arenas as f64,
+            arenas.arenas_current as f64,
+        );
+        for (size, cpython_pools, model_pools) in pools_by_class(cpython, baseline, arenas) {
+            if cpython_pools.unsigned_abs().max(model_pools) >= MIN_POOLS_SHOWN {
+                push(
+                    format!("pools of {size} B blocks after {}", python_phase.name),
+                    cpython_pools as f64,
+                    model_pools as f64,
+                );
+            }
+        }
+    }
+    if let (Some(last), Some(model_last)) = (python.phases.last(), model.phases.last()) {
+        let highwater = last.pymalloc.as_ref().and_then(|p| p.arenas_highwater);
+        let base = baseline.and_then(|b| b.arenas_current);
+        if let (Some(highwater), Some(base), Some(arenas)) =
+            (highwater, base, model_last.alloc.arenas.as_ref())
+        {
+            push(
+                "arenas at the peak".into(),
+                highwater.saturating_sub(base) as f64,
+                arenas.arenas_highwater as f64,
+            );
+        }
+    }
+
+    let mut seen: Vec<&SizeOf> = Vec::new();
+    for entry in &python.sizeof {
+        let same = |other: &&SizeOf| {
+            other.kind == entry.kind && other.len == entry.len && other.growth == entry.growth
+        };
+        if seen.iter().any(same) {
+            continue;
+        }
+        seen.push(entry);
+        if let Some(model_bytes) = model_sizeof(entry) {
+            push(format!("sys.getsizeof {}", describe(entry)), entry.bytes as f64, model_bytes as f64);
+        }
+    }
+
+    if let Some(traced) = measured.traced {
+        let size = measured.size as f64;
+        let unit = measured.twin.unit;
+        let base = traced.baseline.traced_bytes.unwrap_or(0) as f64;
+        for (python_phase, model_phase) in matched_phases(traced, model) {
+            let Some(bytes) = python_phase.traced_bytes else { continue };
+            let cpython = (bytes as f64 - base) / size;
+            let heaplab = model_phase.live_bytes as f64 / size;
+            if cpython.abs() >= 1.0 || heaplab >= 1.0 {
+                push(format!("traced bytes per {unit} after {}", python_phase.name), cpython, heaplab);
+            }
+        }
+    }
+
+    if !python.collect_seconds.is_empty()
+        && let Some(collect) = model.phases.iter().find(|phase| phase.name == "collect")
+    {
+        let cpython_ms = median(&python.collect_seconds) * 1e3;
+        let heaplab_ms = collect.duration_ns as f64 / python.collect_seconds.len() as f64 / 1e6;
+        push("one full collection (ms)".into(), cpython_ms, heaplab_ms);
+    }
+    rows
+}
+
+/// The phases both sides marked, by name, in the Python run's order.
+fn matched_phases<'a>(
+    python: &'a PythonRun,
+    model: &'a RunReport,
+) -> impl Iterator<Item = (&'a super::cpython::PythonPhase, &'a heaplab_core::PhaseRecord)> {
+    python.phases.iter().filter_map(|phase| {
+        model.phases.iter().find(|record| record.name == phase.name).map(|record| (phase, record))
+    })
+}
+
+/// For every block size either side uses: CPython's pools less the
+/// baseline's, and the model's.
+fn pools_by_class(
+    cpython: &super::cpython::Pymalloc,
+    baseline: Option<&super::cpython::Pymalloc>,
+    model: &ArenaStats,
+) -> Vec<(u64, i64, u64)> {
+    let mut sizes: Vec<u64> = cpython.classes.iter().map(|class| class.size).collect();
+    sizes.extend(model.classes.iter().map(|class| u64::from(class.size)));
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+        .into_iter()
+        .map(|size| {
+            let base = baseline.map_or(0, |b| b.pools(size));
+            let model_pools =
+                model.classes.iter().find(|class| u64::from(class.size) == size).map_or(0, |c| c.pools);
+            (size, cpython.pools(size) as i64 - base as i64, model_pools)
+        })
+        .collect()
+}
+
+/// The model's size of the object `entry` describes, as `sys.getsizeof`
+/// counts it under `cycle`: the object, its GC header if it is a container,
+/// and a list's item buffer.
+pub fn model_sizeof(entry: &SizeOf) -> Option<u64> {
+    let kind = Kind::ALL.into_iter().find(|kind| kind.name() == entry.kind)?;
+    let len = usize::try_from(entry.len).ok()?;
+    let mut bytes = kind.object_size(len);
+    if kind.is_container() {
+        bytes += GC_HEADER;
+    }
+    if kind == Kind::List {
+        let capacity = match entry.growth.as_deref() {
+            Some("exact") => len,
+            _ => capacity_after_appends(len),
+        };
+        bytes += WORD * capacity;
+    }
+    Some(bytes as u64)
+}
+
+/// A list's capacity after `len` appends from empty, by CPython's growth rule.
+pub fn capacity_after_appends(len: usize) -> usize {
+    let mut capacity = 0;
+    for new_len in 1..=len {
+        if let Some(grown) = list_resize(capacity, new_len - 1, new_len) {
+            capacity = grown;
+        }
+    }
+    capacity
+}
+
+/// "int of 1 digit", "str of 7 bytes", "list of 1,000 items, appended", …
+fn describe(entry: &SizeOf) -> String {
+    let len = entry.len;
+    match entry.kind.as_str() {
+        "int" => format!("int of {len} digit{}", if len == 1 { "" } else { "s" }),
+        "float" => "float".to_owned(),
+        "str" => format!("str of {len} chars"),
+        "tuple" => format!("tuple of {len}"),
+        "instance" => format!("instance of {len} slots"),
+        "list" => {
+            let how = if entry.growth.as_deref() == Some("exact") { "made whole" } else { "appended" };
+            format!("list of {len} items, {how}")
+        }
+        other => format!("{other} of {len}"),
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let middle = sorted.len() / 2;
+    if sorted.len() % 2 == 1 { sorted[middle] } else { (sorted[middle - 1] + sorted[middle]) / 2.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(kind: &str, len: u64, growth: Option<&str>) -> SizeOf {
+        SizeOf { kind: kind.into(), len, bytes: 0, growth: growth.map(str::to_owned) }
+    }
+
+    #[test]
+    fn the_model_sizes_objects_as_sys_getsizeof_does() {
+        // Figures sys.getsizeof gives in CPython 3.11.
+        let check = |kind: &str, len: u64, growth: Option<&str>, expected: u64| {
+            assert_eq!(
+                model_sizeof(&entry(kind, len, growth)),
+                Some(expected),
+                "{kind} of {len} ({growth:?})"
+            );
+        };
+        check("int", 1, None, 28);
+        check("int", 2, None, 32);
+        check("float", 0, None, 24);
+        check("str", 7, None, 56);
+        check("tuple", 3, None, 64);
+        check("instance", 2, None, 48);
+        check("list", 0, Some("append"), 56);
+        check("list", 1, Some("exact"), 64);
+        check("list", 7, Some("append"), 120);
+        check("list", 1, Some("append"), 88);
+        assert_eq!(model_sizeof(&entry("dict", 1, None)), None);
+    }
+
+    #[test]
+    fn list_capacity_follows_cpython_appends() {
+        let check = |len: usize, expected: usize| assert_eq!(capacity_after_appends(len), expected, "{len}");
+        check(0, 0);
+        check(1, 4);
+        check(5, 8);
+        check(9, 16);
+        check(17, 24);
+    }
+
+    #[test]
+    fn differences_are_relative_to_cpython() {
+        let row = |cpython: f64, heaplab: f64| Row {
+            workload: "w".into(),
+            size: 1,
+            metric: "m".into(),
+            cpython,
+            heaplab,
+        };
+        assert_eq!(row(200.0, 202.0).difference_pct(), Some(1.0));
+        assert_eq!(row(200.0, 100.0).difference_pct(), Some(-50.0));
+        assert_eq!(row(0.0, 0.0).difference_pct(), Some(0.0));
+        assert_eq!(row(0.0, 3.0).difference_pct(), None);
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
+    }
+}
