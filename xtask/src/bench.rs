@@ -130,7 +130,9 @@ impl BenchCmd {
             Some(path) => invocation_dir.join(path),
             None => build_heaplab(&root)?,
         };
-        let catalog = Catalog::load(&heaplab)?;
+        let python = env::find_python();
+        let child_env = child_env(&python);
+        let catalog = Catalog::load(&heaplab, &child_env)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         let selection = Selection {
             strategy_globs: self.strategy_globs.clone(),
@@ -178,8 +180,9 @@ impl BenchCmd {
             runs_planned: runs.len(),
             heaplab: heaplab.display().to_string(),
             unavailable: plan.unavailable.clone(),
+            child_env: child_env.clone(),
         };
-        let mut environment = env::describe(&root, &settings, started);
+        let mut environment = env::describe(&root, &settings, &python, started);
         env::write(&out_dir, &environment)?;
 
         let interrupted = Arc::new(AtomicBool::new(false));
@@ -196,7 +199,7 @@ impl BenchCmd {
             }
             progress.start(&format!("{} rep {}", run.cell.describe(), run.rep));
             let Some((report, summary, failed)) =
-                self.run_one(&heaplab, &out_dir, run, limits, &interrupted)?
+                self.run_one(&heaplab, &child_env, &out_dir, run, limits, &interrupted)?
             else {
                 break;
             };
@@ -221,7 +224,7 @@ impl BenchCmd {
         if self.no_report {
             eprintln!("no report written (--no-report): `cargo xtask report {}` draws it", out_dir.display());
         } else {
-            match write_report(&out_dir) {
+            match crate::report::write_report(&out_dir) {
                 Ok(()) => println!("report: {}", out_dir.join("REPORT.md").display()),
                 Err(error) => {
                     eprintln!("error: writing the report failed: {error:#}");
@@ -253,6 +256,7 @@ impl BenchCmd {
     fn run_one(
         &self,
         heaplab: &Path,
+        child_env: &[(String, String)],
         out_dir: &Path,
         run: &Run,
         limits: Limits,
@@ -260,7 +264,8 @@ impl BenchCmd {
     ) -> anyhow::Result<Option<(RunReport, String, bool)>> {
         let cell_id = run.cell.id();
         let partial_series = out_dir.join("series").join(format!("{cell_id}.rep{}.partial.csv", run.rep));
-        let command = heaplab_command(heaplab, &run.cell, self.seed, &partial_series);
+        let mut command = heaplab_command(heaplab, &run.cell, self.seed, &partial_series);
+        command.envs(child_env.iter().map(|(name, value)| (name, value)));
         let command_text = format!("{command:?}");
         let finished = match child::run(command, limits, interrupted)? {
             Ending::Interrupted => {
@@ -287,6 +292,21 @@ impl BenchCmd {
         }
         let summary = summarise(run, &report.record, &detail, finished.elapsed.as_secs_f64());
         Ok(Some((report, summary, failed)))
+    }
+}
+
+/// The environment variable through which heaplab takes libpython's path.
+const LIBPYTHON_ENV: &str = "HEAPLAB_LIBPYTHON";
+
+/// Variables the sweep sets for every child, on top of its own environment.
+///
+/// Each heaplab process would otherwise ask `python3` where libpython is, which
+/// costs about a third of a second through pyenv's shims; the sweep asks once
+/// and hands the answer to heaplab's own override. A value the user set wins.
+fn child_env(python: &env::PythonFound) -> Vec<(String, String)> {
+    match (&python.libpython, std::env::var_os(LIBPYTHON_ENV)) {
+        (Some(path), None) => vec![(LIBPYTHON_ENV.to_owned(), path.clone())],
+        _ => Vec::new(),
     }
 }
 
@@ -535,12 +555,6 @@ fn command_line() -> String {
         })
         .collect();
     format!("cargo xtask {}", words.join(" "))
-}
-
-/// Writes the report of `dir`.
-fn write_report(dir: &Path) -> anyhow::Result<()> {
-    // TODO(bench): call crate::report::write_report(dir) once report.rs provides it.
-    bail!("the report writer is not built yet; `cargo xtask report {}` will draw it", dir.display())
 }
 
 #[cfg(test)]

@@ -85,10 +85,11 @@ impl Catalog {
         Ok(catalog)
     }
 
-    /// Runs `heaplab list --json` and parses what it prints.
-    pub fn load(heaplab: &Path) -> anyhow::Result<Catalog> {
+    /// Runs `heaplab list --json` (with `child_env` set) and parses what it prints.
+    pub fn load(heaplab: &Path, child_env: &[(String, String)]) -> anyhow::Result<Catalog> {
         let output = Command::new(heaplab)
             .args(["list", "--json"])
+            .envs(child_env.iter().map(|(name, value)| (name, value)))
             .output()
             .with_context(|| format!("running {} list --json", heaplab.display()))?;
         if !output.status.success() {

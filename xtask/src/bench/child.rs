@@ -21,8 +21,12 @@ use super::limits::{human_bytes, parse_vm_rss};
 /// How much of a failed child's stderr is kept.
 pub const STDERR_TAIL_BYTES: usize = 4096;
 
-/// How often the child's RSS and state are polled.
+/// How often the child's RSS and state are polled once it has run a while.
 const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The first poll interval: it doubles up to [`POLL_INTERVAL`], so that the
+/// many runs of a few milliseconds are not each held up by a whole interval.
+const FIRST_POLL_INTERVAL: Duration = Duration::from_millis(1);
 
 /// The limits of one run.
 #[derive(Clone, Copy, Debug)]
@@ -79,6 +83,7 @@ pub fn run(mut command: Command, limits: Limits, interrupted: &AtomicBool) -> an
     let proc_status_path = format!("/proc/{}/status", child.id());
 
     let mut kill_reason = None;
+    let mut poll_interval = FIRST_POLL_INTERVAL;
     let exit_status = loop {
         if let Some(exit_status) = child.try_wait().context("waiting for a heaplab child")? {
             break exit_status;
@@ -96,7 +101,8 @@ pub fn run(mut command: Command, limits: Limits, interrupted: &AtomicBool) -> an
             kill_reason = Some(KillReason::MemoryCap);
             break kill_and_reap(&mut child);
         }
-        thread::sleep(POLL_INTERVAL);
+        thread::sleep(poll_interval);
+        poll_interval = (poll_interval * 2).min(POLL_INTERVAL);
     };
     let elapsed = started.elapsed();
     let stdout = stdout_reader.join().unwrap_or_default();

@@ -40,10 +40,12 @@ pub struct SweepSettings {
     pub heaplab: String,
     /// Strategies selected but unavailable here, with the reason.
     pub unavailable: Vec<(String, String)>,
+    /// Environment variables the sweep set for its children.
+    pub child_env: Vec<(String, String)>,
 }
 
 /// Everything `env.json` holds, with `end` still null.
-pub fn describe(root: &Path, settings: &SweepSettings, started: SystemTime) -> Value {
+pub fn describe(root: &Path, settings: &SweepSettings, python: &PythonFound, started: SystemTime) -> Value {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let os_release = std::fs::read_to_string("/etc/os-release").unwrap_or_default();
@@ -80,7 +82,7 @@ pub fn describe(root: &Path, settings: &SweepSettings, started: SystemTime) -> V
         "cargo": command_output("cargo", &["--version"]),
         "git": { "commit": git_commit, "dirty": git_dirty },
         "allocator_versions": allocator_versions,
-        "python": python(),
+        "python": { "version": python.version, "libpython": python.libpython },
         "sweep": {
             "command_line": settings.command_line,
             "quick": settings.quick,
@@ -94,6 +96,11 @@ pub fn describe(root: &Path, settings: &SweepSettings, started: SystemTime) -> V
             "runs_planned": settings.runs_planned,
             "heaplab": settings.heaplab,
             "unavailable_strategies": unavailable,
+            "child_env": settings
+                .child_env
+                .iter()
+                .map(|(name, value)| (name.clone(), Value::from(value.as_str())))
+                .collect::<serde_json::Map<String, Value>>(),
         },
         "start": rfc3339_utc(started),
         "end": Value::Null,
@@ -148,7 +155,17 @@ pub fn lock_version(cargo_lock: &str, name: &str) -> Option<String> {
         .map(|rest| rest.trim_end_matches('"').to_owned())
 }
 
-fn python() -> Value {
+/// The `python3` on the PATH, as far as heaplab cares.
+#[derive(Clone, Debug, Default)]
+pub struct PythonFound {
+    /// `Python 3.11.7`.
+    pub version: Option<String>,
+    /// The shared libpython that sysconfig names (`LIBDIR/INSTSONAME`), where it exists.
+    pub libpython: Option<String>,
+}
+
+/// Asks `python3` for its version and its shared library.
+pub fn find_python() -> PythonFound {
     let version = command_output("python3", &["--version"]);
     let libpython = version.as_ref().and_then(|_| {
         command_output(
@@ -162,7 +179,7 @@ fn python() -> Value {
         )
         .filter(|path| !path.is_empty())
     });
-    json!({ "version": version, "libpython": libpython })
+    PythonFound { version, libpython }
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
@@ -253,13 +270,17 @@ mod tests {
             runs_planned: 3,
             heaplab: "/tmp/heaplab".into(),
             unavailable: vec![("cpython".into(), "no libpython".into())],
+            child_env: vec![("HEAPLAB_LIBPYTHON".into(), "/usr/lib/libpython3.so".into())],
         };
-        let env = describe(&crate::project_root(), &settings, UNIX_EPOCH);
+        let python = PythonFound { version: Some("Python 3.11.7".into()), libpython: None };
+        let env = describe(&crate::project_root(), &settings, &python, UNIX_EPOCH);
         assert!(env["memory_bytes"].as_u64().unwrap() > 0);
         assert!(env["rustc"].as_str().unwrap().starts_with("rustc "));
         assert_eq!(env["sweep"]["unavailable_strategies"][0]["strategy"], "cpython");
         assert_eq!(env["start"], "1970-01-01T00:00:00Z");
         assert!(env["end"].is_null());
         assert!(env["allocator_versions"]["mimalloc"].is_string());
+        assert_eq!(env["python"]["version"], "Python 3.11.7");
+        assert_eq!(env["sweep"]["child_env"]["HEAPLAB_LIBPYTHON"], "/usr/lib/libpython3.so");
     }
 }
