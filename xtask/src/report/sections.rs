@@ -101,16 +101,23 @@ fn method(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
     let repetitions: Vec<usize> = cells.values().map(|c| c.ok.len()).filter(|n| *n > 0).collect();
     let (fewest, most) =
         (repetitions.iter().min().copied().unwrap_or(0), repetitions.iter().max().copied().unwrap_or(0));
-    let repeated = if fewest == most { format!("{fewest}") } else { format!("{fewest} to {most}") };
+    let repeated = match (fewest, most) {
+        (0, _) => "no successful repetition".to_owned(),
+        (1, 1) => "one successful run".to_owned(),
+        _ if fewest == most => format!("{fewest} successful repetitions"),
+        _ => format!("{fewest} to {most} successful repetitions"),
+    };
     document.paragraph(format!(
-        "Each run is a fresh `heaplab run` process, so its peak RSS is its own. Each cell (strategy, workload, size, threads) has {repeated} successful repetition(s); the sweep interleaves repetitions across strategies so that drift hits all alike. Figures are medians over repetitions; `summary.csv` gives n, median, MAD, min and max of every figure per cell."
+        "Each run is a fresh `heaplab run` process, so its peak RSS is its own. Each cell (strategy, workload, size, threads) has {repeated}; the sweep interleaves repetitions across strategies so that drift hits all alike. Figures are medians over repetitions; `summary.csv` gives n, median, MAD, min and max of every figure per cell."
     ));
     document.paragraph(format!(
         "Ratios are of medians against a baseline at the same workload, size and threads: `{CPYTHON_BASELINE}` (CPython's own configuration) for heap workloads, or `{FALLBACK_BASELINE}` where `{CPYTHON_BASELINE}` did not run (the table says so), and `{ALLOCATOR_BASELINE}` alone for allocator workloads. Geometric means summarise a strategy's ratios over every workload and size."
     ));
+    let enough = (2..).find(|&n| smallest_possible_p_value(n, n) <= ALPHA).unwrap_or(2);
+    let fewer = enough - 1;
     document.paragraph(format!(
-        "A difference is called significant by the two-sided Mann–Whitney U test at α = {ALPHA} (exact up to {EXACT_LIMIT} runs in all, the normal approximation with tie correction beyond) where the two cells have enough repetitions for the test to reach α at all (at least 3 against 4). With fewer (3 against 3: the smallest possible p is {}), it is called significant only when the min–max ranges of the repetitions do not overlap. With a single run on either side nothing is tested and the table says \"untested\". \"not significant\" marks a ratio the noise covers.",
-        format_p_value(smallest_possible_p_value(3, 3))
+        "A difference is called significant by the two-sided Mann–Whitney U test at α = {ALPHA} (exact up to {EXACT_LIMIT} runs in all, the normal approximation with tie correction beyond) where the two cells have enough repetitions for the test to reach α at all ({enough} against {enough}, or more). With fewer ({fewer} against {fewer}: the smallest possible p is {}), it is called significant only when the min–max ranges of the repetitions do not overlap. With a single run on either side nothing is tested and the table says \"untested\". \"not significant\" marks a ratio the noise covers.",
+        format_p_value(smallest_possible_p_value(enough - 1, enough - 1))
     ));
 }
 
@@ -321,7 +328,12 @@ mod tests {
         method(&mut document, &cells);
         let text = document.to_markdown();
         assert!(text.contains("Mann–Whitney U test at α = 0.05"), "{text}");
-        assert!(text.contains("the smallest possible p is 0.10)"), "{text}");
-        assert!(text.contains("has 1 successful repetition(s)"), "{text}");
+        assert!(
+            text.contains(
+                "(4 against 4, or more). With fewer (3 against 3: the smallest possible p is 0.10)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("has one successful run;"), "{text}");
     }
 }
