@@ -21,9 +21,7 @@
 //! equal to the whole-array sum. Boxed workloads push their floats one at a
 //! time through [`BlockedSum`], which keeps exactly the same order.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use heaplab_core::{Allocator, Checksum, Outcome, SharedAllocator, Snapshot};
+use heaplab_core::{Allocator, Block, Checksum, Outcome, SharedAllocator, SharedBlockAllocator, Snapshot};
 
 /// Elements in a summation block, and in a chunk of `chunked` and `par-map-reduce`: 64 Ki (512 KiB of f64).
 pub const BLOCK: usize = 64 * 1024;
@@ -201,21 +199,56 @@ pub fn read_u64_at(bytes: &[u8], offset: usize) -> u64 {
     u64::from_le_bytes(bytes[offset..offset + 8].try_into().expect("eight bytes"))
 }
 
-/// A wrapping sum that threads add to: commutative, so its value does not
-/// depend on which thread added what, or when.
-#[derive(Debug, Default)]
-pub struct WrappingTally(AtomicU64);
+/// What a thread adds up about the blocks it frees: their bytes and the
+/// stamps read back from their first and last eight bytes. Sums wrap, so
+/// they do not depend on the order of the frees, and tallies kept by
+/// separate threads merge into the same figures whatever the split.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FreedTally {
+    /// Blocks freed.
+    pub blocks: u64,
+    /// Their sizes, summed.
+    pub bytes: u64,
+    /// Their first words, summed, wrapping.
+    pub first_words: u64,
+    /// Their last words, summed, wrapping.
+    pub last_words: u64,
+}
 
-impl WrappingTally {
-    /// Adds `value`, wrapping.
-    pub fn add(&self, value: u64) {
-        self.0.fetch_add(value, Ordering::Relaxed);
+impl FreedTally {
+    /// Reads `block`'s stamps, counts it, and frees it into `alloc`.
+    pub fn free(&mut self, alloc: &dyn SharedAllocator, block: Block) {
+        let bytes = block.bytes();
+        self.blocks += 1;
+        self.bytes = self.bytes.wrapping_add(bytes.len() as u64);
+        self.first_words = self.first_words.wrapping_add(read_u64_at(bytes, 0));
+        self.last_words = self.last_words.wrapping_add(read_u64_at(bytes, bytes.len() - 8));
+        alloc.free_block(block);
     }
 
-    /// The total (read after every thread has finished).
-    pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+    /// Adds another thread's tally to this one.
+    pub fn merge(&mut self, other: FreedTally) {
+        self.blocks += other.blocks;
+        self.bytes = self.bytes.wrapping_add(other.bytes);
+        self.first_words = self.first_words.wrapping_add(other.first_words);
+        self.last_words = self.last_words.wrapping_add(other.last_words);
     }
+
+    /// Mixes every figure into `checksum`.
+    pub fn digest(&self, checksum: &mut Checksum) {
+        checksum.word(self.blocks);
+        checksum.word(self.bytes);
+        checksum.word(self.first_words);
+        checksum.word(self.last_words);
+    }
+}
+
+/// Stamps a block with `value` in its first eight bytes and `!value` in its last eight (blocks are at least 16 bytes).
+pub fn stamp_block(block: &mut Block, value: u64) {
+    let bytes = block.bytes_mut();
+    let len = bytes.len();
+    bytes[..8].copy_from_slice(&value.to_le_bytes());
+    bytes[len - 8..].copy_from_slice(&(!value).to_le_bytes());
 }
 
 /// A single-threaded allocator's figures at a phase boundary; its live bytes are those it counts.
@@ -300,6 +333,22 @@ mod tests {
         write_f64(&mut bytes, -2.5);
         assert_eq!(read_f64(&bytes), -2.5);
         assert_eq!(read_u64_at(&[0, 1, 0, 0, 0, 0, 0, 0, 0, 9], 1), 1);
+    }
+
+    #[test]
+    fn tallies_merge_into_the_same_figures_whatever_the_split() {
+        let tally = |blocks: u64, bytes: u64, first_words: u64, last_words: u64| FreedTally {
+            blocks,
+            bytes,
+            first_words,
+            last_words,
+        };
+        let mut left_then_right = tally(1, 16, u64::MAX, 3);
+        left_then_right.merge(tally(2, 32, 2, 4));
+        let mut right_then_left = tally(2, 32, 2, 4);
+        right_then_left.merge(tally(1, 16, u64::MAX, 3));
+        assert_eq!(left_then_right, right_then_left);
+        assert_eq!(left_then_right, tally(3, 48, 1, 7));
     }
 
     #[test]

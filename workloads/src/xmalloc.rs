@@ -33,15 +33,17 @@
 //!
 //! Phases: `exchange`.
 //!
-//! Checksum: N, the sum of the block sizes, and the wrapping sums of the
-//! stamps read back at each end of every block — the same for every
-//! allocator and every thread count. `ops` is N, the blocks.
+//! Checksum: N, the blocks freed, the sum of their sizes, and the wrapping
+//! sums of the stamps read back at each end of every block — the same for
+//! every allocator and every thread count. Each consumer keeps its own
+//! tally, merged when it ends, so that counting adds no shared cache line
+//! to the measured path. `ops` is N, the blocks.
 
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 use heaplab_core::{Block, Checksum, Outcome, Params, PhaseLog, SharedAllocator, SharedBlockAllocator};
 
-use crate::kernels::{WrappingTally, mix64, random_word, read_u64_at, shared_snapshot};
+use crate::kernels::{FreedTally, mix64, random_word, shared_snapshot, stamp_block};
 use crate::{Body, Family, Workload};
 
 /// The registry entry.
@@ -104,49 +106,30 @@ fn stamp(seed: u64, k: u64) -> u64 {
     mix64(seed ^ k.wrapping_mul(0xd6e8_feb8_6659_fd93))
 }
 
-/// What consumers add up as they free.
-#[derive(Debug, Default)]
-struct Tallies {
-    bytes: WrappingTally,
-    first_words: WrappingTally,
-    last_words: WrappingTally,
-}
-
-impl Tallies {
-    /// Reads `block`'s stamps, counts it, and frees it.
-    fn free(&self, alloc: &dyn SharedAllocator, block: Block) {
-        let bytes = block.bytes();
-        self.bytes.add(bytes.len() as u64);
-        self.first_words.add(read_u64_at(bytes, 0));
-        self.last_words.add(read_u64_at(bytes, bytes.len() - 8));
-        alloc.free_block(block);
-    }
-}
-
 /// Runs the workload; see the module documentation.
 pub fn run(alloc: &dyn SharedAllocator, log: &mut PhaseLog, params: &Params) -> Outcome {
     let n_blocks = params.size;
-    let tallies = Tallies::default();
 
     log.start("exchange", || shared_snapshot(alloc));
-    match Roles::for_threads(params.threads) {
+    let freed = match Roles::for_threads(params.threads) {
         None => {
+            let mut freed = FreedTally::default();
             for start in (0..n_blocks).step_by(BATCH) {
                 let end = (start + BATCH as u64).min(n_blocks);
                 for block in allocate_batch(alloc, params.seed, start..end) {
-                    tallies.free(alloc, block);
+                    freed.free(alloc, block);
                 }
             }
+            freed
         }
-        Some(roles) => exchange(alloc, params.seed, n_blocks, roles, &tallies),
-    }
+        Some(roles) => exchange(alloc, params.seed, n_blocks, roles),
+    };
     log.end(|| shared_snapshot(alloc));
+    assert_eq!(freed.blocks, n_blocks, "xmalloc: blocks lost between producers and consumers");
 
     let mut checksum = Checksum::new();
     checksum.word(n_blocks);
-    checksum.word(tallies.bytes.get());
-    checksum.word(tallies.first_words.get());
-    checksum.word(tallies.last_words.get());
+    freed.digest(&mut checksum);
     Outcome { checksum: checksum.finish(), ops: n_blocks }
 }
 
@@ -154,31 +137,33 @@ pub fn run(alloc: &dyn SharedAllocator, log: &mut PhaseLog, params: &Params) -> 
 fn allocate_batch(alloc: &dyn SharedAllocator, seed: u64, range: std::ops::Range<u64>) -> Batch {
     range
         .map(|k| {
-            let size = block_size(seed, k);
-            let mut block = alloc.alloc_block(size).unwrap_or_else(|error| panic!("xmalloc: {error}"));
-            let value = stamp(seed, k);
-            let bytes = block.bytes_mut();
-            bytes[..8].copy_from_slice(&value.to_le_bytes());
-            bytes[size - 8..].copy_from_slice(&(!value).to_le_bytes());
+            let mut block =
+                alloc.alloc_block(block_size(seed, k)).unwrap_or_else(|error| panic!("xmalloc: {error}"));
+            stamp_block(&mut block, stamp(seed, k));
             block
         })
         .collect()
 }
 
-/// Runs the producers and consumers until every block is freed.
-fn exchange(alloc: &dyn SharedAllocator, seed: u64, n_blocks: u64, roles: Roles, tallies: &Tallies) {
+/// Runs the producers and consumers until every block is freed; returns what the consumers tallied.
+fn exchange(alloc: &dyn SharedAllocator, seed: u64, n_blocks: u64, roles: Roles) -> FreedTally {
     let (senders, receivers): (Vec<SyncSender<Batch>>, Vec<Receiver<Batch>>) =
         (0..roles.consumers).map(|_| sync_channel(CHANNEL_BATCHES)).unzip();
     std::thread::scope(|scope| {
-        for receiver in receivers {
-            scope.spawn(move || {
-                for batch in receiver {
-                    for block in batch {
-                        tallies.free(alloc, block);
+        let consumers: Vec<_> = receivers
+            .into_iter()
+            .map(|receiver| {
+                scope.spawn(move || {
+                    let mut freed = FreedTally::default();
+                    for batch in receiver {
+                        for block in batch {
+                            freed.free(alloc, block);
+                        }
                     }
-                }
-            });
-        }
+                    freed
+                })
+            })
+            .collect();
         let per_producer = n_blocks.div_ceil(roles.producers as u64);
         for producer in 0..roles.producers as u64 {
             let senders = senders.clone();
@@ -194,7 +179,12 @@ fn exchange(alloc: &dyn SharedAllocator, seed: u64, n_blocks: u64, roles: Roles,
         }
         // The producers hold their own senders; dropping these lets consumers stop when producers do.
         drop(senders);
-    });
+        let mut freed = FreedTally::default();
+        for consumer in consumers {
+            freed.merge(consumer.join().expect("an xmalloc consumer panicked"));
+        }
+        freed
+    })
 }
 
 #[cfg(test)]
