@@ -210,6 +210,11 @@ fn write_results(dir: &Path, wall_scale: u64, scope: Scope) {
     )
     .unwrap();
     fs::write(
+        dir.join("calibration.md"),
+        "## Fidelity to CPython\n\n| metric | workload | size | CPython | heaplab | difference |\n|---|---|---:|---:|---:|---:|\n| collections of generation 0 | bulk-load | 2 | 2616 | 2616 | 0.0% |\n",
+    )
+    .unwrap();
+    fs::write(
         dir.join("env.json"),
         "{\"cpu\":{\"model\":\"Test CPU\",\"cores\":2},\"rustc\":\"rustc 1.95.0\"}",
     )
@@ -350,6 +355,11 @@ fn the_report_links_only_to_files_that_exist() {
     }
     assert!(markdown.contains("cpu.model: `Test CPU`"), "the environment comes from env.json");
     assert!(
+        markdown.contains("## Fidelity to CPython")
+            && markdown.contains("| collections of generation 0 | bulk-load | 2 | 2616 | 2616 | 0.0% |"),
+        "calibration.md is included"
+    );
+    assert!(
         markdown.contains("Segmentation fault (core dumped)"),
         "the failure shows its stderr's last line"
     );
@@ -367,6 +377,7 @@ fn index_html_is_self_contained() {
         .count();
     assert_eq!(n_images, n_pngs, "every plot is inlined");
     assert!(!html.contains("<img src=\"plots/"));
+    assert!(html.contains("<h2>Fidelity to CPython</h2>"), "calibration.md is included");
 }
 
 #[test]

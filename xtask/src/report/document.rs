@@ -83,6 +83,13 @@ impl Document {
         });
     }
 
+    /// Adds the blocks of a Markdown text written by another tool (such as
+    /// `calibration.md`), read in the subset this module writes: headings,
+    /// paragraphs, `- ` lists and pipe tables.
+    pub fn markdown_section(&mut self, markdown: &str) {
+        self.blocks.extend(parse_markdown(markdown));
+    }
+
     /// The document as GitHub Markdown.
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
@@ -176,6 +183,70 @@ const STYLE: &str = "body{font-family:sans-serif;max-width:1200px;margin:2em aut
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}\
 th{background:#f2f2f2}.scroll{overflow-x:auto}figure{margin:1.5em 0}img{max-width:100%;height:auto;border:1px solid #eee}\
 figcaption{font-size:0.9em;color:#444}code{background:#f4f4f4;padding:0 0.2em}";
+
+/// Reads Markdown in the subset [`Document::to_markdown`] writes.
+fn parse_markdown(markdown: &str) -> Vec<Block> {
+    fn cells(line: &str) -> Vec<String> {
+        let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+        inner.split('|').map(|cell| cell.trim().to_owned()).collect()
+    }
+    let is_separator = |line: &str| line.trim().chars().all(|c| matches!(c, '|' | '-' | ':' | ' '));
+    let mut blocks = Vec::new();
+    let mut paragraph: Vec<&str> = Vec::new();
+    let mut items: Vec<String> = Vec::new();
+    let mut table: Vec<Vec<String>> = Vec::new();
+    let flush = |blocks: &mut Vec<Block>,
+                 paragraph: &mut Vec<&str>,
+                 items: &mut Vec<String>,
+                 table: &mut Vec<Vec<String>>| {
+        if !paragraph.is_empty() {
+            blocks.push(Block::Paragraph(paragraph.join(" ")));
+            paragraph.clear();
+        }
+        if !items.is_empty() {
+            blocks.push(Block::List(std::mem::take(items)));
+        }
+        if !table.is_empty() {
+            let header = table.remove(0);
+            blocks.push(Block::Table { header, rows: std::mem::take(table) });
+        }
+    };
+    for line in markdown.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('|') {
+            if !paragraph.is_empty() || !items.is_empty() {
+                flush(&mut blocks, &mut paragraph, &mut items, &mut Vec::new());
+            }
+            if !is_separator(trimmed) {
+                table.push(cells(trimmed));
+            }
+            continue;
+        }
+        if !table.is_empty() {
+            flush(&mut blocks, &mut paragraph, &mut items, &mut table);
+        }
+        if trimmed.is_empty() {
+            flush(&mut blocks, &mut paragraph, &mut items, &mut table);
+        } else if let Some(item) = trimmed.strip_prefix("- ") {
+            if !paragraph.is_empty() {
+                flush(&mut blocks, &mut paragraph, &mut Vec::new(), &mut Vec::new());
+            }
+            items.push(item.to_owned());
+        } else if trimmed.starts_with('#') {
+            flush(&mut blocks, &mut paragraph, &mut items, &mut table);
+            let level = trimmed.chars().take_while(|c| *c == '#').count();
+            let text = trimmed[level..].trim().to_owned();
+            blocks.push(Block::Heading { level: level.min(6) as u8, text });
+        } else {
+            if !items.is_empty() {
+                flush(&mut blocks, &mut Vec::new(), &mut items, &mut Vec::new());
+            }
+            paragraph.push(trimmed);
+        }
+    }
+    flush(&mut blocks, &mut paragraph, &mut items, &mut table);
+    blocks
+}
 
 /// Escapes `&`, `<`, `>` and `"` for HTML.
 pub fn escape_html(text: &str) -> String {
@@ -302,6 +373,28 @@ mod tests {
             markdown_links(&markdown),
             vec!["plots/churn-throughput.png", "plots/churn-throughput.svg"]
         );
+    }
+
+    #[test]
+    fn markdown_from_another_tool_reads_back_as_blocks() {
+        let text = "## Fidelity to CPython\n\nEach twin ran\nunder `python3`.\n\n| metric | size | difference |\n|---|---:|---:|\n| pools | 2 | +1.5% |\n\n- one\n- two\n\nMade by `x`.\n";
+        let mut document = Document::default();
+        document.markdown_section(text);
+        assert_eq!(
+            document.blocks,
+            vec![
+                Block::Heading { level: 2, text: "Fidelity to CPython".into() },
+                Block::Paragraph("Each twin ran under `python3`.".into()),
+                Block::Table {
+                    header: vec!["metric".into(), "size".into(), "difference".into()],
+                    rows: vec![vec!["pools".into(), "2".into(), "+1.5%".into()]],
+                },
+                Block::List(vec!["one".into(), "two".into()]),
+                Block::Paragraph("Made by `x`.".into()),
+            ]
+        );
+        let again = Document { blocks: parse_markdown(&document.to_markdown()) };
+        assert_eq!(again, document, "what this module writes, it reads back");
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub fn build_document(
         }
     }
     ratio_tables(&mut document, cells);
+    calibration(&mut document, &results.dir);
     plots_section(&mut document, cells, plots);
     failures(&mut document, results);
     files(&mut document, &results.dir);
@@ -119,6 +120,13 @@ fn method(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
         "A difference is called significant by the two-sided Mann–Whitney U test at α = {ALPHA} (exact up to {EXACT_LIMIT} runs in all, the normal approximation with tie correction beyond) where the two cells have enough repetitions for the test to reach α at all ({enough} against {enough}, or more). With fewer ({fewer} against {fewer}: the smallest possible p is {}), it is called significant only when the min–max ranges of the repetitions do not overlap. With a single run on either side nothing is tested and the table says \"untested\". \"not significant\" marks a ratio the noise covers.",
         format_p_value(smallest_possible_p_value(enough - 1, enough - 1))
     ));
+}
+
+/// The "Fidelity to CPython" section that `cargo xtask calibrate` writes as `calibration.md`, where present.
+fn calibration(document: &mut Document, dir: &Path) {
+    if let Ok(text) = std::fs::read_to_string(dir.join("calibration.md")) {
+        document.markdown_section(&text);
+    }
 }
 
 fn ratio_cell(ratio: Option<super::analysis::Ratio>) -> String {
