@@ -13,11 +13,12 @@
 //!
 //! It is the boxed half of the question "what do boxed floats cost against a
 //! contiguous array?"; `array-sum` is the other half and computes the same
-//! sum bit for bit, so the two have the same checksum. Both lists are
-//! presized (as `list(map(...))` presizes from the input's length), so that
-//! their buffers hold exactly N references. CPython's `x * 2 + 1` makes an
-//! intermediate float for `x * 2` that dies at once (and comes from
-//! CPython's float free list); the model allocates only the result.
+//! sum bit for bit, so the two have the same checksum. Both lists grow by
+//! appends, as list comprehensions grow them, so their buffers carry
+//! CPython's over-allocation (up to an eighth more references than items).
+//! CPython's `x * 2 + 1` makes an intermediate float for `x * 2` that dies
+//! at once (and comes from CPython's float free list); the model allocates
+//! only the result.
 //!
 //! The sum follows [`crate::kernels`]' blocked order (eight lanes, blocks of
 //! 64 Ki elements), not `sum`'s left to right, so that it equals the
@@ -25,13 +26,14 @@
 //! list, which is what the reduce phase costs.
 //!
 //! `size` is N, the number of floats in each list. Each list holds N
-//! references (8 bytes each) and N floats of 24 bytes: 32 bytes an element,
-//! 64 bytes an element with both lists alive, so 20 million elements take
-//! about 1.3 GB of live bytes (more in RSS: pymalloc rounds a float up to a
-//! 32-byte block).
+//! references (8 bytes each, plus the spare capacity) and N floats of 24
+//! bytes: about 32 bytes an element, 64 to 65 with both lists alive, so 20
+//! million elements take about 1.3 GB of live bytes (1.28 GB measured;
+//! more in RSS, 1.6 GB: pymalloc rounds a float up to a 32-byte block).
 //!
 //! What it stresses: allocating, reading and freeing millions of small
-//! objects; peak live bytes against `array-sum`'s (about four times as many).
+//! objects; peak live bytes against `array-sum`'s (about four times as
+//! many: 4.06 at a million elements, where the lists' spare capacity adds a little).
 //!
 //! Phases: `build`, `map`, `reduce`, `teardown`.
 //!
@@ -60,7 +62,7 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
     let n_elements = params.size as usize;
 
     heap.phase("build");
-    let inputs = heap.list(n_elements);
+    let inputs = heap.list(0);
     for index in 0..n_elements {
         let value = heap.float(element_value(params.seed, SUM_INPUT_STREAM, index as u64));
         heap.append(inputs, value);
@@ -68,7 +70,7 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
     }
 
     heap.phase("map");
-    let mapped = heap.list(n_elements);
+    let mapped = heap.list(0);
     for index in 0..n_elements {
         let input = heap.get(inputs, index).expect("a hole in the input list");
         let value = heap.float(map_value(heap.float_value(input)));

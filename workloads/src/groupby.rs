@@ -76,7 +76,7 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
     }
 
     heap.phase("aggregate");
-    let sums = heap.list(n_groups as usize);
+    let sums = heap.list(0);
     let zero = heap.float(0.0);
     for _ in 0..n_groups {
         heap.append(sums, zero);

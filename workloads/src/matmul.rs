@@ -84,10 +84,10 @@ pub fn run_boxed(heap: &mut dyn Heap, params: &Params) -> Outcome {
         boxed_matrix(heap, n, |row, column| element_value(params.seed, STREAM_A, (row * n + column) as u64));
     let matrix_b =
         boxed_matrix(heap, n, |row, column| element_value(params.seed, STREAM_B, (row * n + column) as u64));
-    let matrix_c = heap.list(n);
+    let matrix_c = heap.list(0);
     let zero = heap.float(0.0);
     for _ in 0..n {
-        let row = heap.list(n);
+        let row = heap.list(0);
         for _ in 0..n {
             heap.append(row, zero);
         }
@@ -167,11 +167,11 @@ fn multiply_adds(n: u64) -> u64 {
     n * n * n
 }
 
-/// A new list of `n` rows, each a new list of `n` new floats `value(row, column)`.
+/// A new list of `n` rows, each a new list of `n` new floats `value(row, column)`, grown by appends.
 fn boxed_matrix(heap: &mut dyn Heap, n: usize, value: impl Fn(usize, usize) -> f64) -> Obj {
-    let matrix = heap.list(n);
+    let matrix = heap.list(0);
     for row_index in 0..n {
-        let row = heap.list(n);
+        let row = heap.list(0);
         for column in 0..n {
             let element = heap.float(value(row_index, column));
             heap.append(row, element);
