@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use heaplab_core::alloc::align_up;
 use heaplab_core::{AllocStats, Allocator, Counters, SharedAllocator};
 
-use crate::os;
+use crate::{AllocConfig, AllocatorInfo, RegisteredAllocator, os};
 
 /// Bytes in a chunk.
 pub const CHUNK_SIZE: usize = 64 << 20;
@@ -275,6 +275,19 @@ impl Drop for SharedBump {
             // SAFETY: one live mapping of ours, of this length.
             unsafe { os::unmap(mapping, len) };
         }
+    }
+}
+
+impl RegisteredAllocator for Bump {
+    const INFO: AllocatorInfo =
+        AllocatorInfo { name: "bump", summary: "a region: bump pointer in 64 MiB chunks, free is a no-op" };
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        Ok(Bump::new())
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(SharedBump::new()))
     }
 }
 

@@ -32,6 +32,8 @@ use std::thread::ThreadId;
 
 use heaplab_core::{ALIGN, AllocStats, Allocator, Counters, SharedAllocator};
 
+use crate::{AllocConfig, AllocatorInfo, RegisteredAllocator};
+
 /// The environment variable that names the libpython to load.
 pub const LIBPYTHON_ENV: &str = "HEAPLAB_LIBPYTHON";
 
@@ -431,6 +433,25 @@ impl SharedAllocator for SharedCPython {
     fn stats(&self) -> AllocStats {
         let counters = *self.counters.lock().unwrap_or_else(|e| e.into_inner());
         AllocStats { counters: Some(counters), mapped_bytes: None, arenas: None }
+    }
+}
+
+impl RegisteredAllocator for CPython {
+    const INFO: AllocatorInfo = AllocatorInfo {
+        name: "cpython",
+        summary: "PyObject_Malloc of the real libpython, loaded at run time",
+    };
+
+    fn availability() -> Result<(), String> {
+        availability()
+    }
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        CPython::new()
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(SharedCPython::new()?))
     }
 }
 

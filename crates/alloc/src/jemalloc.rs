@@ -10,7 +10,10 @@ use std::ptr::NonNull;
 
 use heaplab_core::{ALIGN, alloc::align_up};
 
-use crate::counted::{Counted, RawAllocator};
+use heaplab_core::SharedAllocator;
+
+use crate::wrappers::{Counted, RawAllocator, Uncounted};
+use crate::{AllocConfig, AllocatorInfo, RegisteredAllocator};
 
 /// jemalloc's process-wide arenas.
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,5 +50,18 @@ unsafe impl RawAllocator for JemallocRaw {
         NonNull::new(unsafe {
             tikv_jemallocator::Jemalloc.realloc(ptr.as_ptr(), layout(old_size), align_up(new_size))
         })
+    }
+}
+
+impl RegisteredAllocator for Jemalloc {
+    const INFO: AllocatorInfo =
+        AllocatorInfo { name: "jemalloc", summary: "jemalloc 5 (the tikv-jemallocator crate)" };
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        Ok(Counted::new(JemallocRaw))
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(Uncounted(JemallocRaw)))
     }
 }

@@ -5,36 +5,34 @@
 //! |---|---|---|
 //! | `pymalloc` | [`pymalloc`] | CPython's small-object allocator rebuilt (pools, arenas, size classes) |
 //! | `system` | [`system`] | libc `malloc` |
-//! | `mimalloc` | [`mimalloc`] | the `mimalloc` crate |
+//! | `mimalloc` | [`mimalloc`] | Microsoft's mimalloc (`libmimalloc-sys`, under the `mimalloc` crate) |
 //! | `jemalloc` | [`jemalloc`] | the `tikv-jemallocator` crate |
 //! | `bump` | [`bump`] | a region: free is a no-op |
 //! | `cpython` | [`cpython`] | `PyObject_Malloc` of the real libpython, loaded at run time |
 //!
-//! The registry at the bottom of this file names them. Adding an allocator is one new file
-//! with a type that implements [`RegisteredAllocator`], and one line in [`registry!`].
+//! The registry in this file names them. Adding an allocator is one new file, with a type that
+//! implements [`RegisteredAllocator`]; its `mod` line; and one line in the `registry!` list.
 //!
 //! [`with_allocator`] hands a visitor the allocator by value, so that collectors generic over
 //! `A: Allocator` are compiled for each one (static dispatch, no virtual call on the fast
 //! path); [`boxed`] and [`shared`] give trait objects where that does not matter.
 
 pub mod bump;
-pub mod counted;
 pub mod cpython;
 pub mod jemalloc;
 pub mod mimalloc;
 mod os;
 pub mod pymalloc;
 pub mod system;
+pub mod wrappers;
 
 #[cfg(test)]
 mod harness;
 
-use std::sync::Mutex;
+use heaplab_core::{Allocator, SharedAllocator};
 
-use heaplab_core::{AllocStats, Allocator, SharedAllocator};
-
-pub use counted::{Counted, RawAllocator, Uncounted};
 pub use pymalloc::{Geometry, Pymalloc};
+pub use wrappers::{Counted, Locked, RawAllocator, Uncounted};
 
 /// A registered allocator's name and what it is, in one line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -205,122 +203,6 @@ registry! {
     jemalloc::Jemalloc,
     bump::Bump,
     cpython::CPython,
-}
-
-/// A single-threaded allocator behind one mutex: the shared view of `pymalloc`, whose lock
-/// plays the part of the GIL.
-pub struct Locked<A>(Mutex<A>);
-
-impl<A: Allocator + Send> Locked<A> {
-    /// Puts `alloc` behind a lock.
-    pub fn new(alloc: A) -> Locked<A> {
-        Locked(Mutex::new(alloc))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, A> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl<A: Allocator + Send> SharedAllocator for Locked<A> {
-    fn allocate(&self, size: usize) -> Option<std::ptr::NonNull<u8>> {
-        self.lock().allocate(size)
-    }
-
-    unsafe fn free(&self, ptr: std::ptr::NonNull<u8>, size: usize) {
-        // SAFETY: the caller upholds the contract of `SharedAllocator::free`, and the lock
-        // gives this call the allocator alone.
-        unsafe { self.lock().free(ptr, size) }
-    }
-
-    fn stats(&self) -> AllocStats {
-        self.lock().stats()
-    }
-}
-
-impl RegisteredAllocator for Pymalloc {
-    const INFO: AllocatorInfo = AllocatorInfo {
-        name: "pymalloc",
-        summary: "CPython's small-object allocator rebuilt: 16 KiB pools, 1 MiB arenas, 32 size classes",
-    };
-
-    fn create(config: &AllocConfig) -> Result<Self, String> {
-        Ok(Pymalloc::new(config.pymalloc_geometry))
-    }
-
-    fn create_shared(config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
-        Ok(Box::new(Locked::new(Pymalloc::new(config.pymalloc_geometry))))
-    }
-}
-
-impl RegisteredAllocator for system::System {
-    const INFO: AllocatorInfo = AllocatorInfo { name: "system", summary: "libc malloc" };
-
-    fn create(_config: &AllocConfig) -> Result<Self, String> {
-        Ok(Counted::new(system::SystemMalloc))
-    }
-
-    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
-        Ok(Box::new(Uncounted(system::SystemMalloc)))
-    }
-}
-
-impl RegisteredAllocator for mimalloc::Mimalloc {
-    const INFO: AllocatorInfo =
-        AllocatorInfo { name: "mimalloc", summary: "Microsoft's mimalloc (the mimalloc crate)" };
-
-    fn create(_config: &AllocConfig) -> Result<Self, String> {
-        Ok(Counted::new(mimalloc::MimallocRaw))
-    }
-
-    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
-        Ok(Box::new(Uncounted(mimalloc::MimallocRaw)))
-    }
-}
-
-impl RegisteredAllocator for jemalloc::Jemalloc {
-    const INFO: AllocatorInfo =
-        AllocatorInfo { name: "jemalloc", summary: "jemalloc 5 (the tikv-jemallocator crate)" };
-
-    fn create(_config: &AllocConfig) -> Result<Self, String> {
-        Ok(Counted::new(jemalloc::JemallocRaw))
-    }
-
-    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
-        Ok(Box::new(Uncounted(jemalloc::JemallocRaw)))
-    }
-}
-
-impl RegisteredAllocator for bump::Bump {
-    const INFO: AllocatorInfo =
-        AllocatorInfo { name: "bump", summary: "a region: bump pointer in 64 MiB chunks, free is a no-op" };
-
-    fn create(_config: &AllocConfig) -> Result<Self, String> {
-        Ok(bump::Bump::new())
-    }
-
-    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
-        Ok(Box::new(bump::SharedBump::new()))
-    }
-}
-
-impl RegisteredAllocator for cpython::CPython {
-    const INFO: AllocatorInfo = AllocatorInfo {
-        name: "cpython",
-        summary: "PyObject_Malloc of the real libpython, loaded at run time",
-    };
-
-    fn availability() -> Result<(), String> {
-        cpython::availability()
-    }
-
-    fn create(_config: &AllocConfig) -> Result<Self, String> {
-        cpython::CPython::new()
-    }
-
-    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
-        Ok(Box::new(cpython::SharedCPython::new()?))
-    }
 }
 
 #[cfg(test)]

@@ -13,7 +13,10 @@ use std::ptr::NonNull;
 use heaplab_core::{ALIGN, alloc::align_up};
 use libmimalloc_sys as ffi;
 
-use crate::counted::{Counted, RawAllocator};
+use heaplab_core::SharedAllocator;
+
+use crate::wrappers::{Counted, RawAllocator, Uncounted};
+use crate::{AllocConfig, AllocatorInfo, RegisteredAllocator};
 
 /// mimalloc's heaps (one per thread, created on first use).
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,5 +50,18 @@ unsafe impl RawAllocator for MimallocRaw {
             NonNull::new(unsafe { ffi::mi_realloc(ptr.as_ptr().cast(), align_up(new_size)) }.cast::<u8>())?;
         debug_assert_eq!(moved.as_ptr() as usize % ALIGN, 0, "mi_realloc returned a block not 16-aligned");
         Some(moved)
+    }
+}
+
+impl RegisteredAllocator for Mimalloc {
+    const INFO: AllocatorInfo =
+        AllocatorInfo { name: "mimalloc", summary: "Microsoft's mimalloc (mi_malloc and mi_free)" };
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        Ok(Counted::new(MimallocRaw))
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(Uncounted(MimallocRaw)))
     }
 }

@@ -45,9 +45,9 @@
 use std::ptr::{self, NonNull};
 use std::str::FromStr;
 
-use heaplab_core::{AllocStats, Allocator, ArenaStats, ArenaUse, ClassStats, Counters};
+use heaplab_core::{AllocStats, Allocator, ArenaStats, ArenaUse, ClassStats, Counters, SharedAllocator};
 
-use crate::os;
+use crate::{AllocConfig, AllocatorInfo, Locked, RegisteredAllocator, os};
 
 /// Blocks are sized in multiples of, and aligned to, this many bytes (`ALIGNMENT` on 64-bit).
 pub const ALIGNMENT: usize = 16;
@@ -870,6 +870,21 @@ impl Drop for Pymalloc {
         // SAFETY: `usedpools` came from `Box::leak` of this very type in `new`, and nothing
         // refers to the heads any more.
         drop(unsafe { Box::from_raw(self.usedpools.as_ptr().cast::<[PoolHeader; NB_SMALL_SIZE_CLASSES]>()) });
+    }
+}
+
+impl RegisteredAllocator for Pymalloc {
+    const INFO: AllocatorInfo = AllocatorInfo {
+        name: "pymalloc",
+        summary: "CPython's small-object allocator rebuilt: 16 KiB pools, 1 MiB arenas, 32 size classes",
+    };
+
+    fn create(config: &AllocConfig) -> Result<Self, String> {
+        Ok(Pymalloc::new(config.pymalloc_geometry))
+    }
+
+    fn create_shared(config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(Locked::new(Pymalloc::new(config.pymalloc_geometry))))
     }
 }
 

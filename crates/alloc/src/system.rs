@@ -7,7 +7,10 @@ use std::ptr::NonNull;
 
 use heaplab_core::ALIGN;
 
-use crate::counted::{Counted, RawAllocator};
+use heaplab_core::SharedAllocator;
+
+use crate::wrappers::{Counted, RawAllocator, Uncounted};
+use crate::{AllocConfig, AllocatorInfo, RegisteredAllocator};
 
 /// The C library's allocator.
 #[derive(Clone, Copy, Debug, Default)]
@@ -40,5 +43,17 @@ unsafe impl RawAllocator for SystemMalloc {
         let moved = NonNull::new(unsafe { libc::realloc(ptr.as_ptr().cast(), new_size) }.cast::<u8>())?;
         debug_assert_eq!(moved.as_ptr() as usize % ALIGN, 0, "realloc returned a block not 16-aligned");
         Some(moved)
+    }
+}
+
+impl RegisteredAllocator for System {
+    const INFO: AllocatorInfo = AllocatorInfo { name: "system", summary: "libc malloc" };
+
+    fn create(_config: &AllocConfig) -> Result<Self, String> {
+        Ok(Counted::new(SystemMalloc))
+    }
+
+    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(Uncounted(SystemMalloc)))
     }
 }

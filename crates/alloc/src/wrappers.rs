@@ -1,4 +1,7 @@
-//! Wrappers that turn a stateless, thread-safe allocator into heaplab's two interfaces.
+//! Wrappers that give an allocator the interface it lacks.
+//!
+//! [`Locked`] puts a single-threaded allocator behind one mutex: the shared view of
+//! `pymalloc`, whose lock plays the part of the GIL.
 //!
 //! libc, mimalloc and jemalloc are process-wide and thread-safe already. [`Counted`] gives the
 //! single-threaded [`Allocator`] view, which keeps [`Counters`] in plain fields; [`Uncounted`]
@@ -6,6 +9,7 @@
 //! that it adds no synchronisation to the allocator it measures.
 
 use std::ptr::NonNull;
+use std::sync::Mutex;
 
 use heaplab_core::{AllocStats, Allocator, Counters, SharedAllocator};
 
@@ -102,5 +106,36 @@ impl<R: RawAllocator> SharedAllocator for Uncounted<R> {
 
     fn stats(&self) -> AllocStats {
         AllocStats { counters: None, mapped_bytes: self.0.mapped_bytes(), arenas: None }
+    }
+}
+
+/// A single-threaded allocator behind one mutex: the shared view of `pymalloc`, whose lock
+/// plays the part of the GIL.
+pub struct Locked<A>(Mutex<A>);
+
+impl<A: Allocator + Send> Locked<A> {
+    /// Puts `alloc` behind a lock.
+    pub fn new(alloc: A) -> Locked<A> {
+        Locked(Mutex::new(alloc))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, A> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<A: Allocator + Send> SharedAllocator for Locked<A> {
+    fn allocate(&self, size: usize) -> Option<NonNull<u8>> {
+        self.lock().allocate(size)
+    }
+
+    unsafe fn free(&self, ptr: NonNull<u8>, size: usize) {
+        // SAFETY: the caller upholds the contract of `SharedAllocator::free`, and the lock
+        // gives this call the allocator alone.
+        unsafe { self.lock().free(ptr, size) }
+    }
+
+    fn stats(&self) -> AllocStats {
+        self.lock().stats()
     }
 }
