@@ -157,8 +157,9 @@ impl BenchCmd {
         let runs =
             if self.resume { plan::without_done(all_runs, &sink::done_runs(&out_dir)?) } else { all_runs };
         eprintln!(
-            "sweep: {} cells x {repeat} repetitions = {planned_count} runs{}{}; limits {:.0} s and {} per run; into {}",
+            "sweep: {} cells x {repeat} repetition{} = {planned_count} runs{}{}; limits {:.0} s and {} per run; into {}",
             cells.len(),
+            if repeat == 1 { "" } else { "s" },
             self.shard.map(|shard| format!(" (shard {shard})")).unwrap_or_default(),
             if self.resume { format!(", {} left to run", runs.len()) } else { String::new() },
             limits.timeout.as_secs_f64(),
