@@ -389,7 +389,7 @@ fn findings_carry_the_numbers_of_the_data() {
         "On `binary-trees` at size 12, `cycle+pymalloc` takes 1.25x the wall time of `refcount+pymalloc` (400 ms against 320 ms) and peaks at 1.11x its RSS (160 MiB against 144 MiB), with 37 collections by `cycle`.",
     );
     expect("`marksweep+pymalloc` has the highest throughput: 2.00x that of `cycle+pymalloc`");
-    expect("`refcount+pymalloc` leaks 12 MiB (9.4% of the 128 MiB it allocated)");
+    expect("`refcount+pymalloc` leaks 12 MiB (9.4% of the 128 MiB allocated)");
     expect("The longest single pause of the `marksweep` collector lasted 9 ms");
     expect("`cycle+pymalloc` still holds 3 arenas of its highwater 3, with 35% of their pools in use");
     expect(

@@ -297,6 +297,12 @@ pub fn ordered_cells<'c, 'a>(cells: &'c BTreeMap<CellKey, Cell<'a>>) -> Vec<&'c 
     ordered
 }
 
+/// Whether every cell has at most one successful run (a sweep with `--repeat 1`):
+/// then nothing can be tested against the noise, and the report says so once.
+pub fn single_runs(cells: &BTreeMap<CellKey, Cell<'_>>) -> bool {
+    cells.values().all(|cell| cell.ok.len() <= 1)
+}
+
 /// The workloads present, sorted.
 pub fn workloads(cells: &BTreeMap<CellKey, Cell<'_>>) -> Vec<String> {
     let mut names: Vec<String> = cells.keys().map(|k| k.workload.clone()).collect();

@@ -8,7 +8,7 @@ use heaplab_core::Status;
 
 use super::analysis::{
     CPYTHON_BASELINE, Cell, CellKey, FALLBACK_BASELINE, Figure, baseline_for, is_allocator_workload,
-    split_strategy, strategies_of, strategy_order, workloads,
+    single_runs, split_strategy, strategies_of, strategy_order, workloads,
 };
 use super::figures::{arena_runs, free_phase_arenas};
 use super::format;
@@ -78,7 +78,20 @@ pub fn findings(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) -> Ve
             sentences: names.iter().filter_map(|w| thread_scaling(cells, w)).collect(),
         },
     ];
-    groups.into_iter().filter(|g| !g.sentences.is_empty()).collect()
+    // Where every cell ran once, the report says so once instead of after every comparison.
+    let single = single_runs(cells);
+    groups
+        .into_iter()
+        .filter(|g| !g.sentences.is_empty())
+        .map(|g| FindingGroup {
+            sentences: if single {
+                g.sentences.into_iter().map(|s| s.replace(format::UNTESTED_NOTE, "")).collect()
+            } else {
+                g.sentences
+            },
+            ..g
+        })
+        .collect()
 }
 
 /// The cell of a strategy on a workload, where it has successful runs.
@@ -273,20 +286,30 @@ fn leaks(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Option<String> 
     let size = at_threads().filter(leaking).map(|c| c.key.size).max()?;
     let mut leakers: Vec<&Cell<'_>> = at_threads().filter(|c| c.key.size == size).filter(leaking).collect();
     leakers.sort_by_key(|c| strategy_order(&c.key.strategy));
-    let parts: Vec<String> = leakers
-        .iter()
-        .map(|c| {
-            let leaked = c.median(Figure::LeakedBytes).unwrap_or(0.0);
-            match c.median(Figure::AllocatedBytes).filter(|a| *a > 0.0) {
-                Some(allocated) => format!(
-                    "`{}` leaks {} ({} of the {} it allocated)",
-                    c.key.strategy,
-                    format::bytes(leaked),
-                    format::percent(leaked / allocated),
-                    format::bytes(allocated)
-                ),
-                None => format!("`{}` leaks {}", c.key.strategy, format::bytes(leaked)),
-            }
+    // Strategies that leak the same (as printed) are named together.
+    let mut amounts: Vec<(String, Vec<String>)> = Vec::new();
+    for cell in &leakers {
+        let leaked = cell.median(Figure::LeakedBytes).unwrap_or(0.0);
+        let amount = match cell.median(Figure::AllocatedBytes).filter(|a| *a > 0.0) {
+            Some(allocated) => format!(
+                "{} ({} of the {} allocated)",
+                format::bytes(leaked),
+                format::percent(leaked / allocated),
+                format::bytes(allocated)
+            ),
+            None => format::bytes(leaked),
+        };
+        let name = format!("`{}`", cell.key.strategy);
+        match amounts.iter_mut().find(|(a, _)| *a == amount) {
+            Some((_, names)) => names.push(name),
+            None => amounts.push((amount, vec![name])),
+        }
+    }
+    let parts: Vec<String> = amounts
+        .into_iter()
+        .map(|(amount, names)| match names.as_slice() {
+            [one] => format!("{one} leaks {amount}"),
+            _ => format!("{} each leak {amount}", names.join(", ")),
         })
         .collect();
     let clean =
@@ -546,13 +569,26 @@ mod tests {
     }
 
     #[test]
-    fn a_single_run_is_marked_untested() {
+    fn a_single_run_against_repetitions_is_marked_untested() {
+        let mut records = vec![run("refcount+pymalloc", "churn", 10, 50, 1 << 20)];
+        for wall in [100, 101, 99] {
+            records.push(run("cycle+pymalloc", "churn", 10, wall, 1 << 20));
+        }
+        let found = all_findings(&results(records));
+        assert!(containing(&found, "`cycle+pymalloc` takes").contains("(untested: a single run)"));
+    }
+
+    #[test]
+    fn when_every_cell_ran_once_the_note_is_left_out() {
         let records = vec![
             run("cycle+pymalloc", "churn", 10, 100, 1 << 20),
             run("refcount+pymalloc", "churn", 10, 50, 1 << 20),
         ];
         let found = all_findings(&results(records));
-        assert!(containing(&found, "`cycle+pymalloc` takes").contains("(one run each: untested)"));
+        assert!(
+            !containing(&found, "`cycle+pymalloc` takes").contains("untested"),
+            "the report says it once instead"
+        );
     }
 
     #[test]
@@ -564,7 +600,23 @@ mod tests {
         let found = all_findings(&results(vec![leaky, clean]));
         assert_eq!(
             containing(&found, "leaks"),
-            "On `cyclic-garbage` at size 1000, `refcount+pymalloc` leaks 12 MiB (25% of the 48 MiB it allocated); the other strategy leaks nothing (`leaked_bytes`: unreachable but still held at teardown)."
+            "On `cyclic-garbage` at size 1000, `refcount+pymalloc` leaks 12 MiB (25% of the 48 MiB allocated); the other strategy leaks nothing (`leaked_bytes`: unreachable but still held at teardown)."
+        );
+    }
+
+    #[test]
+    fn strategies_that_leak_alike_are_named_together() {
+        let mut records = Vec::new();
+        for strategy in ["refcount+pymalloc", "refcount+system", "refcount+mimalloc"] {
+            let mut leaky = run(strategy, "cyclic-garbage", 1000, 100, 1 << 30);
+            leaky.leaked_bytes = Some(if strategy == "refcount+mimalloc" { 6 << 20 } else { 12 << 20 });
+            leaky.allocated_bytes = Some(48 << 20);
+            records.push(leaky);
+        }
+        let found = all_findings(&results(records));
+        assert_eq!(
+            containing(&found, "leak"),
+            "On `cyclic-garbage` at size 1000, `refcount+pymalloc`, `refcount+system` each leak 12 MiB (25% of the 48 MiB allocated); `refcount+mimalloc` leaks 6 MiB (12% of the 48 MiB allocated) (`leaked_bytes`: unreachable but still held at teardown)."
         );
     }
 
@@ -597,7 +649,7 @@ mod tests {
         let found = all_findings(&results(records));
         assert_eq!(
             containing(&found, "fastest allocator"),
-            "On `larson` at size 1000 with 2 threads, `mimalloc` is the fastest allocator: 1.50x the throughput of the runner-up `jemalloc` (one run each: untested) and 3.00x that of `pymalloc` (one run each: untested)."
+            "On `larson` at size 1000 with 2 threads, `mimalloc` is the fastest allocator: 1.50x the throughput of the runner-up `jemalloc` and 3.00x that of `pymalloc`."
         );
     }
 
@@ -610,7 +662,7 @@ mod tests {
         let found = all_findings(&results(records));
         assert_eq!(
             containing(&found, "`array-sum`"),
-            "Under `cycle+pymalloc` at size 1000000, `array-sum` takes 0.12x the wall time of `boxed-sum` (5 ms against 40 ms) (one run each: untested) and peaks at 0.25x its RSS (20 MiB against 80 MiB) (one run each: untested)."
+            "Under `cycle+pymalloc` at size 1000000, `array-sum` takes 0.12x the wall time of `boxed-sum` (5 ms against 40 ms) and peaks at 0.25x its RSS (20 MiB against 80 MiB)."
         );
     }
 

@@ -81,12 +81,15 @@ fn three_digits(value: f64) -> String {
     if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
 }
 
+/// What a finding adds after a comparison of single runs.
+pub const UNTESTED_NOTE: &str = " (untested: a single run)";
+
 /// What a finding adds after a comparison: nothing when significant.
 pub fn verdict_note(verdict: Verdict) -> &'static str {
     match verdict {
         Verdict::Significant { .. } => "",
         Verdict::NotSignificant { .. } => " (not significant)",
-        Verdict::Untested => " (one run each: untested)",
+        Verdict::Untested => UNTESTED_NOTE,
     }
 }
 

@@ -8,7 +8,7 @@ use heaplab_core::Status;
 
 use super::analysis::{
     ALLOCATOR_BASELINE, CPYTHON_BASELINE, Cell, CellKey, FALLBACK_BASELINE, GeometricMeanRow, RatioRow,
-    baseline_for, geometric_means, is_allocator_workload, ratio_rows, strategy_order, workloads,
+    baseline_for, geometric_means, is_allocator_workload, ratio_rows, single_runs, strategy_order, workloads,
 };
 use super::document::Document;
 use super::figures::PlotSpec;
@@ -38,6 +38,9 @@ pub fn build_document(
     if findings.is_empty() {
         document.paragraph("The data holds no comparison to draw a finding from (a finding needs at least two strategies, or two variants of a workload, that ran successfully).");
     } else {
+        if single_runs(cells) {
+            document.paragraph("Every cell ran once (`--quick` or `--repeat 1`), so no difference below is tested against the noise; repeat the sweep with `--repeat 3` or more for that.");
+        }
         for group in findings {
             document.heading(3, group.topic);
             document.list(group.sentences.clone());
@@ -129,8 +132,12 @@ fn calibration(document: &mut Document, dir: &Path) {
     }
 }
 
-fn ratio_cell(ratio: Option<super::analysis::Ratio>) -> String {
-    ratio.map(|r| format::ratio_with_verdict(r.value, r.verdict)).unwrap_or_else(|| "–".into())
+fn ratio_cell(ratio: Option<super::analysis::Ratio>, single: bool) -> String {
+    match ratio {
+        Some(r) if single => format::ratio(r.value),
+        Some(r) => format::ratio_with_verdict(r.value, r.verdict),
+        None => "–".into(),
+    }
 }
 
 fn ratio_tables(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
@@ -140,7 +147,12 @@ fn ratio_tables(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
         document.paragraph("No workload ran both its baseline and another strategy successfully, so there is no ratio to show.");
         return;
     }
-    document.paragraph("Throughput (ops/s) and peak RSS of each strategy over the baseline's, medians over repetitions: above 1x is faster, or more memory. Geometric means over every workload and size first:");
+    let untested = if single_runs(cells) {
+        " Every cell ran once, so no ratio is tested against the noise."
+    } else {
+        ""
+    };
+    document.paragraph(format!("Throughput (ops/s) and peak RSS of each strategy over the baseline's, medians over repetitions: above 1x is faster, or more memory.{untested} Geometric means over every workload and size first:"));
     let means = geometric_means(&rows);
     geometric_mean_table(document, &means);
     for workload in workloads(cells) {
@@ -155,7 +167,7 @@ fn ratio_tables(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
             format!("`{workload}` against `{baseline}`")
         };
         document.heading(3, heading);
-        workload_ratio_table(document, &workload_rows);
+        workload_ratio_table(document, &workload_rows, single_runs(cells));
     }
 }
 
@@ -179,7 +191,7 @@ fn geometric_mean_table(document: &mut Document, means: &[GeometricMeanRow]) {
     document.table(header, rows);
 }
 
-fn workload_ratio_table(document: &mut Document, rows: &[&RatioRow]) {
+fn workload_ratio_table(document: &mut Document, rows: &[&RatioRow], single: bool) {
     let several_threads = rows.iter().map(|r| r.key.threads).collect::<BTreeSet<_>>().len() > 1;
     let columns: BTreeSet<(u64, u32)> = rows.iter().map(|r| (r.key.size, r.key.threads)).collect();
     let column_name = |(size, threads): (u64, u32)| {
@@ -201,8 +213,8 @@ fn workload_ratio_table(document: &mut Document, rows: &[&RatioRow]) {
                 let found = rows
                     .iter()
                     .find(|r| r.key.strategy == strategy && r.key.size == size && r.key.threads == threads);
-                row.push(found.map(|r| ratio_cell(r.throughput)).unwrap_or_else(|| "–".into()));
-                row.push(found.map(|r| ratio_cell(r.peak_rss)).unwrap_or_else(|| "–".into()));
+                row.push(found.map(|r| ratio_cell(r.throughput, single)).unwrap_or_else(|| "–".into()));
+                row.push(found.map(|r| ratio_cell(r.peak_rss, single)).unwrap_or_else(|| "–".into()));
             }
             row
         })
