@@ -26,6 +26,7 @@ pub struct CompareCmd {
 }
 
 impl CompareCmd {
+    /// Prints the comparison table; exit code 0.
     pub fn run(self) -> Result<i32> {
         let a = load_results(&self.a)?;
         let b = load_results(&self.b)?;

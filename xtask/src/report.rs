@@ -36,6 +36,7 @@ pub struct ReportCmd {
 }
 
 impl ReportCmd {
+    /// Merges the directories if there are several (or `--out` is given), then writes the report; exit code 0.
     pub fn run(self) -> Result<i32> {
         let out = self.out.clone().unwrap_or_else(|| self.dirs[0].clone());
         if self.dirs.len() > 1 || self.out.is_some() {

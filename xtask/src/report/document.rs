@@ -313,7 +313,7 @@ pub fn base64(bytes: &[u8]) -> String {
 }
 
 /// The relative link targets in Markdown text: every `](target)`.
-#[cfg_attr(not(test), allow(dead_code))]
+#[cfg(test)]
 pub fn markdown_links(markdown: &str) -> Vec<String> {
     let mut links = Vec::new();
     let mut rest = markdown;
