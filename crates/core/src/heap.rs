@@ -145,7 +145,8 @@ pub trait Heap {
     fn str(&mut self, text: &str) -> Obj;
     /// A new tuple; it takes its own reference to each item (the caller keeps theirs).
     fn tuple(&mut self, items: &[Obj]) -> Obj;
-    /// A new, empty list with room for `capacity` items.
+    /// A new, empty list with room for `capacity` items, which appends fill
+    /// before the list grows (CPython's preallocated lists; `list(0)` is `[]`).
     fn list(&mut self, capacity: usize) -> Obj;
     /// A new instance with `n_slots` empty slots.
     fn instance(&mut self, n_slots: usize) -> Obj;

@@ -385,8 +385,12 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
     fn append(&mut self, list: Obj, item: Obj) {
         self.expect_kind(list, Kind::List, "append");
         self.core.check(item, "append item");
-        let (len, _) = layout::list_shape(list);
-        self.list_resize(list, len + 1);
+        let (len, cap) = layout::list_shape(list);
+        // A list grown by appends always has room or needs `list_resize`; one made with a
+        // capacity is filled in place, as CPython fills a preallocated list (`list_extend`).
+        if len == cap {
+            self.list_resize(list, len + 1);
+        }
         layout::set_list_len(list, len + 1);
         layout::put_ref(list, len, Some(item));
         self.policy.hold(&mut self.core, item);

@@ -7,6 +7,7 @@
 //! nothing else — except what pure reference counting cannot free (objects
 //! kept alive by garbage cycles), which must show up exactly in `leaked_bytes`.
 
+use heaplab_core::object::list_resize;
 use heaplab_core::{Heap, Kind, Obj};
 use proptest::prelude::*;
 
@@ -342,6 +343,19 @@ fn list_buffers_grow_as_cpython_s_and_count_bytes() {
         }
         assert_eq!(heap.pop(list), None);
         assert_eq!(heap.len(list), 0);
+        heap.release(item);
+        heap.release(list);
+
+        // A preallocated list is filled in place.
+        let list = heap.list(100);
+        let item = heap.int(7);
+        let base = heap.stats().live_bytes;
+        for _ in 0..100 {
+            heap.append(list, item);
+        }
+        assert_eq!(heap.stats().live_bytes, base);
+        heap.append(list, item);
+        assert_eq!(heap.stats().live_bytes - base, (list_resize(100, 100, 101).unwrap() - 100) as u64 * 8);
         heap.release(item);
         heap.release(list);
     });
