@@ -16,7 +16,8 @@
 //!    is reachable and makes everything it references reachable, moving back
 //!    objects already set aside; one with `gc_refs == 0` is set aside as
 //!    tentatively unreachable;
-//! 4. untracks tuples that hold no containers (`_PyTuple_MaybeUntrack`);
+//! 4. untracks tuples that hold no containers (`_PyTuple_MaybeUntrack`),
+//!    in the same pass as step 3 (see `move_unreachable_and_untrack_tuples`);
 //! 5. moves the survivors to the next generation, and clears the references
 //!    of the unreachable (`tp_clear` of lists and instances), which frees
 //!    them by reference counting.
@@ -150,6 +151,7 @@ mod list {
     }
 
     /// The number of nodes in a list.
+    #[cfg(test)]
     pub(super) fn len(head: u64) -> u64 {
         let mut n = 0;
         let mut node = next(head);
@@ -270,17 +272,16 @@ impl Cycle {
 
         update_refs(young);
         subtract_refs(young);
-        move_unreachable(young, unreachable);
-        untrack_tuples(young);
+        let n_survivors = move_unreachable_and_untrack_tuples(young, unreachable);
 
         if young != old {
             if generation == GENERATIONS - 2 {
-                self.long_lived_pending += list::len(young);
+                self.long_lived_pending += n_survivors;
             }
             list::merge(young, old);
         } else {
             self.long_lived_pending = 0;
-            self.long_lived_total = list::len(young) + self.interpreter_objects;
+            self.long_lived_total = n_survivors + self.interpreter_objects;
         }
         self.delete_garbage(core, unreachable, old);
         core.record_pause(generation, started);
@@ -363,8 +364,26 @@ fn subtract_refs(young: u64) {
     }
 }
 
-/// `move_unreachable`: sets aside what nothing outside reaches.
-fn move_unreachable(young: u64, unreachable: u64) {
+/// `move_unreachable`, then `untrack_tuples`, in one pass over `young`;
+/// returns the number of objects left in `young` (CPython's
+/// `gc_list_size(young)` after both).
+///
+/// `move_unreachable` sets aside what nothing outside reaches: an object
+/// with `gc_refs > 0` is reachable and makes everything it references
+/// reachable, bringing back (to the end of `young`) whatever was set aside;
+/// one with `gc_refs == 0` is set aside, tentatively.
+///
+/// `untrack_tuples` stops tracking a reachable tuple that holds no
+/// container that could be tracked (`_PyTuple_MaybeUntrack`): it can never
+/// be part of a cycle. CPython runs it as a second pass over `young`, in
+/// list order; here each reachable object is checked when the scan leaves
+/// it, which visits the same objects in the same order — what the scan
+/// brings back is appended behind it, where the second pass would find it
+/// too — and sees every item's tracked flag as that pass would, so the
+/// same tuples are untracked. Folding the two passes (and the count) into
+/// one saves two walks over the generation, each a cache miss per object.
+fn move_unreachable_and_untrack_tuples(young: u64, unreachable: u64) -> u64 {
+    let mut n_survivors = 0;
     let mut node = list::next(young);
     while node != young {
         let obj = obj_of(node);
@@ -372,7 +391,14 @@ fn move_unreachable(young: u64, unreachable: u64) {
             layout::for_each_ref(obj, |child| visit_reachable(child, young));
             set_flag(obj, FLAG_COLLECTING, false);
             // Read after the traversal: it may have appended to `young` behind `node`.
-            node = list::next(node);
+            let next = list::next(node);
+            if layout::kind(obj) == Kind::Tuple && !may_hold_tracked(obj) {
+                list::unlink(node);
+                set_flag(obj, FLAG_TRACKED, false);
+            } else {
+                n_survivors += 1;
+            }
+            node = next;
         } else {
             let next = list::next(node);
             list::unlink(node);
@@ -381,6 +407,7 @@ fn move_unreachable(young: u64, unreachable: u64) {
             node = next;
         }
     }
+    n_survivors
 }
 
 /// `visit_reachable`: `child` is reachable; bring it back if it was set aside.
@@ -397,27 +424,15 @@ fn visit_reachable(child: Obj, young: u64) {
     layout::set_aux(child, 1);
 }
 
-/// `untrack_tuples`: a tuple that holds no container that could be tracked
-/// can never be part of a cycle; stop tracking it (`_PyTuple_MaybeUntrack`).
-fn untrack_tuples(young: u64) {
-    let mut node = list::next(young);
-    while node != young {
-        let next = list::next(node);
-        let obj = obj_of(node);
-        if layout::kind(obj) == Kind::Tuple {
-            let mut may_be_tracked = false;
-            layout::for_each_ref(obj, |item| {
-                let kind = layout::kind(item);
-                may_be_tracked |=
-                    kind.is_container() && (kind != Kind::Tuple || has_flag(item, FLAG_TRACKED));
-            });
-            if !may_be_tracked {
-                list::unlink(node);
-                set_flag(obj, FLAG_TRACKED, false);
-            }
-        }
-        node = next;
-    }
+/// Whether a tuple holds an item that is, or could become, tracked
+/// (`_PyObject_GC_MAY_BE_TRACKED`): a list or an instance, or a tuple still tracked.
+fn may_hold_tracked(tuple: Obj) -> bool {
+    let mut may_be_tracked = false;
+    layout::for_each_ref(tuple, |item| {
+        let kind = layout::kind(item);
+        may_be_tracked |= kind.is_container() && (kind != Kind::Tuple || has_flag(item, FLAG_TRACKED));
+    });
+    may_be_tracked
 }
 
 impl<A: Allocator> Policy<A> for Cycle {
