@@ -5,9 +5,9 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use heaplab_alloc::{AllocConfig, AllocVisitor};
-use heaplab_core::fault::{Fault, FAULT_VAR};
+use heaplab_core::fault::{FAULT_VAR, Fault};
 use heaplab_core::probe::{self, PhaseLog, PhaseRecord, Probe, ProbeHandle, Snapshot};
 use heaplab_core::record::quantile;
 use heaplab_core::{AllocStats, Allocator, HeapStats, Outcome, Params, Record, RunReport, Status};
@@ -30,13 +30,13 @@ pub struct RunArgs {
     #[arg(long)]
     workload: String,
     /// The workload's size (what it means: `heaplab list`).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     size: String,
     /// Threads, for threaded workloads.
-    #[arg(long, default_value = "1")]
+    #[arg(long, default_value = "1", allow_hyphen_values = true)]
     threads: String,
     /// Seed of every random choice.
-    #[arg(long, default_value = "42")]
+    #[arg(long, default_value = "42", allow_hyphen_values = true)]
     seed: String,
     /// Writes the memory time series here as CSV.
     #[arg(long)]
@@ -211,7 +211,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     if threads > 1 && !workload.threaded {
         bail!("workload {} is single-threaded; --threads must be 1", workload.name);
     }
-    let seed: u64 = args.seed.trim().parse().map_err(|_| anyhow::anyhow!("--seed must be an integer (got '{}')", args.seed))?;
+    let seed: u64 = args
+        .seed
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--seed must be an integer (got '{}')", args.seed))?;
     let settings = parse_settings(&args.settings)?;
     let series_file = match &args.series {
         Some(path) => Some(File::create(path).with_context(|| format!("creating {}", path.display()))?),
@@ -276,11 +280,14 @@ pub fn run(args: RunArgs) -> Result<()> {
     };
     let report = RunReport {
         record,
-        collections_by_gen: if measured.has_collector { stats.collections_by_gen.clone() } else { Vec::new() },
+        collections_by_gen: if measured.has_collector {
+            stats.collections_by_gen.clone()
+        } else {
+            Vec::new()
+        },
         phases: measured.phases,
     };
-    println!("{}", serde_json::to_string(&report)?);
-    Ok(())
+    crate::print_line(&serde_json::to_string(&report)?)
 }
 
 #[cfg(test)]

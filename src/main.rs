@@ -7,6 +7,7 @@
 mod cell;
 mod strategy;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -39,10 +40,12 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(err) => {
-            // One line, not clap's usage block.
+            // One line, not clap's usage block: the message up to its first blank line.
             let text = err.to_string();
-            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
-            eprintln!("error: {first} (see heaplab --help)");
+            let message: Vec<&str> =
+                text.lines().map(str::trim).take_while(|line| !line.is_empty()).collect();
+            let message = message.join(" ");
+            eprintln!("error: {} (see heaplab --help)", message.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };
@@ -56,5 +59,15 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// Writes `text` and a newline to stdout. A reader that went away (`heaplab
+/// list | head`) ends the output quietly instead of panicking as `println!` does.
+pub fn print_line(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }

@@ -1,7 +1,9 @@
 //! Strategy names: `collector+allocator` for object and numeric workloads,
 //! an allocator alone for allocator workloads; and `heaplab list`.
 
-use anyhow::{bail, Result};
+use std::fmt::Write;
+
+use anyhow::{Result, bail};
 use heaplab_alloc::ALLOCATORS;
 use heaplab_gc::COLLECTORS;
 use heaplab_workloads::Workload;
@@ -28,10 +30,7 @@ impl Strategy {
 
 /// Every heap strategy name, collectors outer.
 pub fn heap_strategy_names() -> Vec<String> {
-    COLLECTORS
-        .iter()
-        .flat_map(|c| ALLOCATORS.iter().map(move |a| format!("{}+{}", c.name, a.name)))
-        .collect()
+    COLLECTORS.iter().flat_map(|c| ALLOCATORS.iter().map(move |a| format!("{}+{}", c.name, a.name))).collect()
 }
 
 /// Every allocator strategy name.
@@ -56,7 +55,11 @@ pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
         bail!("unknown strategy '{name}' (valid for {}: {})", workload.name, valid.join(", "));
     };
     if strategy.collector.is_some() != workload.runs_on_heap() {
-        bail!("workload {} runs on {kind} strategies, not '{name}' (valid: {})", workload.name, valid.join(", "));
+        bail!(
+            "workload {} runs on {kind} strategies, not '{name}' (valid: {})",
+            workload.name,
+            valid.join(", ")
+        );
     }
     if let Err(reason) = heaplab_alloc::availability(strategy.allocator) {
         bail!("strategy '{name}' is unavailable here: {reason}");
@@ -137,19 +140,18 @@ fn listing() -> Listing {
 pub fn list(json: bool) -> Result<()> {
     let listing = listing();
     if json {
-        println!("{}", serde_json::to_string(&listing)?);
-        return Ok(());
+        return crate::print_line(&serde_json::to_string(&listing)?);
     }
-    println!("Strategies:");
+    let mut text = String::from("Strategies:\n");
     for s in &listing.strategies {
         match &s.reason {
-            None => println!("  {:<22} {}", s.name, s.kind),
-            Some(reason) => println!("  {:<22} {} (unavailable: {reason})", s.name, s.kind),
+            None => writeln!(text, "  {:<22} {}", s.name, s.kind)?,
+            Some(reason) => writeln!(text, "  {:<22} {} (unavailable: {reason})", s.name, s.kind)?,
         }
     }
-    println!("\nWorkloads:");
+    text.push_str("\nWorkloads:\n");
     for w in &listing.workloads {
-        println!("  {:<26} {:<9} size = {}; {}", w.name, w.family, w.size_meaning, w.summary);
+        writeln!(text, "  {:<26} {:<9} size = {}; {}", w.name, w.family, w.size_meaning, w.summary)?;
     }
-    Ok(())
+    crate::print_line(text.trim_end())
 }
