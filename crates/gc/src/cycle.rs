@@ -559,7 +559,9 @@ impl<A: Allocator> Policy<A> for Cycle {
         self.enabled = enabled;
     }
 
-    /// `gc.freeze()`: every generation joins the permanent one; generation 0's count restarts.
+    /// `gc.freeze()`: every generation joins the permanent one, and every
+    /// generation's count restarts (CPython 3.11's `gc_freeze_impl` zeroes
+    /// all three).
     ///
     /// CPython only splices the lists; here each object's tag also records
     /// its new generation, a walk over what is tracked.
@@ -573,7 +575,7 @@ impl<A: Allocator> Policy<A> for Cycle {
             }
             list::merge(head, self.head(PERMANENT));
         }
-        self.counts[0] = 0;
+        self.counts = [0; GENERATIONS];
     }
 
     fn finish(&mut self, core: &mut Core<A>) {
