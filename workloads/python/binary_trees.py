@@ -59,17 +59,20 @@ def nodes_in_tree(depth):
 
 def main():
     args = measure.parse_args(__doc__, WORKLOADS)
-    recorder = measure.Recorder(args)
     checksum = measure.checksum_for(args)
     max_depth = args.size
     n_nodes_allocated = 0
+
+    recorder = measure.Recorder(args)
 
     recorder.phase("build")
     long_lived = make_tree(max_depth)
     n_nodes_allocated += nodes_in_tree(max_depth)
 
     recorder.phase("churn")
-    for depth in short_lived_depths(max_depth):
+    depths = short_lived_depths(max_depth)
+    for depth_index in range(len(depths)):
+        depth = depths[depth_index]
         n_iterations = 1 << (max_depth - depth + MIN_DEPTH)
         n_nodes_counted = 0
         for _ in range(n_iterations):

@@ -16,11 +16,12 @@ WORKLOADS = ("bulk-load", "bulk-load-gc-off", "bulk-load-frozen")
 
 def main():
     args = measure.parse_args(__doc__, WORKLOADS)
-    recorder = measure.Recorder(args)
     checksum = measure.checksum_for(args)
     n_records = args.size
     gc_off = args.workload == "bulk-load-gc-off"
     frozen = args.workload == "bulk-load-frozen"
+
+    recorder = measure.Recorder(args)
 
     recorder.phase("build")
     if gc_off:
@@ -48,7 +49,8 @@ def main():
     recorder.sizeof("list", records, len(records), growth="append")
     last = None
     checksum.word(len(records))
-    for number, real, text in records:
+    for index in range(len(records)):
+        number, real, text = records[index]
         checksum.word(number)
         checksum.float(real)
         checksum.bytes(text.encode("ascii"))

@@ -110,7 +110,8 @@ def digest_tree(root, checksum):
         children = node.children
         checksum.word(node.value)
         checksum.word(len(children))
-        for child in children:
+        for index in range(len(children)):
+            child = children[index]
             assert child.parent is node, "a child that points at another parent"
             to_visit.append(child)
     checksum.word(n_nodes)
@@ -118,12 +119,13 @@ def digest_tree(root, checksum):
 
 def main():
     args = measure.parse_args(__doc__, WORKLOADS)
-    recorder = measure.Recorder(args)
     checksum = measure.checksum_for(args)
     rng = measure.Rng(args.seed)
     values = Values()
     n_ring_nodes = args.size // 2
     n_tree_nodes = args.size - n_ring_nodes
+
+    recorder = measure.Recorder(args)
 
     recorder.phase("rings")
     sized = False
@@ -136,8 +138,8 @@ def main():
             batch.append(make_ring(n_nodes, values))
             n_left -= n_nodes
             n_in_batch += n_nodes
-        for ring in batch:
-            digest_ring(ring, checksum)
+        for index in range(len(batch)):
+            digest_ring(batch[index], checksum)
         if not sized:
             sized = True
             recorder.sizeof("instance", batch[-1], 2)
@@ -156,8 +158,8 @@ def main():
             batch.append(make_tree(n_nodes, rng, values))
             n_left -= n_nodes
             n_in_batch += n_nodes
-        for root in batch:
-            digest_tree(root, checksum)
+        for index in range(len(batch)):
+            digest_tree(batch[index], checksum)
         if not sized:
             sized = True
             recorder.sizeof("instance", batch[0], 3)

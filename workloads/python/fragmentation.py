@@ -16,7 +16,8 @@ NEW_STR_ONE_IN = 10
 def digest_list(items, checksum):
     """Mixes in a list's length and each item's value: floats by their bits, strs by their bytes."""
     checksum.word(len(items))
-    for item in items:
+    for index in range(len(items)):
+        item = items[index]
         if type(item) is float:
             checksum.float(item)
         else:
@@ -25,9 +26,10 @@ def digest_list(items, checksum):
 
 def main():
     args = measure.parse_args(__doc__, WORKLOADS)
-    recorder = measure.Recorder(args)
     checksum = measure.checksum_for(args)
     n_floats = args.size
+
+    recorder = measure.Recorder(args)
 
     recorder.phase("build")
     all_floats = [float(i) for i in range(n_floats)]

@@ -19,9 +19,10 @@ FULL_COLLECTIONS = 5
 
 def main():
     args = measure.parse_args(__doc__, WORKLOADS)
-    recorder = measure.Recorder(args)
     checksum = measure.checksum_for(args)
     n_lists = args.size
+
+    recorder = measure.Recorder(args)
 
     recorder.phase("build")
     lists = [[i] for i in range(n_lists)]
@@ -41,10 +42,11 @@ def main():
     recorder.sizeof("list", lists, len(lists), growth="append")
     last = None
     checksum.word(len(lists))
-    for one_element in lists:
+    for index in range(len(lists)):
+        one_element = lists[index]
         checksum.word(len(one_element))
-        for item in one_element:
-            checksum.word(item)
+        for item_index in range(len(one_element)):
+            checksum.word(one_element[item_index])
     lists = None
 
     recorder.extra("collect_seconds", seconds)

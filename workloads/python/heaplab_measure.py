@@ -24,10 +24,17 @@ A script prints one JSON object on stdout:
 - ``checksum`` (with ``--checksum``, else null) and ``ops``, as the Rust
   workload computes them.
 
-Measuring disturbs what is measured as little as it can: each figure is
-read at the phase boundary before anything is allocated; pymalloc's report
-goes through a file opened before the workload; and collections that the
-measurement itself triggers are counted out of the workload's.
+The scripts walk lists by index rather than with ``for item in items``: a
+list iterator is an object the collector counts, which the Rust workloads
+do not make, and one made when generation 0's count is past its threshold
+(after ``gc.enable()``, say) runs a collection.
+
+Measuring disturbs what is measured as little as it can: automatic
+collection is off while it measures, and everything it allocates is freed
+before collection is on again, so that no collection runs on its account
+and generation 0's count is what the workload left; pymalloc's report goes
+through a file opened before the workload; the interpreter's own tracked
+objects are counted after a ``gc.collect()``, just before the workload.
 """
 
 import argparse
@@ -186,17 +193,44 @@ def parse_debugmallocstats(text):
 
 
 def collections_so_far():
-    """Collections of each generation since the interpreter started."""
-    return [generation["collections"] for generation in gc.get_stats()]
+    """Collections of each generation since the interpreter started.
+
+    ``gc.get_stats()`` is called before anything is allocated here: a list
+    comprehension would make a function object first, and that allocation
+    could trigger a collection.
+    """
+    stats = gc.get_stats()
+    return [stats[0]["collections"], stats[1]["collections"], stats[2]["collections"]]
 
 
 class Recorder:
     """Measures a workload's phases; see the module documentation.
 
-    Made before the workload: it measures the baseline, then runs
+    Made just before the workload, after anything else the script keeps
+    (its Rng, its Checksum): it measures the baseline, then runs
     ``gc.collect()`` so that the whole interpreter is long-lived, as it is
-    in a program that has warmed up, and counts what is tracked.
+    in a program that has warmed up, counts what is tracked, and keeps
+    nothing that the collector counts, so that generation 0's count is 0
+    when the workload starts, as the model's is.
+
+    While it measures, automatic collection is off: what it allocates is
+    freed before collection is on again, so the count is what the workload
+    left, and no collection runs on the measurement's account.
     """
+
+    __slots__ = (
+        "args",
+        "tracing",
+        "interpreter_objects",
+        "_report_file",
+        "_baseline",
+        "_phases",
+        "_sizeof",
+        "_extra",
+        "_current",
+        "_started_at",
+        "_at_start",
+    )
 
     def __init__(self, args):
         self.args = args
@@ -212,10 +246,13 @@ class Recorder:
         gc.collect()
         traced = tracemalloc.get_traced_memory()[0] if self.tracing else None
         self._baseline = json.dumps({"traced_bytes": traced, "pymalloc": self._pymalloc()})
+        # Counted before the last gc.collect(), and that collection with them,
+        # so that nothing the collector counts is made after it.
+        before = collections_so_far()
+        self._at_start = (before[0], before[1], before[2] + 1)
+        before = None
         gc.collect()
         self.interpreter_objects = len(gc.get_objects())
-        self._excluded = [0, 0, 0]
-        self._at_start = collections_so_far()
 
     def _pymalloc(self):
         """Runs ``sys._debugmallocstats()`` with the C-level stderr sent to a file, and parses it."""
@@ -233,11 +270,6 @@ class Recorder:
         report.seek(0)
         return parse_debugmallocstats(report.read().decode("ascii", "replace"))
 
-    def _exclude_collections_since(self, before):
-        """Counts collections that ran since ``before`` out of the workload's."""
-        after = collections_so_far()
-        self._excluded = [e + a - b for e, a, b in zip(self._excluded, after, before)]
-
     def phase(self, name):
         """Ends the running phase, if any, and starts ``name``."""
         self._end_phase(time.perf_counter())
@@ -247,18 +279,23 @@ class Recorder:
     def _end_phase(self, ended_at):
         if self._current is None:
             return
-        now = collections_so_far()
-        traced = tracemalloc.get_traced_memory()[0] if self.tracing else None
-        collections = [n - s - e for n, s, e in zip(now, self._at_start, self._excluded)]
-        record = {
-            "name": self._current,
-            "seconds": ended_at - self._started_at,
-            "collections": collections,
-            "traced_bytes": traced,
-            "pymalloc": self._pymalloc(),
-        }
-        self._phases.append(json.dumps(record))
-        self._exclude_collections_since(now)
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            now = collections_so_far()
+            traced = tracemalloc.get_traced_memory()[0] if self.tracing else None
+            record = {
+                "name": self._current,
+                "seconds": ended_at - self._started_at,
+                "collections": [n - s for n, s in zip(now, self._at_start)],
+                "traced_bytes": traced,
+                "pymalloc": self._pymalloc(),
+            }
+            self._phases.append(json.dumps(record))
+            record = None
+        finally:
+            if was_enabled:
+                gc.enable()
         self._current = None
 
     def sizeof(self, kind, obj, length, growth=None):
@@ -269,10 +306,30 @@ class Recorder:
         30-bit digits, a list's items. ``growth`` says how a list's buffer
         was sized: "append" (one append at a time from empty) or "exact".
         """
-        before = collections_so_far()
-        entry = {"kind": kind, "len": length, "bytes": sys.getsizeof(obj), "growth": growth}
-        self._sizeof.append(json.dumps(entry))
-        self._exclude_collections_since(before)
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            entry = {"kind": kind, "len": length, "bytes": sys.getsizeof(obj), "growth": growth}
+            self._sizeof.append(json.dumps(entry))
+            entry = None
+        finally:
+            if was_enabled:
+                gc.enable()
+
+    def pause(self):
+        """Turns automatic collection off while the script does some measuring of its own; returns what ``resume`` needs.
+
+        Call it as a method (``was = recorder.pause()``): a ``with`` block
+        would allocate a bound method first, which could trigger a collection.
+        """
+        was_enabled = gc.isenabled()
+        gc.disable()
+        return was_enabled
+
+    def resume(self, was_enabled):
+        """Turns automatic collection back on if ``pause`` turned it off."""
+        if was_enabled:
+            gc.enable()
 
     def extra(self, name, value):
         """Adds a figure of the workload's own to the output (e.g. gc-traverse's collection times)."""
@@ -281,6 +338,7 @@ class Recorder:
     def finish(self, checksum, ops):
         """Ends the last phase and prints the JSON object."""
         self._end_phase(time.perf_counter())
+        gc.disable()
         output = {
             "workload": self.args.workload,
             "size": self.args.size,
