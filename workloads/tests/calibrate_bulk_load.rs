@@ -107,4 +107,10 @@ fn freezing_halfway_restarts_the_count() {
     // the unfrozen load of 1,001 tracked allocations collects once.
     assert_eq!(collections("bulk-load-frozen", 1_000, 0), [0, 0, 0]);
     assert_eq!(collections("bulk-load", 1_000, 0), [1, 0, 0]);
+    // 2 x 7,711 records: 7,712 tracked allocations before the freeze make 11
+    // collections of generation 0, and so do the 7,711 after it, because
+    // gc.freeze() restarts generation 1's count too; without the freeze the
+    // twelfth collection is of generation 1.
+    assert_eq!(collections("bulk-load-frozen", 2 * 7_711, 0), [22, 0, 0]);
+    assert_eq!(collections("bulk-load", 2 * 7_711, 0), [21, 1, 0]);
 }
