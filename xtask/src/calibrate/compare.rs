@@ -130,15 +130,20 @@ pub fn rows(measured: &Measured) -> Vec<Row> {
     }
 
     if let Some(traced) = measured.traced {
-        let size = measured.size as f64;
         let unit = measured.twin.unit;
+        let (per, what) = if unit.is_empty() {
+            (1.0, String::new())
+        } else {
+            (measured.size as f64, format!(" per {unit}"))
+        };
         let base = traced.baseline.traced_bytes.unwrap_or(0) as f64;
         for (python_phase, model_phase) in matched_phases(traced, model) {
             let Some(bytes) = python_phase.traced_bytes else { continue };
-            let cpython = (bytes as f64 - base) / size;
-            let heaplab = model_phase.live_bytes as f64 / size;
-            if cpython.abs() >= 1.0 || heaplab >= 1.0 {
-                push(format!("traced bytes per {unit} after {}", python_phase.name), cpython, heaplab);
+            let cpython = (bytes as f64 - base) / per;
+            let heaplab = model_phase.live_bytes as f64 / per;
+            // What is left after teardown is the interpreter's, not the workload's.
+            if (cpython.abs() >= 1.0 || heaplab >= 1.0) && python_phase.name != "teardown" {
+                push(format!("traced bytes{what} after {}", python_phase.name), cpython, heaplab);
             }
         }
     }

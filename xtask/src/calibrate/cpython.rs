@@ -16,7 +16,8 @@ pub struct Twin {
     pub script: &'static str,
     /// The size calibration uses unless `--sizes` says otherwise.
     pub size: u64,
-    /// What one unit of size is, for figures given per unit.
+    /// What one unit of size is, for figures given per unit; empty where
+    /// figures per unit would mean nothing (binary-trees' size is a depth).
     pub unit: &'static str,
 }
 
@@ -34,7 +35,7 @@ pub const TWINS: [Twin; 9] = [
     Twin { workload: "fragmentation-contiguous", script: "fragmentation.py", size: 2_000_000, unit: "float" },
     Twin { workload: "churn", script: "churn.py", size: 200_000, unit: "live object" },
     Twin { workload: "cyclic-garbage", script: "cyclic_garbage.py", size: 200_000, unit: "node" },
-    Twin { workload: "binary-trees", script: "binary_trees.py", size: 14, unit: "level" },
+    Twin { workload: "binary-trees", script: "binary_trees.py", size: 14, unit: "" },
 ];
 
 /// What a script prints.
