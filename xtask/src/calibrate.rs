@@ -97,6 +97,7 @@ impl CalibrateCmd {
         let mut rows: Vec<Row> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
         let mut version_seen: Option<String> = None;
+        let mut parameters_seen: Option<(Vec<u64>, Option<u64>)> = None;
         for twin in twins {
             let sizes = self.sizes.clone().unwrap_or_else(|| vec![twin.size]);
             for size in sizes {
@@ -108,6 +109,8 @@ impl CalibrateCmd {
                             display_implementation(&python.python.implementation),
                             python.python.version
                         ));
+                        let arena_size = python.baseline.pymalloc.as_ref().and_then(|p| p.arena_size);
+                        parameters_seen.get_or_insert((python.thresholds.clone(), arena_size));
                         rows.extend(workload_rows);
                     }
                     Err(err) => {
@@ -119,9 +122,12 @@ impl CalibrateCmd {
         }
 
         print!("{}", table::terminal(&rows));
+        let (thresholds, arena_size) = parameters_seen.unwrap_or_default();
         let context = table::Context {
             python: version_seen.unwrap_or(python_version),
             seed: self.seed,
+            thresholds,
+            arena_size,
             command: typed_command(),
         };
         std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;

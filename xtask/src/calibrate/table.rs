@@ -14,6 +14,10 @@ pub struct Context {
     pub python: String,
     /// The seed every run used.
     pub seed: u64,
+    /// `gc.get_threshold()`, as measured and passed to the model.
+    pub thresholds: Vec<u64>,
+    /// pymalloc's arena size, as measured (the model's geometry follows it).
+    pub arena_size: Option<u64>,
     /// The command as typed.
     pub command: String,
 }
@@ -107,12 +111,15 @@ pub fn markdown(rows: &[Row], context: &Context) -> String {
          its collections are counted from the start of the workload, after a `gc.collect()`.\n",
         context.python, context.seed
     );
+    let thresholds: Vec<String> = context.thresholds.iter().map(u64::to_string).collect();
+    let arena = context.arena_size.map_or("not reported".to_owned(), |bytes| format!("{bytes} bytes"));
     let _ = writeln!(
         out,
         "The model takes CPython's parameters as measured, and nothing else: the generation thresholds \
-         (`gc.get_threshold()`), the tracked objects the interpreter holds (`len(gc.get_objects())` \
-         after `gc.collect()`, rows \"parameter: interpreter's tracked objects\"; they count in the \
-         long-lived total of the 25% rule), and pymalloc's arena size.\n"
+         (`gc.get_threshold()`: {}), pymalloc's arena size ({arena}), and the tracked objects the \
+         interpreter holds (`len(gc.get_objects())` after `gc.collect()`, rows \"parameter: \
+         interpreter's tracked objects\"), which count in the long-lived total of the 25% rule.\n",
+        thresholds.join(", ")
     );
     let _ = writeln!(out, "| metric | workload | size | CPython | heaplab | difference |");
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
@@ -203,12 +210,18 @@ mod tests {
 
     #[test]
     fn the_markdown_section_has_its_title_and_a_table_row_per_row() {
-        let context =
-            Context { python: "CPython 3.11.7".into(), seed: 42, command: "cargo xtask calibrate".into() };
+        let context = Context {
+            python: "CPython 3.11.7".into(),
+            seed: 42,
+            thresholds: vec![700, 10, 10],
+            arena_size: Some(1 << 20),
+            command: "cargo xtask calibrate".into(),
+        };
         let text = markdown(&rows(), &context);
         assert!(text.starts_with("## Fidelity to CPython\n"));
         assert_eq!(text.lines().filter(|line| line.starts_with("| ")).count(), 1 + rows().len());
         assert!(text.contains("| one full collection (ms) | gc-traverse | 1 | 40 | 10.50 | -73.8% |"));
+        assert!(text.contains("(`gc.get_threshold()`: 700, 10, 10), pymalloc's arena size (1048576 bytes)"));
     }
 
     #[test]
