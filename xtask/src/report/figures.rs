@@ -151,7 +151,7 @@ fn throughput_plot(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Optio
             title: format!("{workload}: throughput against size{note}"),
             panels: vec![Panel {
                 title: "operations per second (median; whiskers min–max)".into(),
-                x: Axis::log("size"),
+                x: Axis { whole_numbers: true, ..Axis::log("size") },
                 y: Axis::log("ops/s"),
                 lines,
             }],
@@ -181,13 +181,13 @@ fn memory_plot(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Option<Pl
             panels: vec![
                 Panel {
                     title: "peak RSS (MiB)".into(),
-                    x: Axis::log("size"),
+                    x: Axis { whole_numbers: true, ..Axis::log("size") },
                     y: Axis::log("MiB"),
                     lines: rss,
                 },
                 Panel {
                     title: "peak live bytes (MiB)".into(),
-                    x: Axis::log("size"),
+                    x: Axis { whole_numbers: true, ..Axis::log("size") },
                     y: Axis::log("MiB"),
                     lines: live,
                 },
