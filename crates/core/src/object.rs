@@ -12,8 +12,9 @@ pub const OBJECT_HEADER: usize = 16;
 /// Bytes of CPython's `PyGC_Head`, in front of every container under the `cycle` collector.
 pub const GC_HEADER: usize = 16;
 
-/// `sys.getsizeof(0)`: header and `ob_size`; each 30-bit digit adds 4 bytes
-/// (`sys.getsizeof(1)` is 28, `sys.getsizeof(2**30)` 32).
+/// An int's header and `ob_size`; each 30-bit digit adds 4 bytes, and even 0
+/// has one (`_PyLong_New`): `sys.getsizeof(0)` and `sys.getsizeof(1)` are 28,
+/// `sys.getsizeof(2**30)` 32.
 pub const INT_BASE: usize = 24;
 /// `sys.getsizeof(1.0)`.
 pub const FLOAT_SIZE: usize = 24;
@@ -86,7 +87,7 @@ impl Kind {
     /// the other kinds.
     pub fn object_size(self, len: usize) -> usize {
         match self {
-            Kind::Int => INT_BASE + 4 * len,
+            Kind::Int => INT_BASE + 4 * len.max(1),
             Kind::Float => FLOAT_SIZE,
             Kind::Str => STR_BASE + len,
             Kind::Tuple => TUPLE_BASE + WORD * len,
@@ -97,7 +98,7 @@ impl Kind {
     }
 }
 
-/// How many 30-bit digits CPython 3.11 uses for an int of this value (0 for 0).
+/// How many 30-bit digits an int of this value needs (0 for 0, which CPython still gives one).
 pub fn int_digits(value: i64) -> usize {
     let bits = 64 - value.unsigned_abs().leading_zeros() as usize;
     bits.div_ceil(30)
@@ -149,7 +150,7 @@ mod tests {
     #[test]
     fn sizes_match_sys_getsizeof() {
         let int_size = |v: i64| Kind::Int.object_size(int_digits(v));
-        assert_eq!(int_size(0), 24);
+        assert_eq!(int_size(0), 28);
         assert_eq!(int_size(1), 28);
         assert_eq!(int_size(-(1 << 29)), 28);
         assert_eq!(int_size(1 << 30), 32);

@@ -43,12 +43,6 @@ impl LiveSet {
             None => panic!("{operation}: {obj:?} is not an object of this heap"),
         }
     }
-
-    /// Whether `obj` is live.
-    #[cfg(test)]
-    pub(crate) fn contains(&self, obj: Obj) -> bool {
-        self.live.contains(&obj.addr())
-    }
 }
 
 /// Fills `bytes` bytes at `ptr` with [`POISON`].

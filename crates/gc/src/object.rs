@@ -14,7 +14,7 @@
 //!
 //! | kind     | payload                                                  |
 //! |----------|----------------------------------------------------------|
-//! | int      | i64 at 16 (24 + 4 x digits bytes in all, as CPython's)   |
+//! | int      | i64 at 16 (24 + 4 x digits, at least one: CPython's) |
 //! | float    | f64 at 16                                                |
 //! | str      | length at 16, bytes at 48, then a NUL (49 + n)          |
 //! | tuple    | length at 16, items at 24                                |

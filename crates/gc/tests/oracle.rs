@@ -12,7 +12,7 @@ use heaplab_core::{Heap, Kind, Obj};
 use proptest::prelude::*;
 
 mod common;
-use common::{Expect, for_each_heap};
+use common::{Frees, for_each_heap};
 
 /// One step of a random program. Indices pick among the model's owned references, modulo their number.
 #[derive(Clone, Debug)]
@@ -245,7 +245,7 @@ fn step(heap: &mut dyn Heap, model: &mut Model, op: &Op) {
 }
 
 /// Runs a program on one heap and checks it against the model.
-fn run_program(heap: &mut dyn Heap, ops: &[Op], expect: Expect) {
+fn run_program(heap: &mut dyn Heap, ops: &[Op], expect: Frees) {
     let mut model = Model::default();
     let mut freed: Vec<bool> = Vec::new();
     for op in ops {
@@ -254,13 +254,13 @@ fn run_program(heap: &mut dyn Heap, ops: &[Op], expect: Expect) {
         let reachable = model.reachable();
         check_reachable(heap, &model, &reachable);
         let collected = matches!(op, Op::Collect);
-        if collected || expect != Expect::FreesUnreachable {
+        if collected || expect != Frees::Unreachable {
             // Programs this short never reach the cycle detector's threshold of 700
             // containers, so between explicit collections it frees by counts alone.
             let survivors = match expect {
-                Expect::FreesAtZero => model.refcount_survivors(&freed),
-                Expect::FreesAtZeroAndCycles if !collected => model.refcount_survivors(&freed),
-                Expect::FreesAtZeroAndCycles | Expect::FreesUnreachable => reachable.clone(),
+                Frees::AtZero => model.refcount_survivors(&freed),
+                Frees::AtZeroAndCycles if !collected => model.refcount_survivors(&freed),
+                Frees::AtZeroAndCycles | Frees::Unreachable => reachable.clone(),
             };
             let expected_live = survivors.iter().filter(|s| **s).count() as u64;
             assert_eq!(heap.stats().live_objects, expected_live, "live objects after {op:?}");
@@ -274,8 +274,8 @@ fn run_program(heap: &mut dyn Heap, ops: &[Op], expect: Expect) {
         heap.release(model.handles[id]);
     }
     let leaked_objects = match expect {
-        Expect::FreesAtZero => model.refcount_survivors(&freed).iter().filter(|s| **s).count() as u64,
-        Expect::FreesUnreachable | Expect::FreesAtZeroAndCycles => 0,
+        Frees::AtZero => model.refcount_survivors(&freed).iter().filter(|s| **s).count() as u64,
+        Frees::Unreachable | Frees::AtZeroAndCycles => 0,
     };
     let (stats, _) = heap.finish();
     assert_eq!(stats.leaked_objects, leaked_objects, "leaked objects");
@@ -303,7 +303,7 @@ fn a_ring_leaks_under_refcount_only() {
             heap.release(node);
         }
         let (stats, _) = heap.finish();
-        let expected = if expect == Expect::FreesAtZero { 10 } else { 0 };
+        let expected = if expect == Frees::AtZero { 10 } else { 0 };
         assert_eq!(stats.leaked_objects, expected, "{}", heap.collector());
         assert_eq!(stats.leaked_bytes, expected * 24, "{}", heap.collector());
     });

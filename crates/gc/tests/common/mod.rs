@@ -8,22 +8,22 @@ use heaplab_gc::{COLLECTORS, GcConfig};
 
 /// What a collector promises to free.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expect {
+pub enum Frees {
     /// Objects die when their count reaches zero, at once; cycles stay.
-    FreesAtZero,
+    AtZero,
     /// After a collection, exactly the unreachable objects are gone.
-    FreesUnreachable,
+    Unreachable,
     /// Both: objects die when their count reaches zero, and a collection
     /// frees the cycles too.
-    FreesAtZeroAndCycles,
+    AtZeroAndCycles,
 }
 
 /// What the named collector promises.
-pub fn expectation(collector: &str) -> Expect {
+pub fn expectation(collector: &str) -> Frees {
     match collector {
-        "refcount" => Expect::FreesAtZero,
-        "cycle" => Expect::FreesAtZeroAndCycles,
-        _ => Expect::FreesUnreachable,
+        "refcount" => Frees::AtZero,
+        "cycle" => Frees::AtZeroAndCycles,
+        _ => Frees::Unreachable,
     }
 }
 
@@ -33,7 +33,7 @@ pub const ALLOCATORS: &[&str] = &["pymalloc", "system"];
 struct Visit<'f> {
     collector: &'static str,
     config: GcConfig,
-    f: &'f mut dyn FnMut(&mut dyn Heap, Expect),
+    f: &'f mut dyn FnMut(&mut dyn Heap, Frees),
 }
 
 impl AllocVisitor for Visit<'_> {
@@ -46,7 +46,7 @@ impl AllocVisitor for Visit<'_> {
 }
 
 /// Calls `f` with a fresh heap of every collector over every tested allocator.
-pub fn for_each_heap(mut f: impl FnMut(&mut dyn Heap, Expect)) {
+pub fn for_each_heap(mut f: impl FnMut(&mut dyn Heap, Frees)) {
     for collector in COLLECTORS {
         for allocator in ALLOCATORS {
             heaplab_alloc::with_allocator(
@@ -68,7 +68,7 @@ pub fn for_each_collector(mut f: impl FnMut(&mut dyn Heap)) {
 
 /// Calls `f` with a heap of `collector` over pymalloc, configured by `config`.
 pub fn with_heap(collector: &'static str, config: GcConfig, mut f: impl FnMut(&mut dyn Heap)) {
-    let mut g = |heap: &mut dyn Heap, _: Expect| f(heap);
+    let mut g = |heap: &mut dyn Heap, _: Frees| f(heap);
     heaplab_alloc::with_allocator(
         "pymalloc",
         &AllocConfig::default(),
