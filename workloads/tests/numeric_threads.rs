@@ -2,17 +2,17 @@
 //! `larson` — give one checksum on every allocator and at every thread
 //! count, mark their phases, free what they allocate, and count their ops.
 
-mod numeric_common;
+mod common;
 
+use common::{Run, assert_same_checksum, available_allocators, params_threads, run_on, run_once, workload};
 use heaplab_workloads::larson::{ARRAYS, ROUNDS, SLOTS};
-use numeric_common::{Run, assert_same_checksum, available_allocators, params, run_on, run_once, workload};
 
 /// `name` on every available allocator at one, two and three threads.
 fn runs_at_thread_counts(name: &str, size: u64, seed: u64) -> Vec<Run> {
     let mut runs = Vec::new();
     for allocator in available_allocators() {
         for threads in [1, 2, 3] {
-            runs.push(run_on(workload(name), "", allocator, &params(size, threads, seed)));
+            runs.push(run_on(workload(name), "", allocator, &params_threads(size, threads, seed)));
         }
     }
     runs
@@ -56,7 +56,7 @@ fn bandwidth_gives_one_checksum_on_every_allocator() {
     for size in [1, 9, 100_000] {
         let runs: Vec<Run> = available_allocators()
             .into_iter()
-            .map(|allocator| run_on(workload("bandwidth"), "", allocator, &params(size, 1, 2)))
+            .map(|allocator| run_on(workload("bandwidth"), "", allocator, &params_threads(size, 1, 2)))
             .collect();
         assert_same_checksum(&runs, &format!("bandwidth at {size}"));
     }
@@ -64,8 +64,9 @@ fn bandwidth_gives_one_checksum_on_every_allocator() {
 
 #[test]
 fn the_checksum_depends_on_the_seed_and_the_size() {
-    let checksum =
-        |name: &str, size: u64, seed: u64| run_once(workload(name), &params(size, 1, seed)).outcome.checksum;
+    let checksum = |name: &str, size: u64, seed: u64| {
+        run_once(workload(name), &params_threads(size, 1, seed)).outcome.checksum
+    };
     for (name, size) in [("xmalloc", 1_000), ("larson", 1_000), ("bandwidth", 1_000)] {
         assert_ne!(checksum(name, size, 1), checksum(name, size, 2), "{name}: seeds 1 and 2");
     }
@@ -77,7 +78,7 @@ fn the_checksum_depends_on_the_seed_and_the_size() {
 #[test]
 fn bandwidth_reads_one_block_of_eight_bytes_an_element() {
     let check = |size: u64| {
-        let run = run_once(workload("bandwidth"), &params(size, 1, 1));
+        let run = run_once(workload("bandwidth"), &params_threads(size, 1, 1));
         assert_eq!(run.outcome.ops, 8 * size, "size {size}");
         let counters = run.alloc_counters.expect("the system allocator counts");
         assert_eq!((counters.n_allocs, counters.n_frees), (1, 1), "size {size}");
@@ -92,7 +93,7 @@ fn bandwidth_reads_one_block_of_eight_bytes_an_element() {
 #[test]
 fn larson_arrays_are_kept_alive_between_rounds() {
     // The live set after the fill and after the rounds is every slot's block.
-    let run = run_on(workload("larson"), "", "pymalloc", &params(2_000, 2, 1));
+    let run = run_on(workload("larson"), "", "pymalloc", &params_threads(2_000, 2, 1));
     let counted_blocks_alive = |phase: &str| {
         let record = run.phases.iter().find(|record| record.name == phase).expect("the phase ran");
         let counters = record.alloc.counters.expect("pymalloc counts");

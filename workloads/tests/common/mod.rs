@@ -35,15 +35,29 @@ impl Run {
         &self.heap.as_ref().expect("a heap workload").0
     }
 
+    /// The live bytes at the end of phase `name`.
+    pub fn live_bytes_after(&self, name: &str) -> u64 {
+        self.phases
+            .iter()
+            .find(|phase| phase.name == name)
+            .unwrap_or_else(|| panic!("no phase {name}"))
+            .live_bytes
+    }
+
     /// Whether the run's collector reclaims cycles; panics for allocator workloads.
     pub fn reclaims_cycles(&self) -> bool {
         self.heap.as_ref().expect("a heap workload").1.reclaims_cycles
     }
 }
 
-/// The parameters of a test run.
+/// The parameters of a single-threaded test run.
 pub fn params(size: u64, seed: u64) -> Params {
     Params { size, threads: 1, seed }
+}
+
+/// The parameters of a test run on `threads` threads.
+pub fn params_threads(size: u64, threads: u32, seed: u64) -> Params {
+    Params { size, threads, seed }
 }
 
 /// The registered workload of this name.
@@ -136,7 +150,7 @@ pub fn run_on(workload: &Workload, collector: &'static str, allocator: &str, par
             log.end(Default::default);
             let alloc_counters = alloc.stats().counters;
             Run {
-                strategy: allocator.to_owned(),
+                strategy: format!("{allocator} x{}", params.threads),
                 outcome,
                 heap: None,
                 alloc_counters,
@@ -163,5 +177,17 @@ impl AllocVisitor for OnHeap<'_> {
         let outcome = (self.body)(heap.as_mut(), self.params);
         let (stats, phases) = heap.finish();
         (outcome, stats, capabilities, phases)
+    }
+}
+
+/// Asserts that every run gave the same checksum, naming the first that differs.
+pub fn assert_same_checksum(runs: &[Run], what: &str) {
+    let first = &runs[0];
+    for run in runs {
+        assert_eq!(
+            run.outcome.checksum, first.outcome.checksum,
+            "{what}: {} and {} differ",
+            run.strategy, first.strategy
+        );
     }
 }
