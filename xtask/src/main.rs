@@ -5,6 +5,7 @@
 mod bench;
 mod calibrate;
 mod compare;
+mod publish;
 mod report;
 
 use std::path::PathBuf;
@@ -28,6 +29,8 @@ enum Cmd {
     Compare(compare::CompareCmd),
     /// Runs workloads/python/*.py under python3 and compares CPython's figures with cycle+pymalloc's.
     Calibrate(calibrate::CalibrateCmd),
+    /// Copies a results directory for committing (series thinned) and draws its report there.
+    Publish(publish::PublishCmd),
 }
 
 fn main() {
@@ -37,6 +40,7 @@ fn main() {
         Cmd::Report(cmd) => cmd.run(),
         Cmd::Compare(cmd) => cmd.run(),
         Cmd::Calibrate(cmd) => cmd.run(),
+        Cmd::Publish(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -4,17 +4,20 @@
 //! As in criterion.rs, loading and analysis (pure functions on records:
 //! `load`, `analysis`, `stats`, `findings`) are kept apart from rendering
 //! (`figures` and `plots` for the charts, `sections` and `document` for
-//! `REPORT.md` and `index.html`).
+//! `REPORT.md` and `index.html`). `comparisons` and `large_data` hold the
+//! analysis behind the findings that also have tables.
 
 pub(crate) mod analysis;
+mod comparisons;
 mod document;
 mod figures;
 mod findings;
 pub(crate) mod format;
+mod large_data;
 pub(crate) mod load;
 mod plots;
 mod sections;
-mod series;
+pub(crate) mod series;
 pub(crate) mod stats;
 
 use std::collections::HashSet;

@@ -339,6 +339,38 @@ pub fn baseline_for(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Opti
     candidates.iter().copied().find(|candidate| ran(candidate))
 }
 
+/// The cell of a strategy on a workload, where it has successful runs.
+pub fn ok_cell<'c, 'a>(
+    cells: &'c BTreeMap<CellKey, Cell<'a>>,
+    workload: &str,
+    strategy: &str,
+    size: u64,
+    threads: u32,
+) -> Option<&'c Cell<'a>> {
+    let key = CellKey { workload: workload.to_owned(), strategy: strategy.to_owned(), size, threads };
+    cells.get(&key).filter(|c| !c.ok.is_empty())
+}
+
+/// The smallest thread count `workload` ran with.
+pub fn base_threads(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Option<u32> {
+    cells.keys().filter(|k| k.workload == workload).map(|k| k.threads).min()
+}
+
+/// The largest size at `threads` where every one of `strategies` ran `workload` successfully.
+pub fn largest_common_size(
+    cells: &BTreeMap<CellKey, Cell<'_>>,
+    workload: &str,
+    strategies: &[&str],
+    threads: u32,
+) -> Option<u64> {
+    cells
+        .values()
+        .filter(|c| c.key.workload == workload && c.key.threads == threads)
+        .map(|c| c.key.size)
+        .filter(|&size| strategies.iter().all(|s| ok_cell(cells, workload, s, size, threads).is_some()))
+        .max()
+}
+
 /// The ratio of one figure's medians, with the verdict of the test across repetitions.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Ratio {
@@ -359,6 +391,36 @@ impl Ratio {
             return None;
         }
         Some(Ratio { value: numerator / denominator, verdict: compare_samples(&values, &baseline_values) })
+    }
+}
+
+/// One figure of two cells side by side: both medians, their ratio, and the verdict.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Compared {
+    /// The first cell's median.
+    pub first: f64,
+    /// The second cell's median.
+    pub second: f64,
+    /// `first / second`.
+    pub ratio: f64,
+    /// Whether the repetitions' spread covers the difference.
+    pub verdict: Verdict,
+}
+
+impl Compared {
+    /// `figure` in `first` against `second`; `None` where either lacks it or the second's median is not positive.
+    pub fn of(first: &Cell<'_>, second: &Cell<'_>, figure: Figure) -> Option<Compared> {
+        let (values_first, values_second) = (first.values(figure), second.values(figure));
+        let (median_first, median_second) = (median(&values_first)?, median(&values_second)?);
+        if median_second <= 0.0 {
+            return None;
+        }
+        Some(Compared {
+            first: median_first,
+            second: median_second,
+            ratio: median_first / median_second,
+            verdict: compare_samples(&values_first, &values_second),
+        })
     }
 }
 

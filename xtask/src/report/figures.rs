@@ -4,7 +4,8 @@
 //! Per workload: throughput against size; peak RSS and peak live bytes
 //! against size; memory over time at the largest size with a series; GC
 //! pauses per strategy; pymalloc's arena map after a `free` phase; and
-//! throughput against threads where the workload ran on several.
+//! throughput against threads where the workload ran on several. Across
+//! workloads: the bytes per element of the numeric workloads.
 
 use std::collections::BTreeMap;
 
@@ -13,10 +14,11 @@ use heaplab_core::RunReport;
 use plotters::style::RGBColor;
 
 use super::analysis::{Cell, CellKey, Figure, split_strategy, strategies_of, workloads};
+use super::large_data::{element_table, largest_sizes};
 use super::load::ResultsDir;
 use super::plots::{
     ArenaChart, ArenaPanel, Axis, BarGroup, BarsChart, Chart, Dash, Line, LineStyle, LinesChart, Marker,
-    Panel, SpanRow,
+    Panel, SpanRow, format_tick,
 };
 use super::series::{Series, downsample, find_series_file, read_series};
 use super::stats::Spread;
@@ -27,13 +29,15 @@ const SERIES_BUCKETS: usize = 600;
 /// Pause markers drawn per strategy on a timeline: the longest ones.
 pub const MAX_PAUSE_MARKERS: usize = 200;
 const MIB: f64 = 1024.0 * 1024.0;
+/// The stem of the plot of bytes per element across the numeric workloads.
+pub const BYTES_PER_ELEMENT_STEM: &str = "numeric-bytes-per-element";
 
 /// One plot of the report.
 #[derive(Debug)]
 pub struct PlotSpec {
     /// The file stem under `plots/`.
     pub stem: String,
-    /// The workload it belongs to.
+    /// The workload it belongs to; empty for a plot across workloads.
     pub workload: String,
     /// What it shows, for the caption.
     pub caption: String,
@@ -79,7 +83,45 @@ pub fn build_plots(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) ->
         plots.extend(arena_plot(&results.reports, &workload));
         plots.extend(threads_plot(cells, &workload));
     }
+    plots.extend(bytes_per_element_plot(cells));
     Ok(plots)
+}
+
+/// Bars of peak live bytes and peak RSS per element, one group per numeric
+/// workload at its largest size, under the baseline strategy.
+fn bytes_per_element_plot(cells: &BTreeMap<CellKey, Cell<'_>>) -> Option<PlotSpec> {
+    let rows = element_table(cells);
+    let largest = largest_sizes(&rows);
+    if largest.is_empty() {
+        return None;
+    }
+    let mut strategies: Vec<&str> = largest.iter().map(|r| r.strategy).collect();
+    strategies.sort_unstable();
+    strategies.dedup();
+    let under = strategies.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(" or ");
+    let groups = largest
+        .iter()
+        .map(|row| BarGroup {
+            label: format!("{} ({})", row.workload, format_tick(row.size as f64)),
+            values: vec![row.live_bytes, row.rss_bytes],
+        })
+        .collect();
+    Some(PlotSpec {
+        stem: BYTES_PER_ELEMENT_STEM.to_owned(),
+        workload: String::new(),
+        caption: format!(
+            "Bytes per element of each numeric workload at its largest size (in parentheses), under {under}: peak live bytes and peak RSS over the elements (N² for `matmul-*`), medians over repetitions."
+        ),
+        chart: Chart::Bars(BarsChart {
+            title: "Numeric workloads: bytes per element at the largest size".into(),
+            value_label: "bytes per element".into(),
+            series: vec![
+                ("peak live bytes / element".to_owned(), RGBColor(49, 130, 189)),
+                ("peak RSS / element".to_owned(), RGBColor(253, 141, 60)),
+            ],
+            groups,
+        }),
+    })
 }
 
 /// The smallest thread count a workload ran with.

@@ -1,29 +1,34 @@
 //! Findings: short sentences whose every number is computed from this run's
 //! data. Each kind of finding is written only where the data it needs exists;
-//! none is written by hand.
+//! none is written by hand. Questions asked of every workload are summarised
+//! past a few findings, with their detail in tables (see `comparisons`).
 
 use std::collections::BTreeMap;
 
 use heaplab_core::Status;
 
 use super::analysis::{
-    CPYTHON_BASELINE, Cell, CellKey, FALLBACK_BASELINE, Figure, baseline_for, is_allocator_workload,
-    single_runs, split_strategy, strategies_of, strategy_order, workloads,
+    CPYTHON_BASELINE, Cell, CellKey, FALLBACK_BASELINE, Figure, base_threads, is_allocator_workload, ok_cell,
+    single_runs, strategies_of, strategy_order, workloads,
 };
+use super::comparisons::{DetailTable, cost_answer, fastest_allocator_answer, fastest_answer};
 use super::figures::{arena_runs, free_phase_arenas};
 use super::format;
+use super::large_data::large_data_findings;
 use super::load::ResultsDir;
 use super::stats::{compare_samples, median};
 
 /// Workload pairs that answer one question each: the first against its variant.
-const VARIANT_PAIRS: [(&str, &str); 6] = [
-    ("boxed-sum", "array-sum"),
-    ("matmul-boxed", "matmul-array"),
-    ("temporaries", "temporaries-fused"),
+/// (The numeric pairs, boxed against contiguous, are the large-data findings'.)
+const VARIANT_PAIRS: [(&str, &str); 3] = [
     ("bulk-load", "bulk-load-gc-off"),
     ("bulk-load", "bulk-load-frozen"),
     ("fragmentation", "fragmentation-contiguous"),
 ];
+
+/// The strategy comparisons that say what a collector costs: the second against the first.
+const COLLECTOR_COSTS: [(&str, &str); 2] =
+    [(FALLBACK_BASELINE, CPYTHON_BASELINE), (CPYTHON_BASELINE, "marksweep+pymalloc")];
 
 /// The findings on one question.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,54 +37,53 @@ pub struct FindingGroup {
     pub topic: &'static str,
     /// The sentences, each with its numbers.
     pub sentences: Vec<String>,
+    /// Per-workload detail, where the sentences summarise.
+    pub details: Vec<DetailTable>,
+}
+
+impl FindingGroup {
+    fn listed(topic: &'static str, sentences: Vec<String>) -> FindingGroup {
+        FindingGroup { topic, sentences, details: Vec::new() }
+    }
 }
 
 /// Every finding the data supports, grouped by question; groups without a finding are left out.
 pub fn findings(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) -> Vec<FindingGroup> {
     let names = workloads(cells);
     let heap_workloads: Vec<&String> = names.iter().filter(|w| !is_allocator_workload(cells, w)).collect();
-    let groups = [
-        FindingGroup {
-            topic: "What the cycle detector and tracing cost",
-            sentences: heap_workloads
-                .iter()
-                .flat_map(|w| {
-                    [
-                        strategy_pair(cells, w, FALLBACK_BASELINE, CPYTHON_BASELINE),
-                        strategy_pair(cells, w, CPYTHON_BASELINE, "marksweep+pymalloc"),
-                    ]
-                })
-                .flatten()
-                .collect(),
-        },
-        FindingGroup {
-            topic: "The fastest strategy on each workload",
-            sentences: names.iter().filter_map(|w| fastest_against_baseline(cells, w)).collect(),
-        },
-        FindingGroup {
-            topic: "The fastest allocator on each workload",
-            sentences: names.iter().filter_map(|w| fastest_allocator(cells, w)).collect(),
-        },
-        FindingGroup { topic: "Leaks", sentences: names.iter().filter_map(|w| leaks(cells, w)).collect() },
-        FindingGroup { topic: "Pauses", sentences: longest_pauses(&results.records) },
-        FindingGroup {
-            topic: "What fragmentation keeps",
-            sentences: names.iter().flat_map(|w| arenas_kept(results, cells, w)).collect(),
-        },
-        FindingGroup {
-            topic: "Variants: boxed against contiguous, temporaries, collection off and frozen",
-            sentences: VARIANT_PAIRS
-                .iter()
-                .filter_map(|(base, variant)| variant_pair(cells, base, variant))
-                .collect(),
-        },
-        FindingGroup {
-            topic: "Scaling with threads",
-            sentences: names.iter().filter_map(|w| thread_scaling(cells, w)).collect(),
-        },
-    ];
     // Where every cell ran once, the report says so once instead of after every comparison.
     let single = single_runs(cells);
+    let answered = |topic: &'static str, answer: super::comparisons::Answer| FindingGroup {
+        topic,
+        sentences: answer.sentences,
+        details: answer.details,
+    };
+    let groups = [
+        answered(
+            "What the cycle detector and tracing cost",
+            cost_answer(cells, &heap_workloads, &COLLECTOR_COSTS, single),
+        ),
+        answered("The fastest strategy on each workload", fastest_answer(cells, &names, single)),
+        answered("The fastest allocator on each workload", fastest_allocator_answer(cells, &names, single)),
+        FindingGroup::listed("Leaks", names.iter().filter_map(|w| leaks(cells, w)).collect()),
+        FindingGroup::listed("Pauses", longest_pauses(&results.records)),
+        FindingGroup::listed(
+            "What fragmentation keeps",
+            names.iter().flat_map(|w| arenas_kept(results, cells, w)).collect(),
+        ),
+        FindingGroup::listed(
+            "Large data: boxed against contiguous",
+            large_data_findings(cells, &results.reports),
+        ),
+        FindingGroup::listed(
+            "Variants: collection off and frozen, contiguous free",
+            VARIANT_PAIRS.iter().filter_map(|(base, variant)| variant_pair(cells, base, variant)).collect(),
+        ),
+        FindingGroup::listed(
+            "Scaling with threads",
+            names.iter().filter_map(|w| thread_scaling(cells, w)).collect(),
+        ),
+    ];
     groups
         .into_iter()
         .filter(|g| !g.sentences.is_empty())
@@ -92,38 +96,6 @@ pub fn findings(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) -> Ve
             ..g
         })
         .collect()
-}
-
-/// The cell of a strategy on a workload, where it has successful runs.
-fn ok_cell<'c, 'a>(
-    cells: &'c BTreeMap<CellKey, Cell<'a>>,
-    workload: &str,
-    strategy: &str,
-    size: u64,
-    threads: u32,
-) -> Option<&'c Cell<'a>> {
-    let key = CellKey { workload: workload.to_owned(), strategy: strategy.to_owned(), size, threads };
-    cells.get(&key).filter(|c| !c.ok.is_empty())
-}
-
-/// The smallest thread count `workload` ran with.
-fn base_threads(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Option<u32> {
-    cells.keys().filter(|k| k.workload == workload).map(|k| k.threads).min()
-}
-
-/// The largest size at `threads` where every one of `strategies` ran `workload` successfully.
-fn largest_common_size(
-    cells: &BTreeMap<CellKey, Cell<'_>>,
-    workload: &str,
-    strategies: &[&str],
-    threads: u32,
-) -> Option<u64> {
-    cells
-        .values()
-        .filter(|c| c.key.workload == workload && c.key.threads == threads)
-        .map(|c| c.key.size)
-        .filter(|&size| strategies.iter().all(|s| ok_cell(cells, workload, s, size, threads).is_some()))
-        .max()
 }
 
 /// `a` over `b` of one figure's medians, with the note the verdict adds.
@@ -139,143 +111,6 @@ fn ratio_of(a: &Cell<'_>, b: &Cell<'_>, figure: Figure) -> Option<(f64, f64, f64
         median_b,
         format::verdict_note(compare_samples(&values_a, &values_b)),
     ))
-}
-
-/// What `second` costs against `first` on a workload: wall time, peak RSS, collections.
-fn strategy_pair(
-    cells: &BTreeMap<CellKey, Cell<'_>>,
-    workload: &str,
-    first: &str,
-    second: &str,
-) -> Option<String> {
-    let threads = base_threads(cells, workload)?;
-    let size = largest_common_size(cells, workload, &[first, second], threads)?;
-    let (a, b) =
-        (ok_cell(cells, workload, second, size, threads)?, ok_cell(cells, workload, first, size, threads)?);
-    let (wall, wall_a, wall_b, wall_note) = ratio_of(a, b, Figure::WallNs)?;
-    let mut sentence = format!(
-        "On `{workload}` at size {size}, `{second}` takes {} the wall time of `{first}` ({} against {}){wall_note}",
-        format::ratio(wall),
-        format::duration_ns(wall_a),
-        format::duration_ns(wall_b),
-    );
-    if let Some((rss, rss_a, rss_b, rss_note)) = ratio_of(a, b, Figure::PeakRssBytes) {
-        sentence.push_str(&format!(
-            " and peaks at {} its RSS ({} against {}){rss_note}",
-            format::ratio(rss),
-            format::bytes(rss_a),
-            format::bytes(rss_b)
-        ));
-    }
-    if let Some(collections) = a.median(Figure::Collections) {
-        let collector = split_strategy(second).0;
-        sentence.push_str(&format!(", with {} collections by `{collector}`", format::count(collections)));
-    }
-    sentence.push('.');
-    Some(sentence)
-}
-
-/// The fastest strategy on a workload at its largest size, against the baseline and the runner-up.
-fn fastest_against_baseline(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Option<String> {
-    let baseline = baseline_for(cells, workload)?;
-    let threads = base_threads(cells, workload)?;
-    let size = largest_common_size(cells, workload, &[baseline], threads)?;
-    let mut ranked: Vec<(&Cell<'_>, f64)> = cells
-        .values()
-        .filter(|c| c.key.workload == workload && c.key.size == size && c.key.threads == threads)
-        .filter_map(|c| Some((c, c.median(Figure::OpsPerS)?)))
-        .collect();
-    if ranked.len() < 2 {
-        return None;
-    }
-    ranked.sort_by(|a, b| {
-        b.1.total_cmp(&a.1)
-            .then_with(|| strategy_order(&a.0.key.strategy).cmp(&strategy_order(&b.0.key.strategy)))
-    });
-    let (best, second) = (ranked[0].0, ranked[1].0);
-    let baseline_cell = ok_cell(cells, workload, baseline, size, threads)?;
-    let threads_note = if threads > 1 { format!(" with {threads} threads") } else { String::new() };
-    if best.key.strategy == baseline {
-        let (ratio, _, _, note) = ratio_of(second, best, Figure::OpsPerS)?;
-        return Some(format!(
-            "On `{workload}` at size {size}{threads_note}, the baseline `{baseline}` has the highest throughput ({} ops/s); the runner-up `{}` reaches {} of it{note}.",
-            format::rate(ranked[0].1),
-            second.key.strategy,
-            format::ratio(ratio)
-        ));
-    }
-    let (ratio, best_ops, baseline_ops, note) = ratio_of(best, baseline_cell, Figure::OpsPerS)?;
-    let mut sentence = format!(
-        "On `{workload}` at size {size}{threads_note}, `{}` has the highest throughput: {} that of `{baseline}` ({} against {} ops/s){note}",
-        best.key.strategy,
-        format::ratio(ratio),
-        format::rate(best_ops),
-        format::rate(baseline_ops)
-    );
-    if second.key.strategy != baseline {
-        let (runner_up, _, _, note) = ratio_of(best, second, Figure::OpsPerS)?;
-        sentence.push_str(&format!(
-            " and {} that of the runner-up `{}`{note}",
-            format::ratio(runner_up),
-            second.key.strategy
-        ));
-    }
-    sentence.push('.');
-    Some(sentence)
-}
-
-/// Which allocator wins a workload: with the baseline's collector for heap
-/// workloads, at the most threads for allocator workloads.
-fn fastest_allocator(cells: &BTreeMap<CellKey, Cell<'_>>, workload: &str) -> Option<String> {
-    let allocator_workload = is_allocator_workload(cells, workload);
-    let (collector, threads) = if allocator_workload {
-        ("", cells.keys().filter(|k| k.workload == workload).map(|k| k.threads).max()?)
-    } else {
-        (split_strategy(baseline_for(cells, workload)?).0, base_threads(cells, workload)?)
-    };
-    let candidates: Vec<&Cell<'_>> = cells
-        .values()
-        .filter(|c| {
-            c.key.workload == workload
-                && c.key.threads == threads
-                && c.collector == collector
-                && !c.ok.is_empty()
-        })
-        .collect();
-    let size = candidates
-        .iter()
-        .map(|c| c.key.size)
-        .filter(|&size| candidates.iter().filter(|c| c.key.size == size).count() >= 2)
-        .max()?;
-    let mut ranked: Vec<(&Cell<'_>, f64)> = candidates
-        .into_iter()
-        .filter(|c| c.key.size == size)
-        .filter_map(|c| Some((c, c.median(Figure::OpsPerS)?)))
-        .collect();
-    if ranked.len() < 2 {
-        return None;
-    }
-    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let (best, second) = (ranked[0].0, ranked[1].0);
-    let (ratio, _, _, note) = ratio_of(best, second, Figure::OpsPerS)?;
-    let setting = if allocator_workload {
-        format!("On `{workload}` at size {size} with {threads} thread{}", if threads == 1 { "" } else { "s" })
-    } else {
-        format!("With the `{collector}` collector on `{workload}` at size {size}")
-    };
-    let mut sentence = format!(
-        "{setting}, `{}` is the fastest allocator: {} the throughput of the runner-up `{}`{note}",
-        best.allocator,
-        format::ratio(ratio),
-        second.allocator
-    );
-    let pymalloc = ranked.iter().find(|(c, _)| c.allocator == "pymalloc").map(|(c, _)| *c);
-    if let Some(pymalloc) = pymalloc.filter(|p| p.key != best.key && p.key != second.key) {
-        let (ratio, _, _, note) = ratio_of(best, pymalloc, Figure::OpsPerS)?;
-        sentence.push_str(&format!(" and {} that of `pymalloc`{note}", format::ratio(ratio)));
-    }
-    sentence.push('.');
-    Some(sentence)
 }
 
 /// What each strategy leaks on a workload at the largest size where one leaks.
@@ -659,10 +494,135 @@ mod tests {
             run("cycle+pymalloc", "boxed-sum", 1_000_000, 40_000_000, 80 << 20),
             run("cycle+pymalloc", "array-sum", 1_000_000, 5_000_000, 20 << 20),
         ];
-        let found = all_findings(&results(records));
+        let results = results(records);
+        let groups = findings(&results, &cells(&results.records));
+        let large_data = groups.iter().find(|g| g.topic == "Large data: boxed against contiguous").unwrap();
         assert_eq!(
-            containing(&found, "`array-sum`"),
-            "Under `cycle+pymalloc` at size 1000000, `array-sum` takes 0.12x the wall time of `boxed-sum` (5 ms against 40 ms) and peaks at 0.25x its RSS (20 MiB against 80 MiB)."
+            large_data.sentences,
+            [
+                "Under `cycle+pymalloc` at size 1000000 (1,000,000 elements), `boxed-sum` peaks at 21 B of live data per element against 5.24 B for `array-sum` (4.00x), 80 MiB against 20 MiB of peak RSS (4.00x), and takes 40 ns per element against 5 ns (8.00x)."
+            ]
+        );
+        assert!(
+            groups.iter().flat_map(|g| &g.sentences).filter(|s| s.contains("`array-sum`")).count() == 1,
+            "said once, not again among the variants"
+        );
+    }
+
+    /// `n` workloads, each run three times by refcount (80 ms), cycle (100 ms, or 150 ms on the
+    /// last workload) and marksweep (50 ms) on pymalloc, and by cycle on mimalloc (60 ms).
+    fn many_workloads(n: usize) -> Vec<Record> {
+        let mut records = Vec::new();
+        for index in 0..n {
+            let workload = format!("workload-{index:02}");
+            let cycle_ms = if index == n - 1 { 150 } else { 100 };
+            for (rep, jitter) in [0i64, 1, -1].into_iter().enumerate() {
+                let ms = |base: i64| ((base + jitter) * 1_000_000) as u64;
+                for (strategy, wall) in [
+                    ("refcount+pymalloc", ms(80)),
+                    ("cycle+pymalloc", ms(cycle_ms)),
+                    ("marksweep+pymalloc", ms(50)),
+                    ("cycle+mimalloc", ms(60)),
+                ] {
+                    let mut record = run(strategy, &workload, 1000, wall, 40 << 20);
+                    record.rep = rep as u32;
+                    records.push(record);
+                }
+            }
+        }
+        records
+    }
+
+    fn group<'g>(groups: &'g [FindingGroup], topic: &str) -> &'g FindingGroup {
+        groups.iter().find(|g| g.topic == topic).unwrap_or_else(|| panic!("no group {topic:?}: {groups:#?}"))
+    }
+
+    #[test]
+    fn a_few_workloads_get_a_sentence_each() {
+        let results = results(many_workloads(3));
+        let groups = findings(&results, &cells(&results.records));
+        let cost = group(&groups, "What the cycle detector and tracing cost");
+        assert_eq!(cost.sentences.len(), 6, "two comparisons on three workloads");
+        assert!(cost.details.is_empty());
+        assert_eq!(group(&groups, "The fastest strategy on each workload").sentences.len(), 3);
+    }
+
+    #[test]
+    fn many_workloads_are_summarised_with_a_table() {
+        let results = results(many_workloads(10));
+        let groups = findings(&results, &cells(&results.records));
+        let cost = group(&groups, "What the cycle detector and tracing cost");
+        assert_eq!(
+            cost.sentences[0],
+            "Over 10 workloads, each at the largest size both ran, `cycle+pymalloc` takes from 1.25x (`workload-00`) to 1.88x (`workload-09`) the wall time of `refcount+pymalloc`, 1.30x in geometric mean (10 of the 10 differences significant); its peak RSS is 1.00x of `refcount+pymalloc`'s on each."
+        );
+        assert!(
+            cost.sentences[1].starts_with("On `workload-09` at size 1000, `cycle+pymalloc` takes 1.88x"),
+            "the costliest in full: {:?}",
+            cost.sentences
+        );
+        assert!(
+            cost.sentences[2].starts_with("On `workload-00` at size 1000, `cycle+pymalloc` takes 1.25x"),
+            "the cheapest in full: {:?}",
+            cost.sentences
+        );
+        assert_eq!(cost.details.len(), 2, "a table per comparison");
+        assert_eq!(cost.details[0].rows.len(), 10, "every workload");
+        assert_eq!(
+            cost.details[0].rows[9],
+            ["`workload-09`", "1000", "1.88x", "150 ms", "80 ms", "1.00x (not significant)", "0"]
+        );
+        let fastest = group(&groups, "The fastest strategy on each workload");
+        assert_eq!(fastest.sentences.len(), 1, "one winner: {:?}", fastest.sentences);
+        assert!(
+            fastest.sentences[0].starts_with("`marksweep+pymalloc` has the highest throughput on 10 of the 10 workloads, each at its largest size: `workload-00` (2.00x `cycle+pymalloc`), `workload-01` (2.00x `cycle+pymalloc`),"),
+            "{}",
+            fastest.sentences[0]
+        );
+        assert!(
+            fastest.sentences[0].ends_with(" and `workload-09` (3.00x `cycle+pymalloc`)."),
+            "{}",
+            fastest.sentences[0]
+        );
+        assert_eq!(fastest.details[0].rows.len(), 10);
+        assert_eq!(
+            fastest.details[0].rows[0],
+            [
+                "`workload-00`",
+                "1000",
+                "`marksweep+pymalloc`",
+                "20M",
+                "2.00x `cycle+pymalloc`",
+                "`cycle+mimalloc`",
+                "1.20x"
+            ]
+        );
+        let allocator = group(&groups, "The fastest allocator on each workload");
+        assert!(
+            allocator.sentences[0]
+                .starts_with("`mimalloc` is the fastest allocator on 10 of the 10 workloads"),
+            "{:?}",
+            allocator.sentences
+        );
+        assert!(allocator.sentences[0].contains("`workload-09` (2.50x the runner-up `pymalloc`)"));
+    }
+
+    #[test]
+    fn summaries_follow_the_data() {
+        let mut records = many_workloads(10);
+        for record in
+            records.iter_mut().filter(|r| r.strategy == "cycle+mimalloc" && r.workload == "workload-03")
+        {
+            record.ops_per_s = Some(record.ops_per_s.unwrap() * 10.0);
+        }
+        let results = results(records);
+        let groups = findings(&results, &cells(&results.records));
+        let fastest = group(&groups, "The fastest strategy on each workload");
+        assert_eq!(fastest.sentences.len(), 2, "{:?}", fastest.sentences);
+        assert!(fastest.sentences[0].contains("on 9 of the 10 workloads"));
+        assert_eq!(
+            fastest.sentences[1],
+            "`cycle+mimalloc` has the highest throughput on 1 of the 10 workloads, each at its largest size: `workload-03` (16.7x `cycle+pymalloc`)."
         );
     }
 

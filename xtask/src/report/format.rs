@@ -15,6 +15,18 @@ pub fn bytes(value: f64) -> String {
     if unit == 0 { format!("{scaled:.0} B") } else { format!("{} {}", three_digits(scaled), UNITS[unit]) }
 }
 
+/// Bytes as [`bytes`] writes them, with the fractions a per-element figure
+/// needs below 1 KiB: `64 B`, `24.5 B`, `0.066 B`.
+pub fn bytes_fine(value: f64) -> String {
+    if value.abs() >= 1024.0 {
+        bytes(value)
+    } else if value > 0.0 && value < 1.0 {
+        format!("{} B", two_significant_digits(value))
+    } else {
+        format!("{} B", three_digits(value))
+    }
+}
+
 /// A duration given in nanoseconds, in ns, µs, ms or s with three significant digits.
 pub fn duration_ns(value: f64) -> String {
     let (scaled, unit) = if value >= 1e9 {
@@ -29,9 +41,22 @@ pub fn duration_ns(value: f64) -> String {
     format!("{} {unit}", three_digits(scaled))
 }
 
-/// A ratio such as `1.31x`: two decimals below 10, one from 10 on.
+/// A ratio such as `1.31x`: two decimals below 10, one from 10 on, and two
+/// significant digits below 0.1 (`0.0041x`), where two decimals would say nothing.
 pub fn ratio(value: f64) -> String {
-    if value >= 9.995 { format!("{value:.1}x") } else { format!("{value:.2}x") }
+    if value >= 9.995 {
+        format!("{value:.1}x")
+    } else if value > 0.0 && value < 0.0995 {
+        format!("{}x", two_significant_digits(value))
+    } else {
+        format!("{value:.2}x")
+    }
+}
+
+/// A small positive number with two significant digits: `0.066`, `0.0041`.
+fn two_significant_digits(value: f64) -> String {
+    let decimals = (-value.log10()).floor() as usize + 2;
+    format!("{value:.decimals$}")
 }
 
 /// A whole number with thousands separated by commas.
@@ -118,6 +143,17 @@ mod tests {
     }
 
     #[test]
+    fn bytes_per_element_keep_their_fractions() {
+        let check = |value: f64, expected: &str| assert_eq!(bytes_fine(value), expected, "{value}");
+        check(64.0, "64 B");
+        check(24.5, "24.5 B");
+        check(16.03, "16 B");
+        check(0.065536, "0.066 B");
+        check(0.0, "0 B");
+        check(2048.0, "2 KiB");
+    }
+
+    #[test]
     fn durations_in_short_units() {
         let check = |value: f64, expected: &str| assert_eq!(duration_ns(value), expected, "{value}");
         check(250.0, "250 ns");
@@ -131,6 +167,10 @@ mod tests {
         assert_eq!(ratio(1.3149), "1.31x");
         assert_eq!(ratio(0.5), "0.50x");
         assert_eq!(ratio(12.34), "12.3x");
+        assert_eq!(ratio(0.1), "0.10x");
+        assert_eq!(ratio(0.05), "0.050x");
+        assert_eq!(ratio(0.004096), "0.0041x");
+        assert_eq!(ratio(0.0), "0.00x");
         assert_eq!(count(2616.0), "2,616");
         assert_eq!(count(1_000_000.0), "1,000,000");
         assert_eq!(count(37.0), "37");

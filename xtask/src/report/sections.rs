@@ -11,9 +11,13 @@ use super::analysis::{
     baseline_for, geometric_means, is_allocator_workload, ratio_rows, single_runs, strategy_order, workloads,
 };
 use super::document::Document;
-use super::figures::PlotSpec;
+use super::figures::{BYTES_PER_ELEMENT_STEM, PlotSpec};
 use super::findings::FindingGroup;
 use super::format;
+use super::large_data::{
+    BANDWIDTH_PHASE, BANDWIDTH_WORKLOAD, ELEMENT_PAIRS, REDUCTION_PHASE, REDUCTION_WORKLOAD,
+    bandwidth_by_size, element_table, pair_by_size,
+};
 use super::load::ResultsDir;
 use super::plots::LOG_SPAN;
 use super::series::match_series_file;
@@ -44,8 +48,13 @@ pub fn build_document(
         for group in findings {
             document.heading(3, group.topic);
             document.list(group.sentences.clone());
+            for detail in &group.details {
+                document.paragraph(detail.caption.clone());
+                document.table(detail.header.clone(), detail.rows.clone());
+            }
         }
     }
+    large_data(&mut document, results, cells, plots);
     ratio_tables(&mut document, cells);
     calibration(&mut document, &results.dir);
     plots_section(&mut document, cells, plots);
@@ -123,6 +132,124 @@ fn method(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
         "A difference is called significant by the two-sided Mann–Whitney U test at α = {ALPHA} (exact up to {EXACT_LIMIT} runs in all, the normal approximation with tie correction beyond) where the two cells have enough repetitions for the test to reach α at all ({enough} against {enough}, or more). With fewer ({fewer} against {fewer}: the smallest possible p is {}), it is called significant only when the min–max ranges of the repetitions do not overlap. With a single run on either side nothing is tested and the table says \"untested\". \"not significant\" marks a ratio the noise covers.",
         format_p_value(smallest_possible_p_value(enough - 1, enough - 1))
     ));
+}
+
+/// Bytes and time per element of the numeric workloads, boxed against
+/// contiguous size by size, and the reduction against the memory bandwidth.
+fn large_data(
+    document: &mut Document,
+    results: &ResultsDir,
+    cells: &BTreeMap<CellKey, Cell<'_>>,
+    plots: &[PlotSpec],
+) {
+    let rows = element_table(cells);
+    let pairs: Vec<_> =
+        ELEMENT_PAIRS.iter().flat_map(|(first, second)| pair_by_size(cells, first, second)).collect();
+    let bandwidth = bandwidth_by_size(&results.reports);
+    if rows.is_empty() && bandwidth.is_empty() {
+        return;
+    }
+    document.heading(2, "Large data: bytes and time per element");
+    let single = single_runs(cells);
+    let per_element =
+        |value: Option<f64>, show: fn(f64) -> String| value.map(show).unwrap_or_else(|| "–".into());
+    if !rows.is_empty() {
+        document.paragraph(format!(
+            "Each numeric workload under the baseline strategy (`{CPYTHON_BASELINE}`, or `{FALLBACK_BASELINE}` where it did not run), per element: peak live bytes (the bytes the heap holds from its allocator), peak RSS (the whole process's, whose fixed part weighs on small sizes) and wall time, each a median over repetitions divided by the elements: N for the sums, `temporaries`, `chunked` and `groupby` (records), N² (the entries of the result) for `matmul-*`."
+        ));
+        let header = [
+            "workload",
+            "size",
+            "elements",
+            "under",
+            "peak live bytes / element",
+            "peak RSS / element",
+            "wall time / element",
+        ]
+        .map(String::from)
+        .to_vec();
+        let table_rows = rows
+            .iter()
+            .map(|row| {
+                vec![
+                    format!("`{}`", row.workload),
+                    row.size.to_string(),
+                    format::count(row.elements),
+                    format!("`{}`", row.strategy),
+                    per_element(row.live_bytes, format::bytes_fine),
+                    per_element(row.rss_bytes, format::bytes_fine),
+                    per_element(row.wall_ns, format::duration_ns),
+                ]
+            })
+            .collect();
+        document.table(header, table_rows);
+    }
+    if !pairs.is_empty() {
+        document.paragraph("Boxed against contiguous (and unfused against fused, chunked against whole), size by size under one strategy: per element, the first workload's figure, the second's, and their ratio (of medians; the verdict is the test's across repetitions).");
+        let header = [
+            "first / second",
+            "size",
+            "under",
+            "peak live bytes / element",
+            "ratio",
+            "wall time / element",
+            "ratio",
+        ]
+        .map(String::from)
+        .to_vec();
+        let ratio = |c: Option<crate::report::analysis::Compared>| match c {
+            Some(c) if single => format::ratio(c.ratio),
+            Some(c) => format::ratio_with_verdict(c.ratio, c.verdict),
+            None => "–".into(),
+        };
+        let both =
+            |c: Option<crate::report::analysis::Compared>, elements: f64, show: fn(f64) -> String| match c {
+                Some(c) => format!("{} / {}", show(c.first / elements), show(c.second / elements)),
+                None => "–".into(),
+            };
+        let table_rows = pairs
+            .iter()
+            .map(|pair| {
+                vec![
+                    format!("`{}` / `{}`", pair.first, pair.second),
+                    pair.size.to_string(),
+                    format!("`{}`", pair.strategy),
+                    both(pair.live_bytes, pair.elements, format::bytes_fine),
+                    ratio(pair.live_bytes),
+                    both(pair.wall_ns, pair.elements, format::duration_ns),
+                    ratio(pair.wall_ns),
+                ]
+            })
+            .collect();
+        document.table(header, table_rows);
+    }
+    if !bandwidth.is_empty() {
+        document.paragraph(format!(
+            "Read bandwidth: 8 x size bytes over the duration of the `{REDUCTION_PHASE}` phase of `{REDUCTION_WORKLOAD}` (under the baseline strategy; median over repetitions) and of the `{BANDWIDTH_PHASE}` phase of `{BANDWIDTH_WORKLOAD}` (one pass over one block, which every allocator here maps fresh; median over every repetition on every allocator), from the phases in `runs.jsonl`."
+        ));
+        let header = ["size", "bytes read", "`array-sum` reduce", "`bandwidth` read", "reduce / read"]
+            .map(String::from)
+            .to_vec();
+        let rate = |value: Option<f64>| {
+            value.map(|v| format!("{}/s", format::bytes(v))).unwrap_or_else(|| "–".into())
+        };
+        let table_rows = bandwidth
+            .iter()
+            .map(|b| {
+                vec![
+                    b.size.to_string(),
+                    format::bytes(8.0 * b.size as f64),
+                    rate(b.reduce.map(|r| r.0)),
+                    rate(b.read.map(|r| r.0)),
+                    b.fraction().map(format::percent).unwrap_or_else(|| "–".into()),
+                ]
+            })
+            .collect();
+        document.table(header, table_rows);
+    }
+    if let Some(plot) = plots.iter().find(|p| p.stem == BYTES_PER_ELEMENT_STEM) {
+        document.figure(&plot.stem, plot.caption.clone());
+    }
 }
 
 /// The "Fidelity to CPython" section that `cargo xtask calibrate` writes as `calibration.md`, where present.

@@ -9,6 +9,8 @@
 //! `2t`), the repetition (`r0`, `rep0`) and the seed (`seed42`), where bare
 //! numbers after the size stand for the threads and then the repetition.
 //! The sweep's own name, `crate::bench::cell_id`, is tried first.
+//!
+//! `cargo xtask publish` thins series files with [`thin_series`].
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -172,8 +174,8 @@ pub fn read_series(path: &Path) -> Result<Series> {
 pub fn parse_series(text: &str) -> Result<Series> {
     let mut lines = text.lines().enumerate();
     match lines.next() {
-        Some((_, header)) if header.trim() == "t_ns,rss_bytes,live_bytes,phase,event" => {}
-        _ => bail!("line 1: expected the header t_ns,rss_bytes,live_bytes,phase,event"),
+        Some((_, header)) if header.trim() == SERIES_HEADER => {}
+        _ => bail!("line 1: expected the header {SERIES_HEADER}"),
     }
     let mut series = Series::default();
     for (index, line) in lines {
@@ -212,6 +214,103 @@ pub fn parse_series(text: &str) -> Result<Series> {
         }
     }
     Ok(series)
+}
+
+/// The header of a series file.
+const SERIES_HEADER: &str = "t_ns,rss_bytes,live_bytes,phase,event";
+
+/// One data row of a series file, as [`thin_series`] weighs it.
+struct SeriesRow<'t> {
+    /// The row's text, kept verbatim.
+    line: &'t str,
+    /// RSS, live bytes and phase for a sample; `None` for an event row.
+    sample: Option<(u64, u64, &'t str)>,
+}
+
+/// A series file thinned for publication, its rows kept verbatim and in order:
+/// every event row (a collection pause: the pause plot's data), the first and
+/// last sample, the samples on each side of every phase boundary, and in
+/// between, per stretch of samples, the ones with the most and the fewest live
+/// bytes and the most RSS, so that peaks and troughs survive. The result has at
+/// most `max_rows` rows where the events leave room; however many events there
+/// are, up to `max_rows / 2` samples are kept besides them. A file already
+/// within `max_rows` comes back unchanged; a malformed row is an error naming its line.
+pub fn thin_series(text: &str, max_rows: usize) -> Result<String> {
+    let mut lines = text.lines().enumerate();
+    match lines.next() {
+        Some((_, header)) if header.trim() == SERIES_HEADER => {}
+        _ => bail!("line 1: expected the header {SERIES_HEADER}"),
+    }
+    let mut rows: Vec<SeriesRow<'_>> = Vec::new();
+    for (index, line) in lines {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let line_number = index + 1;
+        let fields: Vec<&str> = line.splitn(5, ',').collect();
+        if fields.len() != 5 {
+            bail!("line {line_number}: expected 5 fields, found {}", fields.len());
+        }
+        let number = |i: usize, name: &str| -> Result<u64> {
+            fields[i]
+                .trim()
+                .parse()
+                .with_context(|| format!("line {line_number}: {name} {:?} is not a number", fields[i]))
+        };
+        let (_, rss_bytes, live_bytes) =
+            (number(0, "t_ns")?, number(1, "rss_bytes")?, number(2, "live_bytes")?);
+        let sample = fields[4].trim().is_empty().then(|| (rss_bytes, live_bytes, fields[3].trim()));
+        rows.push(SeriesRow { line, sample });
+    }
+    if rows.len() <= max_rows {
+        return Ok(text.to_owned());
+    }
+    let mut keep: Vec<bool> = rows.iter().map(|row| row.sample.is_none()).collect();
+    let n_events = keep.iter().filter(|k| **k).count();
+    let samples: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].sample.is_some()).collect();
+    let budget = max_rows.saturating_sub(n_events).max(max_rows / 2);
+    if samples.len() <= budget {
+        keep.iter_mut().for_each(|k| *k = true);
+    } else {
+        let phase = |i: usize| rows[i].sample.map(|s| s.2);
+        let mut mandatory = Vec::new();
+        mandatory.extend(samples.first());
+        mandatory.extend(samples.last());
+        for pair in samples.windows(2) {
+            if phase(pair[0]) != phase(pair[1]) {
+                mandatory.extend([pair[0], pair[1]]);
+            }
+        }
+        mandatory.sort_unstable();
+        mandatory.dedup();
+        for &i in &mandatory {
+            keep[i] = true;
+        }
+        let stretches = budget.saturating_sub(mandatory.len()) / 3;
+        for stretch in 0..stretches {
+            let start = stretch * samples.len() / stretches;
+            let end = ((stretch + 1) * samples.len() / stretches).max(start + 1);
+            let in_stretch = &samples[start..end];
+            let figure =
+                |i: &&usize, pick: fn((u64, u64, &str)) -> u64| rows[**i].sample.map(pick).unwrap_or(0);
+            let most_live = in_stretch.iter().max_by_key(|i| figure(i, |s| s.1));
+            let least_live = in_stretch.iter().min_by_key(|i| figure(i, |s| s.1));
+            let most_rss = in_stretch.iter().max_by_key(|i| figure(i, |s| s.0));
+            for &i in [most_live, least_live, most_rss].into_iter().flatten() {
+                keep[i] = true;
+            }
+        }
+    }
+    let mut thinned = String::with_capacity(text.len() / 4);
+    thinned.push_str(SERIES_HEADER);
+    thinned.push('\n');
+    for (row, kept) in rows.iter().zip(&keep) {
+        if *kept {
+            thinned.push_str(row.line);
+            thinned.push('\n');
+        }
+    }
+    Ok(thinned)
 }
 
 /// Thins a line of `(x, y)` points to at most `2 * buckets` points, keeping
@@ -339,6 +438,86 @@ mod tests {
         );
         assert!(message.contains("line 3"), "{message}");
         assert!(parse_series("wrong header\n").is_err());
+    }
+
+    /// A series of `n_samples` samples over three phases with a peak of live
+    /// bytes at sample 4321, and a pause after every `pause_every`-th sample.
+    fn long_series(n_samples: u64, pause_every: u64) -> String {
+        let mut text = String::from("t_ns,rss_bytes,live_bytes,phase,event\n");
+        for i in 0..n_samples {
+            let phase = ["build", "compute", "teardown"][(3 * i / n_samples) as usize];
+            let live = if i == 4321 { 999_999_999 } else { (i * 37) % 1000 };
+            text.push_str(&format!("{},{},{live},{phase},\n", i * 1000, 1_000_000 + i % 17));
+            if i % pause_every == pause_every - 1 {
+                text.push_str(&format!(
+                    "{},{},{live},{phase},gc0:{}\n",
+                    i * 1000 + 500,
+                    1_000_000 + i % 17,
+                    i
+                ));
+            }
+        }
+        text
+    }
+
+    fn data_rows(text: &str) -> Vec<&str> {
+        text.lines().skip(1).collect()
+    }
+
+    #[test]
+    fn thinning_keeps_every_pause_the_phases_and_the_peak() {
+        let check = |n_samples: u64, pause_every: u64, max_rows: usize| {
+            let original = long_series(n_samples, pause_every);
+            let thinned = thin_series(&original, max_rows).unwrap();
+            let (before, after) = (data_rows(&original), data_rows(&thinned));
+            let n_events = before.iter().filter(|l| !l.ends_with(',')).count();
+            assert!(
+                after.len() <= max_rows.max(n_events + max_rows / 2),
+                "{} rows kept of {}",
+                after.len(),
+                before.len()
+            );
+            assert!(after.len() < before.len());
+            assert!(after.iter().all(|row| before.contains(row)), "rows are kept verbatim");
+            let (parsed_before, parsed_after) =
+                (parse_series(&original).unwrap(), parse_series(&thinned).unwrap());
+            assert_eq!(parsed_after.pauses, parsed_before.pauses, "every pause is kept");
+            assert_eq!(parsed_after.phases, parsed_before.phases, "phases start and end where they did");
+            assert_eq!(parsed_after.samples.first(), parsed_before.samples.first());
+            assert_eq!(parsed_after.samples.last(), parsed_before.samples.last());
+            let peak = |series: &Series| series.samples.iter().map(|s| s.live_bytes).max();
+            assert_eq!(peak(&parsed_after), Some(999_999_999), "the peak survives");
+            assert!(parsed_after.samples.windows(2).all(|w| w[0].t_ns < w[1].t_ns), "still in time order");
+        };
+        check(10_000, 100, 500);
+        check(10_000, 7, 500);
+        check(5_000, 1_000_000, 200);
+    }
+
+    #[test]
+    fn many_pauses_still_leave_half_the_rows_to_samples() {
+        let original = long_series(10_000, 5);
+        let thinned = thin_series(&original, 500).unwrap();
+        let samples = data_rows(&thinned).iter().filter(|l| l.ends_with(',')).count();
+        assert!((100..=250).contains(&samples), "{samples} samples kept: up to half the rows");
+        assert_eq!(data_rows(&thinned).len() - samples, 2000, "every one of the 2,000 pauses");
+    }
+
+    #[test]
+    fn a_short_series_is_left_as_it_is() {
+        let text = "t_ns,rss_bytes,live_bytes,phase,event\n0,1,2,build,\n5,1,2,build,gc0:3\n";
+        assert_eq!(thin_series(text, 500).unwrap(), text);
+        assert_eq!(thin_series(text, 2).unwrap(), text);
+    }
+
+    #[test]
+    fn a_bad_row_stops_the_thinning_at_its_line() {
+        let message = format!(
+            "{:#}",
+            thin_series("t_ns,rss_bytes,live_bytes,phase,event\n1,2,3,,\n1,x,3,,\n", 1).unwrap_err()
+        );
+        assert!(message.contains("line 3"), "{message}");
+        assert!(thin_series("no header\n", 1).is_err());
     }
 
     #[test]
