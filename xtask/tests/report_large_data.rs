@@ -190,6 +190,12 @@ fn the_reduction_is_a_fraction_of_the_measured_bandwidth() {
         ),
         "{markdown}"
     );
+    assert!(
+        section(markdown, "## Findings").contains(
+            "At its largest size, 4000000 (each pass reads 30.5 MiB), the `reduce` phase of `array-sum` under `cycle+pymalloc` reads at 7.45 GiB/s (median of 3 runs): 80% of the 9.31 GiB/s that the `read` phase of `bandwidth` reaches at 10000000 (76.3 MiB), the nearest size where it ran (median of 6 runs on 2 allocators)."
+        ),
+        "beyond the common size, the nearest reference: {markdown}"
+    );
     let large_data = section(markdown, "## Large data: bytes and time per element");
     for row in [
         "| 1000000 | 7.63 MiB | 7.45 GiB/s | 9.31 GiB/s | 80% |",

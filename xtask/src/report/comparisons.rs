@@ -48,6 +48,16 @@ fn inline_note(verdict: Verdict, single: bool) -> &'static str {
     }
 }
 
+/// A verdict after a figure in a table: nothing when significant or when every cell ran once.
+fn verdict_suffix(verdict: Verdict, single: bool) -> &'static str {
+    match verdict {
+        Verdict::Significant { .. } => "",
+        Verdict::NotSignificant { .. } => " (not significant)",
+        Verdict::Untested if single => "",
+        Verdict::Untested => " (untested)",
+    }
+}
+
 /// A ratio for a table cell, with its verdict unless every cell ran once.
 fn ratio_cell(compared: Option<Compared>, single: bool) -> String {
     match compared {
@@ -450,7 +460,14 @@ pub fn fastest_answer(cells: &BTreeMap<CellKey, Cell<'_>>, workloads: &[String],
                 format!("`{}`", a.best),
                 format::rate(a.best_ops),
                 match a.against_baseline {
-                    Some(c) => format!("{} `{}`", ratio_cell(Some(c), single), a.baseline),
+                    Some(c) => {
+                        format!(
+                            "{} `{}`{}",
+                            format::ratio(c.ratio),
+                            a.baseline,
+                            verdict_suffix(c.verdict, single)
+                        )
+                    }
                     None => "(the baseline)".into(),
                 },
                 format!("`{}`", a.runner_up),

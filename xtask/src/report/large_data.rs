@@ -284,24 +284,49 @@ impl BandwidthAtSize {
         (read > 0.0).then(|| reduce / read)
     }
 
-    /// The finding, where both figures exist.
+    /// The finding, where both figures exist at this size.
     pub fn sentence(&self) -> Option<String> {
-        let fraction = self.fraction()?;
-        let ((reduce, reduce_runs), (read, read_runs, allocators)) = (self.reduce?, self.read?);
-        let bytes_read = F64_BYTES * self.size as f64;
-        Some(format!(
-            "At size {} (each pass reads {}), the `{REDUCTION_PHASE}` phase of `{REDUCTION_WORKLOAD}` under `{}` reads at {}/s (median of {}): {} of the {}/s that the `{BANDWIDTH_PHASE}` phase of `{BANDWIDTH_WORKLOAD}` reaches at the same size (median of {} on {}).",
-            self.size,
-            format::bytes(bytes_read),
-            self.strategy,
-            format::bytes(reduce),
-            runs(reduce_runs),
-            format::percent(fraction),
-            format::bytes(read),
-            runs(read_runs),
-            if allocators == 1 { "one allocator".to_owned() } else { format!("{allocators} allocators") },
-        ))
+        reduction_against(self, self)
     }
+}
+
+/// The reduction at `reduce_at`'s size against the reference at `reference_at`'s
+/// (the same size, or the nearest where the reference ran, which the sentence then names).
+fn reduction_against(reduce_at: &BandwidthAtSize, reference_at: &BandwidthAtSize) -> Option<String> {
+    let ((reduce, reduce_runs), (read, read_runs, allocators)) = (reduce_at.reduce?, reference_at.read?);
+    if read <= 0.0 {
+        return None;
+    }
+    let fraction = format::percent(reduce / read);
+    let opening = format!(
+        "the `{REDUCTION_PHASE}` phase of `{REDUCTION_WORKLOAD}` under `{}` reads at {}/s (median of {})",
+        reduce_at.strategy,
+        format::bytes(reduce),
+        runs(reduce_runs)
+    );
+    let reference = format!(
+        "median of {} on {}",
+        runs(read_runs),
+        if allocators == 1 { "one allocator".to_owned() } else { format!("{allocators} allocators") }
+    );
+    let bytes_read = |size: u64| format::bytes(F64_BYTES * size as f64);
+    Some(if reduce_at.size == reference_at.size {
+        format!(
+            "At size {} (each pass reads {}), {opening}: {fraction} of the {}/s that the `{BANDWIDTH_PHASE}` phase of `{BANDWIDTH_WORKLOAD}` reaches at the same size ({reference}).",
+            reduce_at.size,
+            bytes_read(reduce_at.size),
+            format::bytes(read),
+        )
+    } else {
+        format!(
+            "At its largest size, {} (each pass reads {}), {opening}: {fraction} of the {}/s that the `{BANDWIDTH_PHASE}` phase of `{BANDWIDTH_WORKLOAD}` reaches at {} ({}), the nearest size where it ran ({reference}).",
+            reduce_at.size,
+            bytes_read(reduce_at.size),
+            format::bytes(read),
+            reference_at.size,
+            bytes_read(reference_at.size),
+        )
+    })
 }
 
 fn runs(n: usize) -> String {
@@ -367,9 +392,28 @@ pub fn large_data_findings(cells: &BTreeMap<CellKey, Cell<'_>>, reports: &[RunRe
         .iter()
         .filter_map(|(first, second)| pair_by_size(cells, first, second).last()?.sentence())
         .collect();
-    let bandwidth = bandwidth_by_size(reports);
-    if let Some(sentence) = bandwidth.iter().rev().find_map(BandwidthAtSize::sentence) {
+    sentences.extend(bandwidth_findings(&bandwidth_by_size(reports)));
+    sentences
+}
+
+/// The reduction against the reference at the largest size where both ran;
+/// then, where the reduction ran at a larger size (or at none of the
+/// reference's), its largest size against the reference at the nearest size
+/// (by ratio), so that data beyond the caches is compared too.
+fn bandwidth_findings(by_size: &[BandwidthAtSize]) -> Vec<String> {
+    let mut sentences = Vec::new();
+    let common = by_size.iter().rev().find(|b| b.fraction().is_some());
+    if let Some(sentence) = common.and_then(BandwidthAtSize::sentence) {
         sentences.push(sentence);
+    }
+    let largest_reduction = by_size.iter().rev().find(|b| b.reduce.is_some());
+    if let Some(largest) = largest_reduction.filter(|l| common.is_none_or(|c| l.size > c.size)) {
+        let distance = |b: &&BandwidthAtSize| (b.size as f64 / largest.size as f64).ln().abs();
+        let nearest =
+            by_size.iter().filter(|b| b.read.is_some()).min_by(|a, b| distance(a).total_cmp(&distance(b)));
+        if let Some(sentence) = nearest.and_then(|nearest| reduction_against(largest, nearest)) {
+            sentences.push(sentence);
+        }
     }
     sentences
 }
@@ -572,7 +616,8 @@ mod tests {
         assert_eq!(
             found,
             [
-                "At size 1000000 (each pass reads 7.63 MiB), the `reduce` phase of `array-sum` under `cycle+pymalloc` reads at 7.45 GiB/s (median of 3 runs): 80% of the 9.31 GiB/s that the `read` phase of `bandwidth` reaches at the same size (median of 6 runs on 2 allocators)."
+                "At size 1000000 (each pass reads 7.63 MiB), the `reduce` phase of `array-sum` under `cycle+pymalloc` reads at 7.45 GiB/s (median of 3 runs): 80% of the 9.31 GiB/s that the `read` phase of `bandwidth` reaches at the same size (median of 6 runs on 2 allocators).",
+                "At its largest size, 16000000 (each pass reads 122 MiB), the `reduce` phase of `array-sum` under `cycle+pymalloc` reads at 7.45 GiB/s (median of one run): 80% of the 9.31 GiB/s that the `read` phase of `bandwidth` reaches at 50000000 (381 MiB), the nearest size where it ran (median of one run on one allocator).",
             ]
         );
     }
@@ -581,6 +626,27 @@ mod tests {
     fn the_bandwidth_fraction_follows_the_data() {
         let found = large_data_findings(&cells(&[]), &bandwidth_reports(2_000_000));
         assert!(found[0].contains(": 40% of the 9.31 GiB/s"), "{found:?}");
+    }
+
+    #[test]
+    fn the_nearest_reference_is_the_nearest_by_ratio() {
+        let mut reports = bandwidth_reports(1_000_000);
+        reports.push(phased(run("system", "bandwidth", 10_000_000, 1, 1), "read", 16_000_000));
+        let found = large_data_findings(&cells(&[]), &reports);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[1].contains(": 160% of the 4.66 GiB/s that the `read` phase of `bandwidth` reaches at 10000000 (76.3 MiB), the nearest size"),
+            "16M is nearer 10M than 50M: {found:?}"
+        );
+    }
+
+    #[test]
+    fn a_reduction_beyond_every_reference_size_is_compared_with_the_nearest_alone() {
+        let reports: Vec<RunReport> =
+            bandwidth_reports(1_000_000).into_iter().filter(|r| r.record.size != 1_000_000).collect();
+        let found = large_data_findings(&cells(&[]), &reports);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("At its largest size, 16000000"), "{found:?}");
     }
 
     #[test]
