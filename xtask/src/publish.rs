@@ -8,6 +8,7 @@
 //! with [`crate::report::write_report`], exactly as `cargo xtask report OUT`
 //! would. The full series stay in DIR.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
@@ -60,6 +61,12 @@ impl PublishCmd {
                 published.unfinished_series
             ));
         }
+        if published.undrawn_series > 0 {
+            line.push_str(&format!(
+                "; {} series below their workload's largest size (which the report does not draw) left out",
+                published.undrawn_series
+            ));
+        }
         println!("{line}");
         Ok(0)
     }
@@ -80,6 +87,8 @@ pub struct Published {
     pub series_bytes_after: u64,
     /// Series of runs still going when DIR was read (`*.partial.csv`), left out.
     pub unfinished_series: usize,
+    /// Series left out because the report draws none at their size.
+    pub undrawn_series: usize,
 }
 
 /// Copies `dir` into `out` with its series thinned to about `series_rows` rows each, and writes the report there.
@@ -100,6 +109,11 @@ pub fn publish(dir: &Path, out: &Path, series_rows: usize) -> Result<Published> 
     let (finished, unfinished): (Vec<&PathBuf>, Vec<&PathBuf>) =
         results.series_files.iter().partition(|path| !is_unfinished_series(path));
     published.unfinished_series = unfinished.len();
+    // The report draws series only at each workload's largest size; the others stay in DIR.
+    let largest = largest_sizes(&results.records);
+    let (finished, unused): (Vec<&PathBuf>, Vec<&PathBuf>) =
+        finished.into_iter().partition(|path| series_is_drawn(path, &largest));
+    published.undrawn_series = unused.len();
     let series_dir = out.join("series");
     replace_files(&series_dir, &finished)?;
     for source in finished {
@@ -191,6 +205,27 @@ fn resolve(path: &Path) -> Result<PathBuf> {
     Ok(resolved)
 }
 
+/// Each workload's largest size among its runs.
+fn largest_sizes(records: &[heaplab_core::Record]) -> HashMap<&str, u64> {
+    let mut largest: HashMap<&str, u64> = HashMap::new();
+    for record in records {
+        let size = largest.entry(record.workload.as_str()).or_default();
+        *size = (*size).max(record.size);
+    }
+    largest
+}
+
+/// Whether the report draws this series file (`<workload>__<strategy>__<size>__t<threads>.csv`):
+/// it does at its workload's largest size. A name of another shape is kept.
+fn series_is_drawn(path: &Path, largest: &HashMap<&str, u64>) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let parts: Vec<&str> = name.split("__").collect();
+    match (parts.first(), parts.get(2).and_then(|s| s.parse::<u64>().ok())) {
+        (Some(workload), Some(size)) => largest.get(workload).is_none_or(|&top| size == top),
+        _ => true,
+    }
+}
+
 /// Whether a series file belongs to a run still going (`<cell>.rep<k>.partial.csv`).
 fn is_unfinished_series(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".partial.csv"))
@@ -257,6 +292,19 @@ mod tests {
         check(dir.path().join("a/../b"), root.join("b"));
         check(dir.path().join("./c"), root.join("c"));
         check(dir.path().to_path_buf(), root.clone());
+    }
+
+    #[test]
+    fn only_series_at_a_workload_s_largest_size_are_drawn() {
+        let largest = HashMap::from([("churn", 4000), ("fragmentation-contiguous", 100)]);
+        let check = |name: &str, expected: bool| {
+            assert_eq!(series_is_drawn(Path::new(name), &largest), expected, "{name}")
+        };
+        check("series/churn__cycle+pymalloc__4000__t1.csv", true);
+        check("series/churn__cycle+pymalloc__1000__t1.csv", false);
+        check("series/fragmentation-contiguous__pymalloc__100__t2.csv", true);
+        check("series/larson__pymalloc__7__t2.csv", true);
+        check("series/odd-name.csv", true);
     }
 
     #[test]
