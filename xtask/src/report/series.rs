@@ -227,8 +227,18 @@ struct SeriesRow<'t> {
     sample: Option<(u64, u64, &'t str)>,
 }
 
+/// Where a series has more pauses than it may keep rows, the longest this many are kept besides an even sample.
+const LONGEST_EVENTS_KEPT: usize = 5;
+
+/// The duration of an event row (`...,gc0:12345`), 0 where it has none.
+fn event_duration(line: &str) -> u64 {
+    line.rsplit(':').next().and_then(|d| d.trim().parse().ok()).unwrap_or(0)
+}
+
 /// A series file thinned for publication, its rows kept verbatim and in order:
-/// every event row (a collection pause: the pause plot's data), the first and
+/// every event row (a collection pause: the pause plot's data) — or, where
+/// there are more than `max_rows` of them, an evenly spaced `max_rows` of them
+/// and the longest five — the first and
 /// last sample, the samples on each side of every phase boundary, and in
 /// between, per stretch of samples, the ones with the most and the fewest live
 /// bytes and the most RSS, so that peaks and troughs survive. The result has at
@@ -266,7 +276,22 @@ pub fn thin_series(text: &str, max_rows: usize) -> Result<String> {
         return Ok(text.to_owned());
     }
     let mut keep: Vec<bool> = rows.iter().map(|row| row.sample.is_none()).collect();
-    let n_events = keep.iter().filter(|k| **k).count();
+    let events: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].sample.is_none()).collect();
+    if events.len() > max_rows {
+        // Too many pauses to keep them all: an evenly spaced sample of them, which keeps
+        // their distribution, and the longest few, which keeps its tail exactly.
+        events.iter().for_each(|&i| keep[i] = false);
+        for j in 0..max_rows {
+            keep[events[j * events.len() / max_rows]] = true;
+        }
+        let mut by_duration: Vec<(u64, usize)> =
+            events.iter().map(|&i| (event_duration(rows[i].line), i)).collect();
+        by_duration.sort_unstable_by(|a, b| b.cmp(a));
+        for &(_, i) in by_duration.iter().take(LONGEST_EVENTS_KEPT) {
+            keep[i] = true;
+        }
+    }
+    let n_events = events.iter().filter(|&&i| keep[i]).count();
     let samples: Vec<usize> = (0..rows.len()).filter(|&i| rows[i].sample.is_some()).collect();
     let budget = max_rows.saturating_sub(n_events).max(max_rows / 2);
     if samples.len() <= budget {
@@ -465,7 +490,7 @@ mod tests {
     }
 
     #[test]
-    fn thinning_keeps_every_pause_the_phases_and_the_peak() {
+    fn thinning_keeps_the_pauses_the_phases_and_the_peak() {
         let check = |n_samples: u64, pause_every: u64, max_rows: usize| {
             let original = long_series(n_samples, pause_every);
             let thinned = thin_series(&original, max_rows).unwrap();
@@ -481,7 +506,21 @@ mod tests {
             assert!(after.iter().all(|row| before.contains(row)), "rows are kept verbatim");
             let (parsed_before, parsed_after) =
                 (parse_series(&original).unwrap(), parse_series(&thinned).unwrap());
-            assert_eq!(parsed_after.pauses, parsed_before.pauses, "every pause is kept");
+            if n_events <= max_rows {
+                assert_eq!(parsed_after.pauses, parsed_before.pauses, "every pause is kept");
+            } else {
+                let kept = parsed_after.pauses.len();
+                assert!((max_rows..=max_rows + 5).contains(&kept), "{kept} pauses kept of {n_events}");
+                let longest = |series: &Series| series.pauses.iter().map(|p| p.duration_ns).max();
+                assert_eq!(longest(&parsed_after), longest(&parsed_before), "the longest pause is kept");
+                let median = |series: &Series| {
+                    let mut d: Vec<u64> = series.pauses.iter().map(|p| p.duration_ns).collect();
+                    d.sort_unstable();
+                    d[d.len() / 2] as f64
+                };
+                let drift = median(&parsed_after) / median(&parsed_before);
+                assert!((0.95..=1.05).contains(&drift), "the median pause moved by {drift}");
+            }
             assert_eq!(parsed_after.phases, parsed_before.phases, "phases start and end where they did");
             assert_eq!(parsed_after.samples.first(), parsed_before.samples.first());
             assert_eq!(parsed_after.samples.last(), parsed_before.samples.last());
@@ -500,7 +539,11 @@ mod tests {
         let thinned = thin_series(&original, 500).unwrap();
         let samples = data_rows(&thinned).iter().filter(|l| l.ends_with(',')).count();
         assert!((100..=250).contains(&samples), "{samples} samples kept: up to half the rows");
-        assert_eq!(data_rows(&thinned).len() - samples, 2000, "every one of the 2,000 pauses");
+        let pauses = data_rows(&thinned).len() - samples;
+        assert!(
+            (500..=505).contains(&pauses),
+            "{pauses} of the 2,000 pauses: 500 evenly spaced and the 5 longest"
+        );
     }
 
     #[test]
