@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The published sweep: every workload at its first default sizes, the collectors on
 # pymalloc, the allocators under the cycle collector, three interleaved repetitions.
-# Usage: results/sweep-medium.sh OUT_DIR   (about 30 minutes on 2 cores)
+# Usage: results/sweep-medium.sh OUT_DIR   (about 30 minutes on 2 cores), then
+#        cargo xtask publish OUT_DIR results/medium-2core   (series thinned; the full ones stay in OUT_DIR)
 set -euo pipefail
 out=${1:?usage: results/sweep-medium.sh OUT_DIR}
 heap='refcount+pymalloc,cycle+pymalloc,marksweep+pymalloc,cycle+system,cycle+mimalloc,cycle+jemalloc,cycle+cpython,refcount+bump'
