@@ -170,14 +170,26 @@ pub fn read_series(path: &Path) -> Result<Series> {
     parse_series(&text).with_context(|| format!("in {}", path.display()))
 }
 
-/// Parses the text of a series CSV; a bad row is an error naming its line.
-pub fn parse_series(text: &str) -> Result<Series> {
+/// One data row of a series file, its fields read.
+struct RawRow<'t> {
+    /// The row's text.
+    line: &'t str,
+    t_ns: u64,
+    rss_bytes: u64,
+    live_bytes: u64,
+    phase: &'t str,
+    /// Empty for a sample; `label:duration_ns` for an event.
+    event: &'t str,
+}
+
+/// The data rows of a series CSV after its header; a bad row is an error naming its line.
+fn raw_rows(text: &str) -> Result<Vec<RawRow<'_>>> {
     let mut lines = text.lines().enumerate();
     match lines.next() {
         Some((_, header)) if header.trim() == SERIES_HEADER => {}
         _ => bail!("line 1: expected the header {SERIES_HEADER}"),
     }
-    let mut series = Series::default();
+    let mut rows = Vec::new();
     for (index, line) in lines {
         if line.trim().is_empty() {
             continue;
@@ -193,9 +205,22 @@ pub fn parse_series(text: &str) -> Result<Series> {
                 .parse()
                 .with_context(|| format!("line {line_number}: {name} {:?} is not a number", fields[i]))
         };
-        let (t_ns, rss_bytes, live_bytes) =
-            (number(0, "t_ns")?, number(1, "rss_bytes")?, number(2, "live_bytes")?);
-        let (phase, event) = (fields[3].trim(), fields[4].trim());
+        rows.push(RawRow {
+            line,
+            t_ns: number(0, "t_ns")?,
+            rss_bytes: number(1, "rss_bytes")?,
+            live_bytes: number(2, "live_bytes")?,
+            phase: fields[3].trim(),
+            event: fields[4].trim(),
+        });
+    }
+    Ok(rows)
+}
+
+/// Parses the text of a series CSV; a bad row is an error naming its line.
+pub fn parse_series(text: &str) -> Result<Series> {
+    let mut series = Series::default();
+    for RawRow { t_ns, rss_bytes, live_bytes, phase, event, .. } in raw_rows(text)? {
         if event.is_empty() {
             series.samples.push(SeriesSample { t_ns, rss_bytes, live_bytes });
             // A phase runs from its first sample to the first sample of the next, so that spans touch.
@@ -246,32 +271,13 @@ fn event_duration(line: &str) -> u64 {
 /// are, up to `max_rows / 2` samples are kept besides them. A file already
 /// within `max_rows` comes back unchanged; a malformed row is an error naming its line.
 pub fn thin_series(text: &str, max_rows: usize) -> Result<String> {
-    let mut lines = text.lines().enumerate();
-    match lines.next() {
-        Some((_, header)) if header.trim() == SERIES_HEADER => {}
-        _ => bail!("line 1: expected the header {SERIES_HEADER}"),
-    }
-    let mut rows: Vec<SeriesRow<'_>> = Vec::new();
-    for (index, line) in lines {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let line_number = index + 1;
-        let fields: Vec<&str> = line.splitn(5, ',').collect();
-        if fields.len() != 5 {
-            bail!("line {line_number}: expected 5 fields, found {}", fields.len());
-        }
-        let number = |i: usize, name: &str| -> Result<u64> {
-            fields[i]
-                .trim()
-                .parse()
-                .with_context(|| format!("line {line_number}: {name} {:?} is not a number", fields[i]))
-        };
-        let (_, rss_bytes, live_bytes) =
-            (number(0, "t_ns")?, number(1, "rss_bytes")?, number(2, "live_bytes")?);
-        let sample = fields[4].trim().is_empty().then(|| (rss_bytes, live_bytes, fields[3].trim()));
-        rows.push(SeriesRow { line, sample });
-    }
+    let rows: Vec<SeriesRow<'_>> = raw_rows(text)?
+        .into_iter()
+        .map(|row| SeriesRow {
+            line: row.line,
+            sample: row.event.is_empty().then_some((row.rss_bytes, row.live_bytes, row.phase)),
+        })
+        .collect();
     if rows.len() <= max_rows {
         return Ok(text.to_owned());
     }
