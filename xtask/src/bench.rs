@@ -312,7 +312,7 @@ fn child_env(python: &env::PythonFound) -> Vec<(String, String)> {
 }
 
 /// Builds `heaplab` in release in the target directory cargo uses, and returns its path.
-fn build_heaplab(root: &Path) -> anyhow::Result<PathBuf> {
+pub(crate) fn build_heaplab(root: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("building heaplab (release)...");
     let status = Command::new(&cargo)

@@ -89,7 +89,7 @@ impl CalibrateCmd {
         let twins = select(&self.workload_globs)?;
         let heaplab = match &self.heaplab {
             Some(path) => invocation_dir.join(path),
-            None => build_heaplab(&root)?,
+            None => crate::bench::build_heaplab(&root)?,
         };
         let scripts = root.join("workloads").join("python");
         eprintln!("calibrate: {python_version} against cycle+pymalloc");
@@ -248,29 +248,6 @@ fn run_model(
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     serde_json::from_str(stdout.trim()).context("reading the record heaplab printed")
-}
-
-/// Builds `heaplab` in release in the target directory cargo uses, and returns its path.
-fn build_heaplab(root: &Path) -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("calibrate: building heaplab (release)...");
-    let status = Command::new(&cargo)
-        .current_dir(root)
-        .args(["build", "--release", "-p", "heaplab"])
-        .status()
-        .context("running cargo build --release -p heaplab")?;
-    if !status.success() {
-        bail!("cargo build --release -p heaplab failed ({status})");
-    }
-    let target = match std::env::var_os("CARGO_TARGET_DIR") {
-        Some(dir) if !dir.is_empty() => root.join(dir),
-        _ => root.join("target"),
-    };
-    let binary = target.join("release").join("heaplab");
-    if !binary.is_file() {
-        bail!("cargo built heaplab but {} is not there", binary.display());
-    }
-    Ok(binary)
 }
 
 /// "CPython" for "cpython", as the implementation is usually written.
