@@ -97,10 +97,10 @@ fn parse_settings(items: &[String]) -> Result<Settings> {
 }
 
 /// `cycle.thresholds`: three generation thresholds, e.g. `700,10,10`.
-fn parse_thresholds(value: &str) -> Result<[u32; 3]> {
+fn parse_thresholds(value: &str) -> Result<Vec<u32>> {
     let parsed: Vec<Option<u32>> = value.split(',').map(|part| part.trim().parse::<u32>().ok()).collect();
     match parsed.as_slice() {
-        [Some(young), Some(middle), Some(old)] => Ok([*young, *middle, *old]),
+        [Some(young), Some(middle), Some(old)] => Ok(vec![*young, *middle, *old]),
         _ => bail!("cycle.thresholds must be three integers, e.g. 700,10,10 (got '{value}')"),
     }
 }
