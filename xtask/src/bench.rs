@@ -436,8 +436,9 @@ fn failed_report(run: &Run, seed: u64, status: Status) -> RunReport {
         pause_max_ns: None,
         pause_p99_ns: None,
         minor_faults: None,
+        params: String::new(),
     };
-    RunReport { record, collections_by_gen: Vec::new(), phases: Vec::new() }
+    RunReport { record, collections_by_gen: Vec::new(), phases: Vec::new(), anon_huge_bytes: None }
 }
 
 /// Where a failed run's stderr tail is kept.

@@ -16,7 +16,6 @@ use super::figures::{arena_runs, free_phase_arenas};
 use super::format;
 use super::large_data::large_data_findings;
 use super::load::ResultsDir;
-use super::stats::{compare_samples, median};
 
 /// Workload pairs that answer one question each: the first against its variant.
 /// (The numeric pairs, boxed against contiguous, are the large-data findings'.)
@@ -99,18 +98,9 @@ pub fn findings(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) -> Ve
 }
 
 /// `a` over `b` of one figure's medians, with the note the verdict adds.
-fn ratio_of(a: &Cell<'_>, b: &Cell<'_>, figure: Figure) -> Option<(f64, f64, f64, &'static str)> {
-    let (values_a, values_b) = (a.values(figure), b.values(figure));
-    let (median_a, median_b) = (median(&values_a)?, median(&values_b)?);
-    if median_b <= 0.0 {
-        return None;
-    }
-    Some((
-        median_a / median_b,
-        median_a,
-        median_b,
-        format::verdict_note(compare_samples(&values_a, &values_b)),
-    ))
+fn ratio_of(a: &Cell<'_>, b: &Cell<'_>, figure: Figure) -> Option<(f64, f64, f64, String)> {
+    let compared = super::analysis::Compared::of(a, b, figure)?;
+    Some((compared.ratio, compared.first, compared.second, compared.note()))
 }
 
 /// What each strategy leaks on a workload at the largest size where one leaks.
@@ -669,6 +659,7 @@ mod tests {
             record,
             collections_by_gen: vec![],
             phases: vec![PhaseRecord { name: "build".into(), ..PhaseRecord::default() }, free],
+            anon_huge_bytes: None,
         }
     }
 

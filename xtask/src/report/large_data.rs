@@ -187,7 +187,7 @@ impl PairAtSize {
             format::bytes_fine(per_element(live.first)),
             format::bytes_fine(per_element(live.second)),
             format::ratio(live.ratio),
-            format::verdict_note(live.verdict),
+            live.note(),
         );
         if let Some(rss) = self.rss_bytes {
             sentence.push_str(&format!(
@@ -195,7 +195,7 @@ impl PairAtSize {
                 format::bytes(rss.first),
                 format::bytes(rss.second),
                 format::ratio(rss.ratio),
-                format::verdict_note(rss.verdict)
+                rss.note()
             ));
         }
         if let Some(wall) = self.wall_ns {
@@ -204,7 +204,7 @@ impl PairAtSize {
                 format::duration_ns(per_element(wall.first)),
                 format::duration_ns(per_element(wall.second)),
                 format::ratio(wall.ratio),
-                format::verdict_note(wall.verdict)
+                wall.note()
             ));
         }
         sentence.push('.');
@@ -441,6 +441,7 @@ mod tests {
                 PhaseRecord { name: "build".into(), duration_ns: 1, ..PhaseRecord::default() },
                 PhaseRecord { name: phase.into(), duration_ns, ..PhaseRecord::default() },
             ],
+            anon_huge_bytes: None,
         }
     }
 

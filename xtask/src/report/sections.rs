@@ -199,7 +199,7 @@ fn large_data(
         .to_vec();
         let ratio = |c: Option<crate::report::analysis::Compared>| match c {
             Some(c) if single => format::ratio(c.ratio),
-            Some(c) => format::ratio_with_verdict(c.ratio, c.verdict),
+            Some(c) => c.cell(),
             None => "–".into(),
         };
         let both =
@@ -262,7 +262,7 @@ fn calibration(document: &mut Document, dir: &Path) {
 fn ratio_cell(ratio: Option<super::analysis::Ratio>, single: bool) -> String {
     match ratio {
         Some(r) if single => format::ratio(r.value),
-        Some(r) => format::ratio_with_verdict(r.value, r.verdict),
+        Some(r) => r.cell(),
         None => "–".into(),
     }
 }
