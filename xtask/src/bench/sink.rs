@@ -3,7 +3,6 @@
 //! phases), each run appended as one whole line and synced at once, so that an
 //! interrupted sweep loses nothing and never leaves half a row.
 
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,8 +10,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use heaplab_core::record::COLUMNS;
 use heaplab_core::{Record, RunReport};
-
-use super::plan::RunKey;
 
 /// The header line of `runs.csv`, with its newline.
 pub fn header_line() -> String {
@@ -141,17 +138,22 @@ pub fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
 }
 
 /// The runs already in `dir/runs.csv`, whatever their status; none if there is no file.
-pub fn done_runs(dir: &Path) -> anyhow::Result<HashSet<RunKey>> {
+#[cfg(test)]
+pub fn done_runs(dir: &Path) -> anyhow::Result<std::collections::HashSet<super::plan::RunKey>> {
     let path = dir.join("runs.csv");
     if !path.exists() {
-        return Ok(HashSet::new());
+        return Ok(std::collections::HashSet::new());
     }
-    Ok(read_records(&path)?.iter().map(RunKey::of_record).collect())
+    Ok(read_records(&path)?.iter().map(super::plan::RunKey::of_record).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use heaplab_core::Status;
+
+    use std::collections::HashSet;
+
+    use super::super::plan::RunKey;
 
     use super::*;
 

@@ -523,7 +523,7 @@ mod tests {
         assert_eq!((live.first / 4e6, live.second / 4e6, live.ratio), (64.0, 16.0, 4.0));
         assert_eq!(
             pairs[1].sentence().unwrap(),
-            "Under `cycle+pymalloc` at size 4000000 (4,000,000 elements), `boxed-sum` peaks at 64 B of live data per element against 16 B for `array-sum` (4.00x), 252 MiB against 69 MiB of peak RSS (3.65x), and takes 40 ns per element against 4 ns (10.0x)."
+            "Under `cycle+pymalloc` at size 4000000 (4,000,000 elements), `boxed-sum` peaks at 64 B of live data per element against 16 B for `array-sum` (4.00x) (95% CI [4.00x–4.00x]; significant (ranges, α=0.10)), 252 MiB against 69 MiB of peak RSS (3.65x) (95% CI [3.65x–3.65x]; significant (ranges, α=0.10)), and takes 40 ns per element against 4 ns (10.0x) (95% CI [9.88x–10.1x]; significant (ranges, α=0.10))."
         );
     }
 
