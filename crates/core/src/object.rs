@@ -87,7 +87,7 @@ impl Kind {
     /// the other kinds.
     pub fn object_size(self, len: usize) -> usize {
         match self {
-            Kind::Int => INT_BASE + 4 * len.max(1),
+            Kind::Int => INT_BASE + 4 * len,
             Kind::Float => FLOAT_SIZE,
             Kind::Str => STR_BASE + len,
             Kind::Tuple => TUPLE_BASE + WORD * len,
@@ -98,7 +98,8 @@ impl Kind {
     }
 }
 
-/// How many 30-bit digits an int of this value needs (0 for 0, which CPython still gives one).
+/// How many 30-bit digits an int of this value needs (0 for 0, which CPython 3.11 and later
+/// still give one: [`crate::version::Version::int_digits`]).
 pub fn int_digits(value: i64) -> usize {
     let bits = 64 - value.unsigned_abs().leading_zeros() as usize;
     bits.div_ceil(30)
