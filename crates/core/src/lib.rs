@@ -4,7 +4,8 @@
 //!   allocator that object workloads see);
 //! - [`object`]: Python's object kinds with CPython's 64-bit sizes;
 //! - [`probe`]: the RSS sampler, phases and pause events;
-//! - [`record`]: the columns of `runs.csv` and the JSON record of one run.
+//! - [`record`]: the columns of `runs.csv` and the JSON record of one run;
+//! - [`trace`]: the allocation-trace file format (reader and writer).
 //!
 //! This crate stays light: no plotting, no command line.
 
@@ -14,6 +15,7 @@ pub mod heap;
 pub mod object;
 pub mod probe;
 pub mod record;
+pub mod trace;
 pub mod workload;
 
 pub use alloc::{
