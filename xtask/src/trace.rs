@@ -37,13 +37,15 @@ impl TraceCmd {
         }
         let root = crate::project_root();
         let library = build_library(&root)?;
-        let out = std::path::absolute(&self.out).with_context(|| format!("resolving {}", self.out.display()))?;
+        let out =
+            std::path::absolute(&self.out).with_context(|| format!("resolving {}", self.out.display()))?;
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         for stale in std::iter::once(out.clone()).chain(pid_files(&out)?) {
             if stale.exists() {
-                std::fs::remove_file(&stale).with_context(|| format!("removing the old trace {}", stale.display()))?;
+                std::fs::remove_file(&stale)
+                    .with_context(|| format!("removing the old trace {}", stale.display()))?;
             }
         }
 
@@ -68,12 +70,19 @@ impl TraceCmd {
                 own.display()
             );
         }
-        std::fs::rename(&own, &out).with_context(|| format!("renaming {} to {}", own.display(), out.display()))?;
+        std::fs::rename(&own, &out)
+            .with_context(|| format!("renaming {} to {}", own.display(), out.display()))?;
         let trace = trace::read_file(&out)?;
         println!("{}: {}", out.display(), trace.summary());
         for other in pid_files(&out)? {
             match trace::read_file(&other) {
-                Ok(child) => println!("{} (pid {}, parent {}): {}", other.display(), child.pid, child.parent_pid, child.summary()),
+                Ok(child) => println!(
+                    "{} (pid {}, parent {}): {}",
+                    other.display(),
+                    child.pid,
+                    child.parent_pid,
+                    child.summary()
+                ),
                 Err(error) => println!("{}: unreadable: {error}", other.display()),
             }
         }
@@ -128,7 +137,8 @@ fn pid_files(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .filter(|entry| {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            name.strip_prefix(&prefix).is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+            name.strip_prefix(&prefix)
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
         })
         .map(|entry| entry.path())
         .collect();
@@ -147,8 +157,11 @@ mod tests {
         for name in ["run.trace.12", "run.trace.7", "run.trace.x1", "run.trace.", "other.trace.3"] {
             std::fs::write(dir.path().join(name), b"").unwrap();
         }
-        let found: Vec<String> =
-            pid_files(&out).unwrap().iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
+        let found: Vec<String> = pid_files(&out)
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
         assert_eq!(found, ["run.trace.12", "run.trace.7"]);
         assert_eq!(pid_file(&out, 42), dir.path().join("run.trace.42"));
     }

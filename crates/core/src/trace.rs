@@ -398,7 +398,9 @@ impl Parser<'_> {
         let header_len_at = self.pos;
         let header_len = self.u32("the header")? as usize;
         if header_len < HEADER_LEN {
-            return Err(self.error(header_len_at, format!("header length {header_len} is below {HEADER_LEN}")));
+            return Err(
+                self.error(header_len_at, format!("header length {header_len} is below {HEADER_LEN}"))
+            );
         }
         let pid = self.u32("the header")?;
         let parent_pid = self.u32("the header")?;
@@ -424,7 +426,9 @@ impl Parser<'_> {
             let Some(end) = end else {
                 return Err(self.error(
                     self.bytes.len(),
-                    format!("truncated: the chunk at byte {chunk_at} declares {len} bytes, the file ends first"),
+                    format!(
+                        "truncated: the chunk at byte {chunk_at} declares {len} bytes, the file ends first"
+                    ),
                 ));
             };
             match tag {
@@ -441,7 +445,11 @@ impl Parser<'_> {
                             let state = if was_live { "live" } else { "not live" };
                             return Err(self.error(
                                 self.pos,
-                                format!("inconsistent record: {} of id {} which is {state}", event.op.name(), event.id),
+                                format!(
+                                    "inconsistent record: {} of id {} which is {state}",
+                                    event.op.name(),
+                                    event.id
+                                ),
                             ));
                         }
                         live[id] = now_live;
@@ -467,10 +475,13 @@ impl Parser<'_> {
                         ));
                     }
                     if n_ids < live.len() as u64 || n_ids > u64::from(u32::MAX) {
-                        return Err(self.error(payload_at, format!("the end chunk's id count {n_ids} is wrong")));
+                        return Err(
+                            self.error(payload_at, format!("the end chunk's id count {n_ids} is wrong"))
+                        );
                     }
                     if threads < u64::from(n_threads) || threads > u64::from(MAX_THREADS) {
-                        return Err(self.error(payload_at, format!("the end chunk's thread count {threads} is wrong")));
+                        return Err(self
+                            .error(payload_at, format!("the end chunk's thread count {threads} is wrong")));
                     }
                     self.pos = end;
                     if self.pos != self.bytes.len() {
@@ -506,7 +517,9 @@ impl Parser<'_> {
             inline => u64::from(inline),
         };
         if thread >= u64::from(MAX_THREADS) {
-            return Err(self.error(at, format!("thread {thread} is beyond the {MAX_THREADS} a trace may name")));
+            return Err(
+                self.error(at, format!("thread {thread} is beyond the {MAX_THREADS} a trace may name"))
+            );
         }
         let id = self.varint(end, "a record")?;
         let id = u32::try_from(id).map_err(|_| self.error(at, format!("id {id} is over 32 bits")))?;
@@ -565,7 +578,14 @@ pub fn encode_chunk_header(tag: u8, payload_len: u32, count: u32) -> [u8; CHUNK_
 ///
 /// `thread` is the full thread index (the record's byte escapes it above 14).
 #[inline]
-pub fn encode_event(op: Op, thread: u32, id: u32, size: u64, align_log2: u8, out: &mut [u8; MAX_RECORD_LEN]) -> usize {
+pub fn encode_event(
+    op: Op,
+    thread: u32,
+    id: u32,
+    size: u64,
+    align_log2: u8,
+    out: &mut [u8; MAX_RECORD_LEN],
+) -> usize {
     let mut n = 1;
     if thread < 15 {
         out[0] = op as u8 | (thread as u8) << 4;
@@ -585,7 +605,13 @@ pub fn encode_event(op: Op, thread: u32, id: u32, size: u64, align_log2: u8, out
 }
 
 /// The end chunk's payload; returns its length.
-pub fn encode_end(total_events: u64, n_ids: u32, n_threads: u32, foreign_frees: u64, out: &mut [u8; MAX_END_LEN]) -> usize {
+pub fn encode_end(
+    total_events: u64,
+    n_ids: u32,
+    n_threads: u32,
+    foreign_frees: u64,
+    out: &mut [u8; MAX_END_LEN],
+) -> usize {
     let mut n = 0;
     for value in [total_events, u64::from(n_ids), u64::from(n_threads), foreign_frees] {
         n += encode_varint(value, &mut out[n..]);
@@ -699,7 +725,8 @@ mod tests {
         assert_eq!(trace.pid, 1234);
         assert_eq!(trace.n_ids, 2);
         assert_eq!(trace.n_threads, 21);
-        let ops: Vec<(Op, u32, u16, u64)> = trace.events.iter().map(|e| (e.op, e.id, e.thread, e.size)).collect();
+        let ops: Vec<(Op, u32, u16, u64)> =
+            trace.events.iter().map(|e| (e.op, e.id, e.thread, e.size)).collect();
         assert_eq!(
             ops,
             [

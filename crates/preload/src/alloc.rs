@@ -87,7 +87,9 @@ fn choose_from_env() -> u8 {
         b"" | b"jemalloc" => 0,
         b"mimalloc" => MIMALLOC,
         _ => {
-            crate::tracer::say(b"heaplab-preload: HEAPLAB_PRELOAD_ALLOC must be jemalloc or mimalloc; aborting\n");
+            crate::tracer::say(
+                b"heaplab-preload: HEAPLAB_PRELOAD_ALLOC must be jemalloc or mimalloc; aborting\n",
+            );
             // SAFETY: abort never returns and needs nothing.
             unsafe { libc::abort() }
         }

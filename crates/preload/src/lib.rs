@@ -40,7 +40,8 @@
 //!   themselves (jemalloc through `pthread_atfork`, mimalloc with per-thread
 //!   heaps); the tracer has its own fork handler.
 
-#![allow(clippy::missing_safety_doc)] // the exported functions have the C library's contracts
+#![allow(clippy::missing_safety_doc)]
+// the exported functions have the C library's contracts
 // Unit-test builds leave the hooks out (the test binary keeps glibc's malloc).
 #![cfg_attr(test, allow(dead_code))]
 

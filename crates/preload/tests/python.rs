@@ -49,7 +49,8 @@ fn interpreters() -> Vec<PathBuf> {
                 .filter_map(|entry| entry.ok())
                 .filter(|entry| {
                     let name = entry.file_name().to_string_lossy().into_owned();
-                    let minor = name.strip_prefix("3.").and_then(|rest| rest.split('.').next()?.parse::<u32>().ok());
+                    let minor =
+                        name.strip_prefix("3.").and_then(|rest| rest.split('.').next()?.parse::<u32>().ok());
                     name != "3.11.7" && minor.is_some_and(|minor| minor >= 8)
                 })
                 .map(|entry| entry.path().join("bin/python3"))
@@ -95,7 +96,13 @@ fn text(bytes: &[u8]) -> String {
 
 /// Asserts a clean exit, showing stderr otherwise.
 fn assert_clean(out: &Output, what: &str) {
-    assert!(out.status.success(), "{what}: {:?}\nstdout:\n{}\nstderr:\n{}", out.status, text(&out.stdout), text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{what}: {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
 }
 
 /// Prints which allocator serves, whether the library is mapped, the first
@@ -154,7 +161,11 @@ fn an_unknown_allocator_is_refused_loudly() {
     let Some(python) = python() else { return };
     let out = run(&python, "tcmalloc", "pass", &[]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("HEAPLAB_PRELOAD_ALLOC must be jemalloc or mimalloc"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("HEAPLAB_PRELOAD_ALLOC must be jemalloc or mimalloc"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 const THREADS: &str = r#"
