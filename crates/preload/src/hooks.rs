@@ -119,7 +119,7 @@ fn aligned(align: size_t, size: size_t) -> *mut c_void {
 /// `posix_memalign`: `align` must be a power of two and a multiple of `sizeof(void *)`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: size_t, size: size_t) -> c_int {
-    if !align.is_power_of_two() || align % size_of::<*mut c_void>() != 0 {
+    if !align.is_power_of_two() || !align.is_multiple_of(size_of::<*mut c_void>()) {
         return libc::EINVAL;
     }
     let ptr = aligned(align, size);
