@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -10,9 +11,10 @@ use heaplab_alloc::{AllocConfig, AllocVisitor};
 use heaplab_core::fault::{FAULT_VAR, Fault};
 use heaplab_core::probe::{self, PhaseLog, PhaseRecord, Probe, ProbeHandle, Snapshot};
 use heaplab_core::record::quantile;
+use heaplab_core::trace::Trace;
 use heaplab_core::{AllocStats, Allocator, HeapStats, Outcome, Params, Record, RunReport, Status};
 use heaplab_gc::GcConfig;
-use heaplab_workloads::{Body, Workload};
+use heaplab_workloads::{Body, Workload, trace_replay};
 
 use crate::strategy::{self, Strategy};
 
@@ -45,6 +47,9 @@ pub struct RunArgs {
     /// cycle.interpreter-objects=K (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     settings: Vec<String>,
+    /// The allocation trace the trace-replay workload replays (record one with `cargo xtask trace`).
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
     /// Transparent huge pages for this process: `system` (the kernel's setting) or `never`
     /// (`prctl(PR_SET_THP_DISABLE)`); default: the `HEAPLAB_THP` variable, else `system`.
     #[arg(long, value_name = "SETTING")]
@@ -240,6 +245,18 @@ fn run_allocator_workload(
     })
 }
 
+/// The trace of `--trace`, read and checked before the run: trace-replay needs
+/// one, and no other workload takes one.
+fn load_trace(workload: &Workload, path: Option<&std::path::Path>) -> Result<Option<Arc<Trace>>> {
+    let replays = workload.name == trace_replay::WORKLOAD.name;
+    match path {
+        Some(path) if replays => Ok(Some(Arc::new(heaplab_core::trace::read_file(path)?))),
+        None if replays => bail!(trace_replay::NEEDS_TRACE),
+        Some(_) => bail!("--trace is for the trace-replay workload only (got --workload {})", workload.name),
+        None => Ok(None),
+    }
+}
+
 /// `heaplab run`.
 pub fn run(args: RunArgs) -> Result<()> {
     // First, before any allocator of the workload maps memory (the kernel checks the flag at each fault anyway).
@@ -275,6 +292,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Some(v) = strategy.allocator_version {
         params_recorded = heaplab_core::record::with_param(&params_recorded, "allocator_version", v.name);
     }
+    if let Some(trace) = &args.trace {
+        params_recorded = heaplab_core::record::with_param(&params_recorded, "trace", &trace.display().to_string());
+    }
     for item in &args.settings {
         let (key, value) = item.split_once('=').expect("checked by parse_settings");
         params_recorded = heaplab_core::record::with_param(&params_recorded, key.trim(), value.trim());
@@ -290,7 +310,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         fault.trigger();
     }
 
-    let params = Params { size, threads, seed };
+    let trace = load_trace(workload, args.trace.as_deref())?;
+    let params = Params { size, threads, seed, trace };
     let before = probe::usage();
     let probe = Probe::start(SAMPLE_PERIOD);
     let measured = match (strategy.collector, workload.body) {

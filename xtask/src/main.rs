@@ -7,6 +7,7 @@ mod calibrate;
 mod compare;
 mod publish;
 mod report;
+mod trace;
 
 use std::path::PathBuf;
 
@@ -31,6 +32,8 @@ enum Cmd {
     Calibrate(calibrate::CalibrateCmd),
     /// Copies a results directory for committing (series thinned) and draws its report there.
     Publish(publish::PublishCmd),
+    /// Records every allocation call of a command through the preload library: `trace -o FILE -- COMMAND ARGS...`.
+    Trace(trace::TraceCmd),
 }
 
 fn main() {
@@ -41,6 +44,7 @@ fn main() {
         Cmd::Compare(cmd) => cmd.run(),
         Cmd::Calibrate(cmd) => cmd.run(),
         Cmd::Publish(cmd) => cmd.run(),
+        Cmd::Trace(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => std::process::exit(code),

@@ -5,6 +5,7 @@
 //! - [`object`]: Python's object kinds with CPython's 64-bit sizes;
 //! - [`probe`]: the RSS sampler, phases and pause events;
 //! - [`record`]: the columns of `runs.csv` and the JSON record of one run;
+//! - [`trace`]: the allocation-trace file format (reader and writer);
 //! - [`version`]: the CPython releases the model follows, 3.8 to 3.14.
 //!
 //! This crate stays light: no plotting, no command line.
@@ -15,6 +16,7 @@ pub mod heap;
 pub mod object;
 pub mod probe;
 pub mod record;
+pub mod trace;
 pub mod version;
 pub mod workload;
 

@@ -1,7 +1,11 @@
 //! What a workload is given and what it gives back.
 
+use std::sync::Arc;
+
+use crate::trace::Trace;
+
 /// The parameters of one run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Params {
     /// The workload's size; what it means is the workload's to say.
     pub size: u64,
@@ -9,6 +13,9 @@ pub struct Params {
     pub threads: u32,
     /// The seed of every random choice.
     pub seed: u64,
+    /// The allocation trace `trace-replay` replays (`heaplab run --trace FILE`), read and
+    /// checked before the run starts; `None` for every other workload.
+    pub trace: Option<Arc<Trace>>,
 }
 
 /// What a workload computed.

@@ -39,7 +39,7 @@ pub fn workload(name: &str) -> &'static Workload {
 
 /// The parameters of a test run.
 pub fn params(size: u64, seed: u64) -> Params {
-    Params { size, threads: 1, seed }
+    Params { size, threads: 1, seed, trace: None }
 }
 
 /// Runs heap workload `name` on `collector+allocator` with `gc`.

@@ -52,12 +52,12 @@ impl Run {
 
 /// The parameters of a single-threaded test run.
 pub fn params(size: u64, seed: u64) -> Params {
-    Params { size, threads: 1, seed }
+    Params { size, threads: 1, seed, trace: None }
 }
 
 /// The parameters of a test run on `threads` threads.
 pub fn params_threads(size: u64, threads: u32, seed: u64) -> Params {
-    Params { size, threads, seed }
+    Params { size, threads, seed, trace: None }
 }
 
 /// The registered workload of this name.
