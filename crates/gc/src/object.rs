@@ -21,6 +21,9 @@
 //! | list     | length at 16, item buffer at 24, capacity at 32          |
 //! | instance | slots at 16                                              |
 //! | array    | length at 16, data buffer at 24 (64 bytes in all)        |
+//! | dict     | see `dict.rs` (48 bytes and a keys object)               |
+//! | set      | see `set.rs` (200 bytes, a table beyond 8 slots)         |
+//! | object   | see `dict.rs` (40 bytes and a values array)              |
 //!
 //! A collector may put a header in front of the object (the cycle
 //! collector's `PyGC_Head`); an [`Obj`] always points at the object header.
@@ -134,9 +137,9 @@ pub(crate) fn set_aux(obj: Obj, value: u32) {
 pub(crate) fn object_size(obj: Obj) -> usize {
     let kind = kind(obj);
     let len = match kind {
-        Kind::Int | Kind::Instance => slots(obj),
+        Kind::Int | Kind::Instance | Kind::Object => slots(obj),
         Kind::Str | Kind::Tuple => read(obj, PAYLOAD) as usize,
-        Kind::Float | Kind::List | Kind::Array => 0,
+        Kind::Float | Kind::List | Kind::Array | Kind::Dict | Kind::Set => 0,
     };
     kind.object_size(len)
 }
@@ -146,6 +149,9 @@ pub(crate) fn buffer(obj: Obj) -> Option<(NonNull<u8>, usize)> {
     let (ptr, bytes) = match kind(obj) {
         Kind::List => (read(obj, PAYLOAD + WORD), read(obj, PAYLOAD + 2 * WORD) as usize * WORD),
         Kind::Array => (read(obj, PAYLOAD + WORD), read(obj, PAYLOAD) as usize * WORD),
+        Kind::Dict => return crate::dict::buffer(obj),
+        Kind::Set => return crate::set::buffer(obj),
+        Kind::Object => return crate::dict::object_buffer(obj, slots(obj)),
         _ => return None,
     };
     NonNull::new(ptr as *mut u8).map(|p| (p, bytes))
@@ -209,6 +215,7 @@ fn refs(obj: Obj) -> (*mut u64, usize) {
         Kind::Tuple => (word(obj, PAYLOAD + WORD), read(obj, PAYLOAD) as usize),
         Kind::List => (read(obj, PAYLOAD + WORD) as *mut u64, read(obj, PAYLOAD) as usize),
         Kind::Instance => (word(obj, PAYLOAD), slots(obj)),
+        Kind::Object => crate::dict::object_refs(obj, slots(obj)),
         kind => panic!("a {} holds no references", kind.name()),
     }
 }
@@ -241,11 +248,15 @@ pub(crate) fn put_ref(obj: Obj, index: usize, item: Option<Obj>) -> Option<Obj> 
 }
 
 /// Calls `f` on every reference a container holds, last first (as CPython's
-/// deallocators do); does nothing for objects that hold none.
+/// deallocators do; a dict's keys and values and a set's keys in table
+/// order); does nothing for objects that hold none.
 #[inline]
 pub(crate) fn for_each_ref(obj: Obj, mut f: impl FnMut(Obj)) {
-    if !kind(obj).is_container() {
-        return;
+    match kind(obj) {
+        Kind::Dict => return crate::dict::for_each_ref(obj, f),
+        Kind::Set => return crate::set::for_each_ref(obj, f),
+        kind if !kind.is_container() => return,
+        _ => {}
     }
     let (base, len) = refs(obj);
     for index in (0..len).rev() {
