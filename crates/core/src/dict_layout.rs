@@ -81,7 +81,8 @@ pub fn calculate_log2_keysize(minsize: usize) -> u8 {
 /// `estimate_log2_keysize(n)`: a table that takes `n` entries without a resize
 /// (what `dict_new_presized` of a dict display, `BUILD_MAP`, asks for).
 pub fn estimate_log2_keysize(n: usize) -> u8 {
-    calculate_log2_keysize((n * 3 + 1) / 2)
+    // `(n*3 + 1) / 2` in C: the same as rounding `n * 3 / 2` up.
+    calculate_log2_keysize((n * 3).div_ceil(2))
 }
 
 /// `dict_new_presized(minused)`: the table a display of `minused` items

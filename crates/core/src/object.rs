@@ -116,7 +116,9 @@ impl Kind {
             Kind::Array => ARRAY_HEADER,
             Kind::Dict => crate::dict_layout::DICT_OBJECT,
             Kind::Set => crate::dict_layout::SET_OBJECT,
-            Kind::Object => crate::dict_layout::instance_layout(crate::dict_layout::DEFAULT_VERSION, len).object,
+            Kind::Object => {
+                crate::dict_layout::instance_layout(crate::dict_layout::DEFAULT_VERSION, len).object
+            }
         }
     }
 }

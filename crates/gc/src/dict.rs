@@ -298,7 +298,10 @@ fn new_keys<P: Policy<A>, A: Allocator>(rt: &mut Runtime<P, A>, log2_size: u8, u
         keys.at(dl::keys_header(VERSION)).write_bytes(0xff, index_bytes);
     }
     keys.set_word(0, 1);
-    keys.set_word(8, u64::from(log2_size) | u64::from(dl::log2_index_bytes(log2_size)) << 8 | u64::from(unicode) << 16);
+    keys.set_word(
+        8,
+        u64::from(log2_size) | u64::from(dl::log2_index_bytes(log2_size)) << 8 | u64::from(unicode) << 16,
+    );
     keys.set_usable(dl::usable_fraction(1 << log2_size));
     keys
 }

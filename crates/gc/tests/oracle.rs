@@ -269,7 +269,8 @@ fn step(heap: &mut dyn Heap, model: &mut Model, op: &Op) {
             model.add(obj, Value::Dict(Vec::new()));
         }
         Op::DictSet(d, k, v) => {
-            let (Some(dict), Some(key), Some(value)) = (model.pick(*d), model.pick(*k), model.pick(*v)) else {
+            let (Some(dict), Some(key), Some(value)) = (model.pick(*d), model.pick(*k), model.pick(*v))
+            else {
                 return;
             };
             let Value::Dict(entries) = &model.values[dict] else { return };

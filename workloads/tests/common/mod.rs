@@ -66,11 +66,22 @@ pub fn workload(name: &str) -> &'static Workload {
 }
 
 /// The workloads these tests cover; the numeric and threaded workloads have tests of their own.
-pub const COVERED: &[&str] =
-    &["binary-trees", "cyclic-garbage", "churn", "fragmentation", "fragmentation-contiguous", "alloc-sizes",
-      // The dict workloads (issue 12).
-      "bulk-load-dicts", "bulk-load-dicts-gc-off", "bulk-load-dicts-frozen", "bulk-load-columns",
-      "json-records", "groupby-dict", "objects-dict"];
+pub const COVERED: &[&str] = &[
+    "binary-trees",
+    "cyclic-garbage",
+    "churn",
+    "fragmentation",
+    "fragmentation-contiguous",
+    "alloc-sizes",
+    // The dict workloads (issue 12).
+    "bulk-load-dicts",
+    "bulk-load-dicts-gc-off",
+    "bulk-load-dicts-frozen",
+    "bulk-load-columns",
+    "json-records",
+    "groupby-dict",
+    "objects-dict",
+];
 
 /// The covered workloads, from the registry.
 pub fn covered() -> impl Iterator<Item = &'static Workload> {
@@ -82,7 +93,9 @@ pub fn small_size(workload: &Workload) -> u64 {
     match workload.name {
         "binary-trees" | "objects-dict" => 6,
         "alloc-sizes" => 20,
-        "bulk-load-dicts" | "bulk-load-dicts-gc-off" | "bulk-load-dicts-frozen" | "bulk-load-columns" => 2_000,
+        "bulk-load-dicts" | "bulk-load-dicts-gc-off" | "bulk-load-dicts-frozen" | "bulk-load-columns" => {
+            2_000
+        }
         "json-records" | "groupby-dict" => 2_000,
         "cyclic-garbage" | "churn" | "fragmentation" | "fragmentation-contiguous" => 2_000,
         other => panic!("no small size chosen for {other}"),
