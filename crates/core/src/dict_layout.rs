@@ -16,24 +16,23 @@
 //! dict a table of 8 at once):
 //!
 //! ```text
-//!   n      3.8-3.10   3.11-3.13 str keys   3.11-3.13 int keys   set (all)
-//!   0          64          64                 64                 216
-//!   1         232         184                224                 216
-//!   5         232         184                224                 728
-//!   6         360         272                352                 728
-//!  11         640         464                632                 728
-//!  13         640         464                632                2264
-//!  22        1176         832               1168                2264
-//!  43        2272        1584               2264                8408
-//!  87        4696        3328               4688                8408
-//! 128        4696        3328               4688               32984
-//! 172        9312        6576               9304               32984
-//! 342       18520       13056              18512               32984
-//! 684       36960       26032              36952              131288
-//! 1366      73816       51968              73808              131288
-//! 2731     147552      103856             147544              524504
-//! 10000    295000      207616             294992              524504
-//! 100000  5242968     3844864            5242960             4194520
+//!      n   3.8-3.10   3.11-3.13 str keys   3.11-3.13 int keys   set (3.8-3.13)
+//!      0         64                   64                   64              216
+//!      1        232                  184                  224              216
+//!      5        232                  184                  224              728
+//!      6        360                  272                  352              728
+//!     11        640                  464                  632              728
+//!     16        640                  464                  632             2264
+//!     22       1176                  832                 1168             2264
+//!     43       2272                 1584                 2264             2264
+//!     87       4696                 3328                 4688             8408
+//!    172       9312                 6576                 9304             8408
+//!    342      18520                13056                18512            32984
+//!    684      36960                26032                36952            32984
+//!   1366      73816                51968                73808           131288
+//!   2731     147552               103856               147544           131288
+//!  10000     295000               207616               294992           524504
+//! 100000    5242968              3844864              5242960          4194520
 //! ```
 //!
 //! (The full table, at 38 sizes, is the test `sizes_match_cpython` of
@@ -218,7 +217,12 @@ pub fn instance_layout(version: u8, n_attrs: usize) -> InstanceLayout {
     let values_of = |slots: usize| (slots + 2).next_multiple_of(8) + 8 * slots;
     match version {
         ..=10 => {
-            let slots = usable_fraction(1 << calculate_log2_keysize(n_attrs.max(1) + 1));
+            // The class's shared keys start with a table of 8 and double as attributes come.
+            let mut size = DICT_MINSIZE;
+            while usable_fraction(size) < n_attrs {
+                size <<= 1;
+            }
+            let slots = usable_fraction(size);
             InstanceLayout { object: 32, values: 0, dict: 16 + DICT_OBJECT + 8 * slots }
         }
         11 => InstanceLayout { object: 40, values: values_of(n_attrs + 1), dict: 0 },
@@ -237,8 +241,11 @@ mod tests {
         assert_eq!(calculate_log2_keysize(8), 3);
         assert_eq!(calculate_log2_keysize(9), 4);
         assert_eq!(calculate_log2_keysize(15), 4);
-        assert_eq!(calculate_log2_keysize(16), 4);
+        // C's bit trick, `(minsize | 8) - 1`, rounds a power of two of 16 or more up once more.
+        assert_eq!(calculate_log2_keysize(16), 5);
         assert_eq!(calculate_log2_keysize(17), 5);
+        assert_eq!(calculate_log2_keysize(growth_rate(5)), 4);
+        assert_eq!(calculate_log2_keysize(growth_rate(10)), 5);
         assert_eq!(presized_log2(5), None);
         assert_eq!(presized_log2(6), Some(4));
         assert_eq!(index_width(7), 1);
@@ -251,6 +258,44 @@ mod tests {
         assert_eq!(dict_getsizeof(8, Some(3), true), 232);
         assert_eq!(dict_getsizeof(11, None, true), 64);
         assert_eq!(set_table_size(set_growth(5)), 32);
+    }
+
+    /// `sys.getsizeof` of dicts built by `d[k] = v`, one at a time, by version, as measured
+    /// (3.8.18, 3.9.18, 3.10.13: the same; 3.11.7, 3.12.1, 3.13.0: the same), at
+    /// n = 1, 5, 6, 11, 22, 43, 87, 172, 342, 684, 1366, 2731, 10000, 100000.
+    #[test]
+    fn growth_gives_each_version_s_measured_sizes() {
+        const N: [usize; 14] = [1, 5, 6, 11, 22, 43, 87, 172, 342, 684, 1366, 2731, 10000, 100000];
+        const V38_ANY: [usize; 14] =
+            [232, 232, 360, 640, 1176, 2272, 4696, 9312, 18520, 36960, 73816, 147552, 295000, 5242968];
+        const V311_STR: [usize; 14] =
+            [184, 184, 272, 464, 832, 1584, 3328, 6576, 13056, 26032, 51968, 103856, 207616, 3844864];
+        const V311_INT: [usize; 14] =
+            [224, 224, 352, 632, 1168, 2264, 4688, 9304, 18512, 36952, 73808, 147544, 294992, 5242960];
+        let log2_after = |n: usize| {
+            let mut log2 = DICT_LOG_MINSIZE;
+            for used in 1..n {
+                if usable_fraction(1 << log2) == used {
+                    log2 = calculate_log2_keysize(growth_rate(used));
+                }
+            }
+            log2
+        };
+        for (index, &n) in N.iter().enumerate() {
+            let log2 = Some(log2_after(n));
+            for version in 8..=10 {
+                assert_eq!(dict_getsizeof(version, log2, true), V38_ANY[index], "3.{version}, {n} str keys");
+                assert_eq!(dict_getsizeof(version, log2, false), V38_ANY[index], "3.{version}, {n} int keys");
+            }
+            for version in 11..=13 {
+                assert_eq!(dict_getsizeof(version, log2, true), V311_STR[index], "3.{version}, {n} str keys");
+                assert_eq!(
+                    dict_getsizeof(version, log2, false),
+                    V311_INT[index],
+                    "3.{version}, {n} int keys"
+                );
+            }
+        }
     }
 
     #[test]
