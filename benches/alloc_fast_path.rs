@@ -11,6 +11,11 @@
 //!   free empties the pool; pymalloc (and CPython's) then moves the pool to its arena's free
 //!   list and takes it back on the next allocation.
 //! - `batch_1000x32/<allocator>`: 1000 allocations of 32 bytes, then their 1000 frees.
+//! - `alloc_free_fnptr/<size>/<allocator>`: the `alloc_free` loop with every allocation and free
+//!   made through an opaque function pointer (`#[inline(never)]` functions whose pointers pass
+//!   through `black_box`), as CPython reaches its allocator through `PyMem_SetAllocator`'s table
+//!   and as heaplab's `cpython` allocator reaches libpython's `PyObject_Malloc`: the fair
+//!   comparison of pymalloc's fast path with CPython's.
 //!
 //! Run with `cargo bench --bench alloc_fast_path`; a filter such as `alloc_free/32/` selects
 //! one size. Allocators that are unavailable here (cpython without a libpython) are skipped
@@ -38,6 +43,24 @@ enum Loop {
     AllocFree { size: usize, keep_one: bool },
     /// `BATCH` allocations of 32 bytes, then their frees.
     Batch,
+    /// As `AllocFree` with a block kept, every call through an opaque function pointer.
+    FnPointer { size: usize },
+}
+
+/// One allocation, never inlined: the target of the opaque allocation pointer.
+#[inline(never)]
+fn allocate_opaque<A: Allocator>(alloc: &mut A, size: usize) -> NonNull<u8> {
+    alloc.allocate(size).expect("memory")
+}
+
+/// One free, never inlined: the target of the opaque free pointer.
+///
+/// # Safety
+/// `block` was allocated by `alloc` with `size` bytes and is freed once.
+#[inline(never)]
+unsafe fn free_opaque<A: Allocator>(alloc: &mut A, block: NonNull<u8>, size: usize) {
+    // SAFETY: the caller's contract.
+    unsafe { alloc.free(block, size) }
 }
 
 /// Runs one loop on the allocator it is given.
@@ -67,6 +90,22 @@ impl AllocVisitor for Bench<'_, '_> {
                     // SAFETY: allocated above with `size` bytes, freed once.
                     unsafe { alloc.free(kept, size) };
                 }
+            }
+            Loop::FnPointer { size } => {
+                let kept = alloc.allocate(size).expect("memory");
+                let allocate: fn(&mut A, usize) -> NonNull<u8> = black_box(allocate_opaque::<A>);
+                let free: unsafe fn(&mut A, NonNull<u8>, usize) = black_box(free_opaque::<A>);
+                self.group.bench_function(self.id, |b| {
+                    b.iter(|| {
+                        let size = black_box(size);
+                        let block = allocate(&mut alloc, size);
+                        black_box(block);
+                        // SAFETY: allocated just above with `size` bytes, freed once.
+                        unsafe { free(&mut alloc, block, size) };
+                    })
+                });
+                // SAFETY: allocated above with `size` bytes, freed once.
+                unsafe { alloc.free(kept, size) };
             }
             Loop::Batch => {
                 let mut blocks: Vec<NonNull<u8>> = Vec::with_capacity(BATCH);
@@ -122,6 +161,15 @@ fn alloc_free(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for &name in &names {
         run(&mut group, name, BenchmarkId::new("32", name), Loop::AllocFree { size: 32, keep_one: false });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("alloc_free_fnptr");
+    group.throughput(Throughput::Elements(1));
+    for size in [32, 256] {
+        for &name in &names {
+            run(&mut group, name, BenchmarkId::new(size.to_string(), name), Loop::FnPointer { size });
+        }
     }
     group.finish();
 

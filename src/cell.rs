@@ -45,6 +45,33 @@ pub struct RunArgs {
     /// cycle.interpreter-objects=K (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     settings: Vec<String>,
+    /// Transparent huge pages for this process: `system` (the kernel's setting) or `never`
+    /// (`prctl(PR_SET_THP_DISABLE)`); default: the `HEAPLAB_THP` variable, else `system`.
+    #[arg(long, value_name = "SETTING")]
+    thp: Option<String>,
+}
+
+/// The variable through which `cargo xtask bench` hands each child its THP setting.
+pub const THP_VAR: &str = "HEAPLAB_THP";
+
+/// The THP setting of a run: `system` or `never`. `always` is refused: without
+/// privileges a process can only ask for huge pages with `madvise`, region by
+/// region, and the allocators map their own memory, so it could not be honest.
+fn thp_setting(flag: Option<&str>) -> Result<&'static str> {
+    let from_env = std::env::var(THP_VAR).ok();
+    let (text, source) = match (flag, from_env.as_deref()) {
+        (Some(text), _) => (text, "--thp"),
+        (None, Some(text)) => (text, THP_VAR),
+        (None, None) => return Ok("system"),
+    };
+    match text.trim() {
+        "system" | "" => Ok("system"),
+        "never" => Ok("never"),
+        "always" => bail!(
+            "{source} always is not supported: forcing huge pages needs root (/sys/kernel/mm/transparent_hugepage/enabled); use system or never"
+        ),
+        other => bail!("{source} must be system or never (got '{other}')"),
+    }
 }
 
 fn parse_positive(what: &str, text: &str) -> Result<u64> {
@@ -97,10 +124,10 @@ fn parse_settings(items: &[String]) -> Result<Settings> {
 }
 
 /// `cycle.thresholds`: three generation thresholds, e.g. `700,10,10`.
-fn parse_thresholds(value: &str) -> Result<[u32; 3]> {
+fn parse_thresholds(value: &str) -> Result<Vec<u32>> {
     let parsed: Vec<Option<u32>> = value.split(',').map(|part| part.trim().parse::<u32>().ok()).collect();
     match parsed.as_slice() {
-        [Some(young), Some(middle), Some(old)] => Ok([*young, *middle, *old]),
+        [Some(young), Some(middle), Some(old)] => Ok(vec![*young, *middle, *old]),
         _ => bail!("cycle.thresholds must be three integers, e.g. 700,10,10 (got '{value}')"),
     }
 }
@@ -110,6 +137,8 @@ struct Measured {
     outcome: Outcome,
     wall_ns: u64,
     end_rss_bytes: u64,
+    /// `AnonHugePages` at the end of the workload.
+    anon_huge_bytes: Option<u64>,
     /// Heap figures at the end of the workload (before teardown accounting).
     stats: HeapStats,
     /// Set by teardown.
@@ -137,12 +166,14 @@ impl AllocVisitor for HeapRun<'_> {
         let outcome = (self.body)(heap.as_mut(), &self.params);
         let wall_ns = started.elapsed().as_nanos() as u64;
         let end_rss_bytes = probe::current_rss_bytes();
+        let anon_huge_bytes = probe::anon_huge_page_bytes();
         let stats = heap.stats();
         let (final_stats, phases) = heap.finish();
         Measured {
             outcome,
             wall_ns,
             end_rss_bytes,
+            anon_huge_bytes,
             stats,
             leaked_bytes: final_stats.leaked_bytes,
             phases,
@@ -188,12 +219,14 @@ fn run_allocator_workload(
     };
     let wall_ns = started.elapsed().as_nanos() as u64;
     let end_rss_bytes = probe::current_rss_bytes();
+    let anon_huge_bytes = probe::anon_huge_page_bytes();
     let stats = alloc_figures(&alloc_stats);
     log.end(|| Snapshot { live_bytes: stats.live_bytes, collections: 0, alloc: alloc_stats.clone() });
     Ok(Measured {
         outcome,
         wall_ns,
         end_rss_bytes,
+        anon_huge_bytes,
         leaked_bytes: stats.live_bytes,
         stats,
         phases: log.take_records(),
@@ -203,6 +236,18 @@ fn run_allocator_workload(
 
 /// `heaplab run`.
 pub fn run(args: RunArgs) -> Result<()> {
+    // First, before any allocator of the workload maps memory (the kernel checks the flag at each fault anyway).
+    let thp = thp_setting(args.thp.as_deref())?;
+    if thp == "never" {
+        probe::disable_transparent_huge_pages()
+            .context("turning transparent huge pages off (prctl PR_SET_THP_DISABLE)")?;
+    }
+    let thp_recorded = match (thp, probe::transparent_huge_pages_disabled()) {
+        ("never", Some(false)) => bail!("prctl(PR_SET_THP_DISABLE) did not take effect"),
+        (_, Some(true)) => "never",
+        _ => thp,
+    };
+
     let workload = strategy::find_workload(&args.workload)?;
     let strategy: Strategy = strategy::resolve(&args.strategy, workload)?;
     let size = parse_positive("size", &args.size)?;
@@ -277,6 +322,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         pause_max_ns: with_collector(stats.pauses_ns.iter().copied().max().unwrap_or(0)),
         pause_p99_ns: with_collector(quantile(&stats.pauses_ns, 0.99)),
         minor_faults: Some(after.minor_faults - before.minor_faults),
+        params: heaplab_core::record::with_param("", "thp", thp_recorded),
     };
     let report = RunReport {
         record,
@@ -286,6 +332,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             Vec::new()
         },
         phases: measured.phases,
+        anon_huge_bytes: measured.anon_huge_bytes,
     };
     crate::print_line(&serde_json::to_string(&report)?)
 }
@@ -300,6 +347,14 @@ mod tests {
         for bad in ["0", "-3", "ten", "", "1.5"] {
             assert!(parse_positive("size", bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn thp_settings_are_checked() {
+        assert_eq!(thp_setting(Some("never")).unwrap(), "never");
+        assert_eq!(thp_setting(Some("system")).unwrap(), "system");
+        assert!(thp_setting(Some("always")).unwrap_err().to_string().contains("root"));
+        assert!(thp_setting(Some("sometimes")).is_err());
     }
 
     #[test]

@@ -111,7 +111,12 @@ fn a_run_prints_one_json_record_with_the_contract_columns() {
     let record: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let mut expected: Vec<&str> = heaplab_core::record::COLUMNS.to_vec();
     expected.extend(["collections_by_gen", "phases"]);
+    // Where /proc/self/smaps_rollup is readable, the huge-page-backed memory at the end.
+    if record.get("anon_huge_bytes").is_some() {
+        expected.push("anon_huge_bytes");
+    }
     assert_eq!(record.as_object().unwrap().len(), expected.len(), "no field more or less");
+    assert!(record["params"].as_str().unwrap().contains("thp="), "{record}");
     let positions: Vec<usize> = expected
         .iter()
         .map(|key| stdout.find(&format!("\"{key}\":")).unwrap_or_else(|| panic!("{key} missing")))

@@ -190,8 +190,7 @@ fn cpython_collects_when_the_model_does() {
             .map(|t| t.as_u64().expect("a threshold"))
             .collect();
         let gc = GcConfig {
-            thresholds: [measured[0], measured[1], measured[2]]
-                .map(|t| u32::try_from(t).expect("a small threshold")),
+            thresholds: measured.iter().map(|&t| u32::try_from(t).expect("a small threshold")).collect(),
             interpreter_objects: output["interpreter_objects"].as_u64().expect("a count"),
             ..GcConfig::default()
         };

@@ -85,6 +85,73 @@ pub struct BenchCmd {
     /// Writes no report at the end (`cargo xtask report DIR` draws it later, e.g. after merging shards).
     #[arg(long)]
     no_report: bool,
+    /// Transparent huge pages in every child: `system` (the kernel's setting), `never`
+    /// (`prctl(PR_SET_THP_DISABLE)` in the child) or `always` (refused: it needs root) (default: never).
+    #[arg(long, value_name = "SETTING")]
+    thp: Option<String>,
+    /// Repeats each cell, still interleaved, until the 95% confidence interval of its median wall
+    /// time is within ±P (e.g. 3%), or --max-repeat; --repeat is then the fewest repetitions.
+    #[arg(long, value_name = "P")]
+    precision: Option<String>,
+    /// The most repetitions of a cell under --precision (default: 20).
+    #[arg(long, value_name = "N")]
+    max_repeat: Option<String>,
+}
+
+/// The THP setting of the children when `--thp` is not given: `never` keeps mimalloc's
+/// `madvise(MADV_HUGEPAGE)` arenas from waiting on direct compaction (see the report's method).
+pub const DEFAULT_THP: &str = "never";
+
+/// The most repetitions under `--precision` when `--max-repeat` is not given.
+pub const DEFAULT_MAX_REPEAT: u32 = 20;
+
+/// The variable through which each child gets its THP setting (`heaplab run` reads it).
+pub const THP_VAR: &str = "HEAPLAB_THP";
+
+/// `--thp`: `system` or `never`; `always` is refused with the reason.
+fn parse_thp(text: &str) -> anyhow::Result<&'static str> {
+    match text.trim() {
+        "system" => Ok("system"),
+        "never" => Ok("never"),
+        "always" => bail!(
+            "--thp always is refused: an unprivileged process can only turn huge pages off (prctl) or ask for them region by region (madvise) on memory the allocators map themselves, so \"always\" could not be made honest without root writing /sys/kernel/mm/transparent_hugepage/enabled; use --thp system or --thp never"
+        ),
+        other => bail!("--thp {other:?} is not a setting: write system, never or always"),
+    }
+}
+
+/// `--precision`: a share above 0% and below 100%, as `3%` or `0.03`.
+fn parse_precision(text: &str) -> anyhow::Result<f64> {
+    let trimmed = text.trim();
+    let value = match trimmed.strip_suffix('%') {
+        Some(percent) => percent.trim().parse::<f64>().ok().map(|p| p / 100.0),
+        None => trimmed.parse::<f64>().ok(),
+    };
+    match value {
+        Some(share) if share > 0.0 && share < 1.0 => Ok(share),
+        _ => bail!(
+            "--precision {text:?} is not a precision: write a share above 0% and below 100%, e.g. 3% or 0.03"
+        ),
+    }
+}
+
+/// `--max-repeat`: a positive count.
+fn parse_max_repeat(text: &str) -> anyhow::Result<u32> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => bail!("--max-repeat {text:?} is not a repetition count: write a positive integer, e.g. 20"),
+    }
+}
+
+/// What the measurement options ask for, checked.
+#[derive(Clone, Copy, Debug)]
+struct Measurement {
+    thp: &'static str,
+    /// The fewest repetitions of a cell (all of them without --precision).
+    repeat: u32,
+    precision: Option<f64>,
+    /// The most repetitions of a cell.
+    cap: u32,
 }
 
 fn parse_size(text: &str) -> Result<u64, String> {
@@ -110,14 +177,35 @@ struct FailedRun {
 
 impl BenchCmd {
     /// Runs the sweep; the exit code is 0 when every run succeeded.
+    /// Checks the measurement options: each bad one is a one-line error.
+    fn measurement(&self) -> anyhow::Result<Measurement> {
+        let thp = parse_thp(self.thp.as_deref().unwrap_or(DEFAULT_THP))?;
+        let precision = self.precision.as_deref().map(parse_precision).transpose()?;
+        let max_repeat = self.max_repeat.as_deref().map(parse_max_repeat).transpose()?;
+        let repeat = self.repeat.unwrap_or(if self.quick { 1 } else { 3 });
+        if precision.is_some() && self.quick {
+            bail!("--precision is not for --quick: the smoke sweep runs each cell once");
+        }
+        let cap = match (precision, max_repeat) {
+            (None, Some(_)) => bail!("--max-repeat caps --precision's repetitions; give --precision too"),
+            (None, None) => repeat,
+            (Some(_), Some(cap)) if cap < repeat => {
+                bail!("--max-repeat {cap} is below --repeat {repeat}, the fewest repetitions")
+            }
+            (Some(_), cap) => cap.unwrap_or(DEFAULT_MAX_REPEAT.max(repeat)),
+        };
+        Ok(Measurement { thp, repeat, precision, cap })
+    }
+
     pub fn run(self) -> anyhow::Result<i32> {
+        let measurement = self.measurement()?;
         let invocation_dir = std::env::current_dir().context("reading the current directory")?;
         let root = crate::project_root();
         let out_dir = match &self.out {
             Some(out) => invocation_dir.join(out),
             None => root.join("results").join("latest"),
         };
-        let repeat = self.repeat.unwrap_or(if self.quick { 1 } else { 3 });
+        let repeat = measurement.repeat;
         let limits = Limits {
             timeout: self.timeout.map_or_else(|| limits::default_timeout(self.quick), |seconds| seconds.0),
             mem_limit_bytes: match self.mem_limit {
@@ -131,7 +219,8 @@ impl BenchCmd {
             None => build_heaplab(&root)?,
         };
         let python = env::find_python();
-        let child_env = child_env(&python);
+        let mut child_env = child_env(&python);
+        child_env.push((THP_VAR.to_owned(), measurement.thp.to_owned()));
         let catalog = Catalog::load(&heaplab, &child_env)?;
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         let selection = Selection {
@@ -150,18 +239,33 @@ impl BenchCmd {
             Some(shard) => plan::shard_cells(&plan.cells, shard),
             None => plan.cells.clone(),
         };
-        let all_runs = plan::interleave(&cells, repeat);
+        let cap = measurement.cap;
+        let all_runs = plan::interleave(&cells, cap);
         let planned_count = all_runs.len();
 
         prepare_out_dir(&out_dir, self.resume)?;
-        let runs =
-            if self.resume { plan::without_done(all_runs, &sink::done_runs(&out_dir)?) } else { all_runs };
+        let earlier = if self.resume && out_dir.join("runs.csv").exists() {
+            sink::read_records(&out_dir.join("runs.csv"))?
+        } else {
+            Vec::new()
+        };
+        let done: std::collections::HashSet<plan::RunKey> =
+            earlier.iter().map(plan::RunKey::of_record).collect();
+        let runs = plan::without_done(all_runs, &done);
+        let repetitions = match measurement.precision {
+            Some(precision) => format!(
+                "{repeat} to {cap} repetitions (until the 95% CI of the median wall time is within ±{})",
+                crate::report::format::percent(precision)
+            ),
+            None => format!("{repeat} repetition{}", if repeat == 1 { "" } else { "s" }),
+        };
         eprintln!(
-            "sweep: {} cells x {repeat} repetition{} = {planned_count} runs{}{}; limits {:.0} s and {} per run; into {}",
+            "sweep: {} cells x {repetitions} = {}{planned_count} runs{}{}; THP {}; limits {:.0} s and {} per run; into {}",
             cells.len(),
-            if repeat == 1 { "" } else { "s" },
+            if measurement.precision.is_some() { "at most " } else { "" },
             self.shard.map(|shard| format!(" (shard {shard})")).unwrap_or_default(),
             if self.resume { format!(", {} left to run", runs.len()) } else { String::new() },
+            measurement.thp,
             limits.timeout.as_secs_f64(),
             human_bytes(limits.mem_limit_bytes),
             out_dir.display(),
@@ -182,9 +286,14 @@ impl BenchCmd {
             heaplab: heaplab.display().to_string(),
             unavailable: plan.unavailable.clone(),
             child_env: child_env.clone(),
+            thp: measurement.thp.to_owned(),
+            precision: measurement.precision,
+            max_repeat: measurement.precision.map(|_| cap),
         };
+        let invocation = env::invocation_id(started, self.shard.map(|shard| (shard.index, shard.count)));
         let mut environment = env::describe(&root, &settings, &python, started);
-        env::write(&out_dir, &environment)?;
+        environment["invocation"] = serde_json::Value::from(invocation.clone());
+        env::write(&out_dir, &invocation, &environment)?;
 
         let interrupted = Arc::new(AtomicBool::new(false));
         let handler_flag = Arc::clone(&interrupted);
@@ -194,23 +303,68 @@ impl BenchCmd {
         let mut sink = Sink::open(&out_dir)?;
         let mut progress = Progress::new(runs.len());
         let mut runs_done = 0;
+        // Under --precision: each cell's successful wall times so far, and the cells that failed once.
+        let mut walls: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        let mut failed_cells: BTreeSet<String> = BTreeSet::new();
+        for record in &earlier {
+            let id = cell_id(&record.strategy, &record.workload, record.size, record.threads);
+            match (record.status, record.wall_ns) {
+                (Status::Ok, Some(wall)) => walls.entry(id).or_default().push(wall as f64),
+                _ => {
+                    failed_cells.insert(id);
+                }
+            }
+        }
+        let mut skipped = 0;
         for run in &runs {
             if interrupted.load(Ordering::SeqCst) {
                 break;
             }
+            let id = run.cell.id();
+            if let Some(precision) = measurement.precision
+                && run.rep >= repeat
+                && (failed_cells.contains(&id) || precise_enough(walls.get(&id), precision))
+            {
+                skipped += 1;
+                continue;
+            }
             progress.start(&format!("{} rep {}", run.cell.describe(), run.rep));
-            let Some((report, summary, failed)) =
+            let Some((mut report, summary, failed)) =
                 self.run_one(&heaplab, &child_env, &out_dir, run, limits, &interrupted)?
             else {
                 break;
             };
+            report.record.params =
+                heaplab_core::record::with_param(&report.record.params, "invocation", &invocation);
+            match (failed, report.record.wall_ns) {
+                (false, Some(wall)) => walls.entry(id).or_default().push(wall as f64),
+                _ => {
+                    failed_cells.insert(id);
+                }
+            }
             sink.append(&report)?;
             runs_done += 1;
             progress.finish_run(&summary, failed);
         }
+        if measurement.precision.is_some() {
+            let capped = cells
+                .iter()
+                .filter(|cell| {
+                    let id = cell.id();
+                    !failed_cells.contains(&id)
+                        && !precise_enough(walls.get(&id), measurement.precision.unwrap_or(0.0))
+                })
+                .count();
+            eprintln!(
+                "precision: {} of {} cells reached ±{} before {cap} repetitions ({skipped} runs saved); {capped} stopped at the cap",
+                cells.len() - capped,
+                cells.len(),
+                crate::report::format::percent(measurement.precision.unwrap_or(0.0)),
+            );
+        }
         progress.close();
         let was_interrupted = interrupted.load(Ordering::SeqCst);
-        env::finish(&out_dir, &mut environment, SystemTime::now(), runs_done, was_interrupted)?;
+        env::finish(&out_dir, &invocation, &mut environment, SystemTime::now(), runs_done, was_interrupted)?;
         if was_interrupted {
             eprintln!(
                 "interrupted: {runs_done} runs written to {}; the same command with --resume goes on from there",
@@ -296,6 +450,13 @@ impl BenchCmd {
     }
 }
 
+/// Whether the 95% confidence interval of the median of `walls` is within ±`precision` of it.
+fn precise_enough(walls: Option<&Vec<f64>>, precision: f64) -> bool {
+    walls
+        .and_then(|walls| crate::report::stats::median_ci_relative_half_width(walls))
+        .is_some_and(|half_width| half_width <= precision)
+}
+
 /// The environment variable through which heaplab takes libpython's path.
 const LIBPYTHON_ENV: &str = "HEAPLAB_LIBPYTHON";
 
@@ -348,14 +509,14 @@ fn prepare_out_dir(dir: &Path, resume: bool) -> anyhow::Result<()> {
                 std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
             }
         }
-        for folder in ["series", "failures"] {
+        for folder in ["series", "failures", "envs"] {
             let path = dir.join(folder);
             if path.exists() {
                 std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
             }
         }
     }
-    for folder in ["series", "failures"] {
+    for folder in ["series", "failures", "envs"] {
         let path = dir.join(folder);
         std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
     }
@@ -436,8 +597,9 @@ fn failed_report(run: &Run, seed: u64, status: Status) -> RunReport {
         pause_max_ns: None,
         pause_p99_ns: None,
         minor_faults: None,
+        params: String::new(),
     };
-    RunReport { record, collections_by_gen: Vec::new(), phases: Vec::new() }
+    RunReport { record, collections_by_gen: Vec::new(), phases: Vec::new(), anon_huge_bytes: None }
 }
 
 /// Where a failed run's stderr tail is kept.

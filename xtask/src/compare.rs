@@ -11,10 +11,13 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::report::analysis::{Cell, CellKey, Figure, cells, ordered_cells};
+use crate::report::analysis::{Cell, CellKey, Figure, cells, ordered_cells, ratio_ci};
 use crate::report::format;
 use crate::report::load::load_results;
-use crate::report::stats::{ALPHA, EXACT_LIMIT, Verdict, compare_samples, geometric_mean, median};
+use crate::report::stats::{
+    ALPHA, BOOTSTRAP_RESAMPLES, EXACT_LIMIT, UNSTABLE_THRESHOLD, Verdict, compare_samples, geometric_mean,
+    median, significance_count,
+};
 
 /// Compares two results directories cell by cell.
 #[derive(clap::Args)]
@@ -47,6 +50,10 @@ pub struct Change {
     pub ratio: f64,
     /// The test's verdict.
     pub verdict: Verdict,
+    /// The 95% bootstrap interval of the ratio.
+    pub ci: Option<(f64, f64)>,
+    /// Whether the cell is unstable in A or in B.
+    pub unstable: bool,
 }
 
 /// One cell compared.
@@ -68,7 +75,12 @@ fn change(a: &Cell<'_>, b: &Cell<'_>, figure: Figure) -> Option<Change> {
     if median_a <= 0.0 {
         return None;
     }
-    Some(Change { ratio: median_b / median_a, verdict: compare_samples(&values_a, &values_b) })
+    Some(Change {
+        ratio: median_b / median_a,
+        verdict: compare_samples(&values_a, &values_b),
+        ci: ratio_ci(b, a, figure),
+        unstable: a.unstable() || b.unstable(),
+    })
 }
 
 /// Every cell with successful runs in both, in presentation order.
@@ -90,7 +102,14 @@ pub fn compare_cells(a: &BTreeMap<CellKey, Cell<'_>>, b: &BTreeMap<CellKey, Cell
 
 fn change_cells(change: Option<Change>) -> [String; 2] {
     match change {
-        Some(c) => [format::ratio(c.ratio), c.verdict.to_string()],
+        Some(c) => {
+            let ratio = match c.ci {
+                Some(ci) => format!("{} {}", format::ratio(c.ratio), format::interval(ci)),
+                None => format::ratio(c.ratio),
+            };
+            let unstable = if c.unstable { ", UNSTABLE" } else { "" };
+            [ratio, format!("{}{unstable}", c.verdict)]
+        }
         None => ["–".into(), String::new()],
     }
 }
@@ -107,7 +126,8 @@ pub fn render(
     let _ = writeln!(out, "A: {name_a}\nB: {name_b}");
     let _ = writeln!(
         out,
-        "Ratios are medians of B over A. Significance: two-sided Mann-Whitney U test at alpha {ALPHA} (exact up to {EXACT_LIMIT} runs) where the repetitions let it reach alpha; otherwise whether the min-max ranges overlap; untested with one run on a side.\n"
+        "Ratios are medians of B over A, with a 95% percentile-bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples of each side's repetitions, seeded per cell). Significance: two-sided Mann-Whitney U test at alpha {ALPHA} (exact up to {EXACT_LIMIT} runs) where the repetitions let it reach alpha; otherwise whether the min-max ranges overlap, a test at alpha = 2/C(nA+nB, nA) (0.10 for 3 against 3), as each verdict says; untested with one run on a side. UNSTABLE: the wall times of the cell spread by more than {:.0}% (MAD / median) in A or B.\n",
+        UNSTABLE_THRESHOLD * 100.0
     );
     let header = [
         "workload",
@@ -148,10 +168,13 @@ pub fn render(
         let significant = changes.iter().filter(|c| c.verdict.is_significant()).count();
         let not_significant = changes.iter().filter(|c| c.verdict.is_not_significant()).count();
         let untested = changes.len() - significant - not_significant;
+        let unstable = changes.iter().filter(|c| c.unstable).count();
+        let verdicts: Vec<Verdict> = changes.iter().map(|c| c.verdict).collect();
         format!(
-            "{name} B/A: geometric mean {} over {} cells; {significant} significant, {not_significant} not significant, {untested} untested",
+            "{name} B/A: geometric mean {} over {} cells; {significant} significant, {not_significant} not significant, {untested} untested; {unstable} unstable\n  {}",
             mean.map(format::ratio).unwrap_or_else(|| "–".into()),
-            changes.len()
+            changes.len(),
+            significance_count(&verdicts)
         )
     };
     let _ = writeln!(out);
@@ -194,7 +217,7 @@ mod tests {
             assert!(row.peak_rss.unwrap().verdict.is_not_significant(), "{row:?}");
         }
         let text = render("a", "a", &rows, &cells_a, &cells_b);
-        assert!(text.contains("wall time B/A: geometric mean 1.00x over 2 cells; 0 significant, 2 not significant, 0 untested"), "{text}");
+        assert!(text.contains("wall time B/A: geometric mean 1.00x over 2 cells; 0 significant, 2 not significant, 0 untested; 0 unstable"), "{text}");
     }
 
     #[test]

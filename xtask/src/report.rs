@@ -135,12 +135,33 @@ pub fn merge_results(dirs: &[PathBuf], out: &Path) -> Result<usize> {
         }
         copy_missing(&source.series_files, &out.join("series"))?;
         copy_missing(&source.failure_files, &out.join("failures"))?;
+        let env_files: Vec<PathBuf> =
+            source.envs.iter().map(|(id, _)| source.dir.join("envs").join(format!("{id}.json"))).collect();
+        copy_missing(&env_files, &out.join("envs"))?;
+        // A shard written before envs/ existed keeps its env.json under a name of its own.
+        if source.envs.is_empty() && source.env.is_some() {
+            let name = source.dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let target = out.join("envs").join(format!("{}.json", legacy_env_id(&name)));
+            fs::create_dir_all(out.join("envs"))
+                .with_context(|| format!("creating {}", out.join("envs").display()))?;
+            if !target.exists() {
+                fs::copy(source.dir.join("env.json"), &target)
+                    .with_context(|| format!("copying {}", source.dir.join("env.json").display()))?;
+            }
+        }
         let env = source.dir.join("env.json");
         if env.is_file() && !out.join("env.json").exists() {
             fs::copy(&env, out.join("env.json")).with_context(|| format!("copying {}", env.display()))?;
         }
     }
     Ok(records.len())
+}
+
+/// The id under which a merge keeps the `env.json` of a directory that has no `envs/`.
+pub fn legacy_env_id(dir_name: &str) -> String {
+    let clean: String =
+        dir_name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect();
+    format!("env-of-{clean}")
 }
 
 /// Copies each file into `target_dir` unless a file of that name is there already.

@@ -168,16 +168,16 @@ fn findings_compare_boxed_and_contiguous_per_element() {
     let expect = |needle: &str| assert!(findings.contains(needle), "findings lack {needle:?}:\n{findings}");
     expect("### Large data: boxed against contiguous");
     expect(
-        "Under `cycle+pymalloc` at size 4000000 (4,000,000 elements), `boxed-sum` peaks at 64 B of live data per element against 16 B for `array-sum` (4.00x), 252 MiB against 69 MiB of peak RSS (3.65x), and takes 40 ns per element against 4 ns (10.0x).",
+        "Under `cycle+pymalloc` at size 4000000 (4,000,000 elements), `boxed-sum` peaks at 64 B of live data per element against 16 B for `array-sum` (4.00x) (95% CI [4.00x–4.00x]; significant (ranges, α=0.10)), 252 MiB against 69 MiB of peak RSS (3.65x) (95% CI [3.65x–3.65x]; significant (ranges, α=0.10)), and takes 40 ns per element against 4 ns (10.0x) (95% CI [9.80x–10.2x]; significant (ranges, α=0.10)).",
     );
     expect(
         "Under `cycle+pymalloc` at size 200 (40,000 entries of the 200 x 200 result), `matmul-boxed` peaks at 96 B of live data per element against 24 B for `matmul-array` (4.00x)",
     );
-    expect("and takes 2 µs per element against 40 ns (50.0x).");
+    expect("and takes 2 µs per element against 40 ns (50.0x) (95% CI");
     expect(
         "`temporaries` peaks at 56 B of live data per element against 40 B for `temporaries-fused` (1.40x)",
     );
-    expect("and takes 6 ns per element against 3 ns (2.00x).");
+    expect("and takes 6 ns per element against 3 ns (2.00x) (95% CI");
     expect("`chunked` peaks at 0.26 B of live data per element against 16 B for `array-sum` (0.016x)");
 }
 
@@ -215,8 +215,8 @@ fn the_table_gives_every_workload_and_size_per_element() {
         "| `array-sum` | 4000000 | 4,000,000 | `cycle+pymalloc` | 16 B | 18.1 B | 4 ns |",
         "| `matmul-boxed` | 200 | 40,000 | `cycle+pymalloc` | 96 B | 306 B | 2 µs |",
         "| `matmul-array` | 100 | 10,000 | `cycle+pymalloc` | 24 B | 863 B | 40 ns |",
-        "| `boxed-sum` / `array-sum` | 1000000 | `cycle+pymalloc` | 64 B / 16 B | 4.00x | 40 ns / 4 ns | 10.0x |",
-        "| `chunked` / `array-sum` | 4000000 | `cycle+pymalloc` | 0.26 B / 16 B | 0.016x | 5 ns / 4 ns | 1.25x |",
+        "| `boxed-sum` / `array-sum` | 1000000 | `cycle+pymalloc` | 64 B / 16 B | 4.00x [4.00x–4.00x] | 40 ns / 4 ns | 10.0x [9.80x–10.2x] |",
+        "| `chunked` / `array-sum` | 4000000 | `cycle+pymalloc` | 0.26 B / 16 B | 0.016x [0.016x–0.016x] | 5 ns / 4 ns | 1.25x [1.23x–1.28x] |",
     ] {
         assert!(large_data.contains(row), "no row {row:?} in:\n{large_data}");
     }

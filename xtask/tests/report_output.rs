@@ -386,14 +386,14 @@ fn findings_carry_the_numbers_of_the_data() {
     let findings = markdown.split("## Findings").nth(1).unwrap().split("\n## ").next().unwrap();
     let expect = |needle: &str| assert!(findings.contains(needle), "findings lack {needle:?}:\n{findings}");
     expect(
-        "On `binary-trees` at size 12, `cycle+pymalloc` takes 1.25x the wall time of `refcount+pymalloc` (400 ms against 320 ms) and peaks at 1.11x its RSS (160 MiB against 144 MiB), with 37 collections by `cycle`.",
+        "On `binary-trees` at size 12, `cycle+pymalloc` takes 1.25x the wall time of `refcount+pymalloc` (400 ms against 320 ms) (95% CI [1.20x–1.31x]; significant (ranges, α=0.10)) and peaks at 1.11x its RSS (160 MiB against 144 MiB) (95% CI [1.11x–1.11x]; significant (ranges, α=0.10)), with 37 collections by `cycle`.",
     );
     expect("`marksweep+pymalloc` has the highest throughput: 2.00x that of `cycle+pymalloc`");
     expect("`refcount+pymalloc` leaks 12 MiB (9.4% of the 128 MiB allocated)");
     expect("The longest single pause of the `marksweep` collector lasted 9 ms");
     expect("`cycle+pymalloc` still holds 3 arenas of its highwater 3, with 35% of their pools in use");
     expect(
-        "going from 1 to 2 threads multiplies the throughput of `pymalloc` by 0.91x, `mimalloc` by 2.00x.",
+        "going from 1 to 2 threads multiplies the throughput of `pymalloc` by 0.91x (95% CI [0.88x–0.94x]; significant (ranges, α=0.10)), `mimalloc` by 2.00x (95% CI [1.88x–2.12x]; significant (ranges, α=0.10)).",
     );
 }
 
@@ -430,10 +430,10 @@ fn the_ratio_table_is_against_cycle_pymalloc_with_verdicts() {
     let markdown = read(reported(), "REPORT.md");
     assert!(markdown.contains("### `binary-trees` against `cycle+pymalloc`"), "{markdown}");
     // marksweep: twice the throughput, twice the peak RSS, ranges apart.
-    assert!(markdown.contains("| `marksweep+pymalloc` | 2.00x | 2.00x | 2.00x | 2.00x |"), "{markdown}");
+    assert!(markdown.contains("| `marksweep+pymalloc` | 2.00x [1.88x–2.12x] | 2.00x [2.00x–2.00x] | 2.00x [1.88x–2.12x] | 2.00x [2.00x–2.00x] |"), "{markdown}");
     assert!(markdown.contains("### `larson` against `pymalloc`"));
     // larson at one thread: equal throughput, the same repetitions: the noise covers it.
-    assert!(markdown.contains("| `mimalloc` | 1.00x (not significant) |"), "{markdown}");
+    assert!(markdown.contains("| `mimalloc` | 1.00x [0.96x–1.04x] (not significant) |"), "{markdown}");
 }
 
 #[test]
@@ -480,7 +480,7 @@ fn compare_with_itself_is_not_significant_anywhere() {
         stdout.lines().filter(|l| l.starts_with("binary-trees") || l.starts_with("larson")).collect();
     assert!(!rows.is_empty());
     for row in rows {
-        assert_eq!(row.matches("1.00x").count(), 2, "{row}");
+        assert_eq!(row.split_whitespace().filter(|w| *w == "1.00x").count(), 2, "{row}");
         assert_eq!(row.matches("not significant").count(), 2, "wall time and peak RSS: {row}");
     }
     assert!(stdout.contains("wall time B/A: geometric mean 1.00x"), "{stdout}");
@@ -504,7 +504,7 @@ fn compare_flags_every_cell_with_doubled_times() {
     assert_eq!(rows.len(), 13, "{stdout}");
     for row in rows {
         assert!(row.split_whitespace().any(|w| w == "2.00x"), "wall time doubled: {row}");
-        assert_eq!(row.matches("significant (ranges)").count(), 2, "{row}");
+        assert_eq!(row.matches("significant (ranges, α=0.10)").count(), 2, "{row}");
         assert_eq!(row.matches("not significant").count(), 1, "only peak RSS is unchanged: {row}");
     }
     assert!(stdout.contains("wall time B/A: geometric mean 2.00x over 13 cells; 13 significant"), "{stdout}");

@@ -1,7 +1,7 @@
 //! Fault injection, for testing that a sweep survives its runs failing.
 //!
 //! `HEAPLAB_FAULT=KIND@WORKLOAD` makes `heaplab run` misbehave when it runs
-//! WORKLOAD: `segv` (a real invalid memory access), `abort`, `hang` (never
+//! WORKLOAD: `segv` (SIGSEGV, raised as a real invalid access would), `abort`, `hang` (never
 //! returns) or `oom` (allocates and touches memory until it is stopped).
 
 use std::fmt;
@@ -42,11 +42,15 @@ impl Fault {
     pub fn trigger(self) -> ! {
         match self {
             Fault::Segv => {
-                let invalid = std::hint::black_box(16usize) as *mut u64;
-                // SAFETY: deliberately not safe: address 16 is never mapped, so this
-                // write faults with SIGSEGV, which is the point of the injection.
-                unsafe { invalid.write_volatile(0xdead) };
-                unreachable!("the write to address 16 did not fault")
+                // Restore the default action first (the Rust runtime installs a SIGSEGV handler
+                // for stack overflows), so the signal kills the process as a real fault would.
+                // SAFETY: `signal` and `raise` with a valid signal number and SIG_DFL touch no
+                // memory of ours; the process dies of the signal it raises.
+                unsafe {
+                    libc::signal(libc::SIGSEGV, libc::SIG_DFL);
+                    libc::raise(libc::SIGSEGV);
+                }
+                unreachable!("SIGSEGV with its default action did not end the process")
             }
             Fault::Abort => std::process::abort(),
             Fault::Hang => loop {

@@ -26,7 +26,12 @@ pub struct Obj(NonNull<u8>);
 
 impl Obj {
     /// Wraps an object address. Only collectors make these.
-    pub fn from_ptr(ptr: NonNull<u8>) -> Obj {
+    ///
+    /// # Safety
+    /// `ptr` is the address of a live object of the heap it will be passed to (its `PyObject`
+    /// header, after any collector header), made by that heap. Every [`Heap`] method reads and
+    /// writes through an `Obj` it is given, so a forged one is an arbitrary memory access.
+    pub unsafe fn from_ptr(ptr: NonNull<u8>) -> Obj {
         Obj(ptr)
     }
 
@@ -128,9 +133,26 @@ impl HeapStats {
 
 /// A memory-managed world of Python objects.
 ///
-/// Misuse — a reference that is not live, a wrong kind, an index out of
-/// range — panics. In debug builds every reference passed in is checked
-/// against the set of live objects and freed memory is poisoned.
+/// # The contract
+///
+/// An [`Obj`] can only come from the heap itself (a constructor, an accessor;
+/// [`Obj::from_ptr`] is `unsafe`). Safe code can still keep a copy of one after
+/// the object died, or pass one heap's object to another heap, as a C
+/// extension can keep a pointer after `Py_DECREF`. What happens then:
+///
+/// - **Always checked, in every build** (a panic with the operation's name):
+///   the wrong kind for an operation, an index out of range, a list popped when
+///   empty, `floats_zip` with `out` among the inputs.
+/// - **Checked in debug builds and with heaplab-gc's `checked` feature** (a
+///   panic): every `Obj` passed in is looked up in the set of live objects of
+///   this heap, so a dead, foreign or forged reference, and releasing one more
+///   reference than was owned, fail loudly; freed memory is poisoned. The
+///   test suites of the workloads and collectors run this way.
+/// - **Undefined in release builds without `checked`**: using an `Obj` whose
+///   object is dead (released below zero, freed by a collection) or that belongs
+///   to another heap. Release builds are what `cargo xtask bench` measures, and
+///   the check would be on every access; a workload is trusted code there, as
+///   the interpreter is in CPython. Run a new workload's tests (debug) first.
 pub trait Heap {
     /// The collector's name (`refcount`, `cycle`, `marksweep`).
     fn collector(&self) -> &'static str;
@@ -187,6 +209,11 @@ pub trait Heap {
     fn floats_mut(&mut self, array: Obj) -> &mut [f64];
     /// Several arrays read and one written at once (`out` must not be among `inputs`).
     fn floats_zip(&mut self, inputs: &[Obj], out: Obj) -> (Vec<&[f64]>, &mut [f64]);
+
+    /// Whether the cycle collector tracks `obj` (`gc.is_tracked`): false for atoms, for
+    /// containers it has untracked (a tuple of atoms after a collection), and for every object
+    /// of a collector that tracks nothing.
+    fn is_tracked(&self, obj: Obj) -> bool;
 
     /// A full collection (`gc.collect()`); does nothing for collectors that never trace.
     fn collect(&mut self);
@@ -245,10 +272,6 @@ pub trait Heap {
     /// and write attribute `index` as they do an instance's slots, and
     /// [`Heap::len`] is `n_attrs`.
     fn object(&mut self, n_attrs: usize) -> Obj;
-
-    /// Whether the cycle collector tracks the object now (`gc.is_tracked`);
-    /// false under collectors that track nothing.
-    fn is_tracked(&self, obj: Obj) -> bool;
 
     /// Ends the run: finds what the workload can no longer reach but the heap
     /// still holds, sets `leaked_bytes`, closes the last phase and returns the

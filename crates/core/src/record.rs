@@ -34,8 +34,9 @@ impl Status {
     }
 }
 
-/// The names of `runs.csv`'s columns, in order.
-pub const COLUMNS: [&str; 26] = [
+/// The names of `runs.csv`'s columns, in order. `params` came last, so the
+/// others keep their places; files written before it ([`COLUMNS_BEFORE_PARAMS`]) still read.
+pub const COLUMNS: [&str; 27] = [
     "strategy",
     "collector",
     "allocator",
@@ -62,7 +63,38 @@ pub const COLUMNS: [&str; 26] = [
     "pause_max_ns",
     "pause_p99_ns",
     "minor_faults",
+    "params",
 ];
+
+/// The columns of `runs.csv` files written before `params` was added.
+pub const COLUMNS_BEFORE_PARAMS: usize = 26;
+
+/// Whether `header` is runs.csv's header, with or without the final `params` column.
+pub fn is_runs_header<'a>(header: impl IntoIterator<Item = &'a str>) -> bool {
+    let names: Vec<&str> = header.into_iter().collect();
+    names == COLUMNS || names == COLUMNS[..COLUMNS_BEFORE_PARAMS]
+}
+
+/// The value of `key` in a `params` string (`key=value` pairs separated by `;`).
+pub fn param<'a>(params: &'a str, key: &str) -> Option<&'a str> {
+    params
+        .split(';')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| k.trim() == key)
+        .map(|(_, v)| v.trim())
+}
+
+/// `params` with `key` set to `value` (replacing an earlier value of `key`).
+pub fn with_param(params: &str, key: &str, value: &str) -> String {
+    let mut pairs: Vec<String> = params
+        .split(';')
+        .filter(|pair| !pair.trim().is_empty())
+        .filter(|pair| pair.split_once('=').is_none_or(|(k, _)| k.trim() != key))
+        .map(str::to_owned)
+        .collect();
+    pairs.push(format!("{key}={value}"));
+    pairs.join(";")
+}
 
 /// One row of `runs.csv`. Figures a failed run could not produce are empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,6 +151,10 @@ pub struct Record {
     pub pause_p99_ns: Option<u64>,
     /// Minor page faults of the process.
     pub minor_faults: Option<u64>,
+    /// Every parameter the run used, as `key=value` pairs separated by `;`
+    /// (`thp=never`, the sweep's `invocation=<id>`); empty in files written before it.
+    #[serde(default)]
+    pub params: String,
 }
 
 /// The JSON line of `heaplab run`: the record, then what does not fit a CSV row.
@@ -131,6 +167,10 @@ pub struct RunReport {
     pub collections_by_gen: Vec<u64>,
     /// Each phase the workload marked, in order.
     pub phases: Vec<PhaseRecord>,
+    /// Anonymous memory backed by transparent huge pages at the end of the
+    /// workload (`AnonHugePages`); absent where unreadable and in older files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anon_huge_bytes: Option<u64>,
 }
 
 /// The `q`-quantile (0..=1) of `values` by nearest rank; 0 for none.
@@ -156,6 +196,18 @@ mod tests {
         assert_eq!(quantile(&values, 1.0), 100);
         assert_eq!(quantile(&[7], 0.99), 7);
         assert_eq!(quantile(&[], 0.99), 0);
+    }
+
+    #[test]
+    fn params_are_key_value_pairs() {
+        assert_eq!(param("thp=never;invocation=abc", "thp"), Some("never"));
+        assert_eq!(param("thp=never;invocation=abc", "invocation"), Some("abc"));
+        assert_eq!(param("", "thp"), None);
+        assert_eq!(with_param("", "thp", "never"), "thp=never");
+        assert_eq!(with_param("thp=system;x=1", "thp", "never"), "x=1;thp=never");
+        assert!(is_runs_header(COLUMNS));
+        assert!(is_runs_header(COLUMNS[..COLUMNS_BEFORE_PARAMS].iter().copied()));
+        assert!(!is_runs_header(["strategy"]));
     }
 
     #[test]

@@ -3,9 +3,10 @@
 //!
 //! Objects die by reference counting, exactly as under [`crate::refcount`].
 //! Containers (tuples, lists, instances) also carry CPython's 16-byte
-//! `PyGC_Head` in front of the object, which links them into one of three
-//! generations (doubly linked lists, as in `Modules/gcmodule.c`) or the
-//! permanent generation of `gc.freeze()`.
+//! `PyGC_Head` in front of the object, which links them into one of the
+//! generations (doubly linked lists, as in `Modules/gcmodule.c`; three in
+//! every CPython from 3.8 to 3.13, one per threshold here) or the permanent
+//! generation of `gc.freeze()`.
 //!
 //! A collection of generation `g` (CPython 3.11's `gc_collect_main`):
 //! 1. merges the younger generations into `g`;
@@ -33,7 +34,9 @@
 //!
 //! Triggers as CPython 3.11's: allocating a container adds one to
 //! generation 0's count and freeing one takes one off; when the count exceeds
-//! threshold 0 (700) a collection runs, of the oldest generation whose count
+//! threshold 0 (700) a collection runs — after the new container's memory is
+//! allocated and before it is tracked, as `gc_alloc` calls `PyObject_Malloc`
+//! and then `_PyObject_GC_Link` — of the oldest generation whose count
 //! exceeds its threshold — generation 1 counts generation-0 collections,
 //! generation 2 generation-1 collections (10 each) — except that a full
 //! collection waits until the objects that survived generation-1
@@ -49,14 +52,31 @@
 //! count: they are added to `long_lived_total` at the start and after every
 //! full collection, and are never traversed (their cost is not modelled).
 //!
+//! Where this departs from CPython 3.11, and what it changes:
+//! - No free lists. CPython keeps up to 80 freed lists (`PyList_MAXFREELIST`,
+//!   Objects/listobject.c) and up to 2,000 freed tuples of each length 1 to 20
+//!   (`PyTuple_MAXSAVESIZE`, `PyTuple_MAXFREELIST`, Objects/tupleobject.c) for
+//!   reuse: a list or tuple taken from one is never passed to `gc_alloc`, so it
+//!   does not add to generation 0's count, and one put on it never reaches
+//!   `PyObject_GC_Del`, so it does not take one off. Here every container is
+//!   counted both ways. A free and a later reuse cancel in the count either
+//!   way, so the difference shows only where the count sits at its floor of
+//!   zero (`PyObject_GC_Del` never takes it below). Where containers are only
+//!   made (bulk-load, gc-traverse) the collections per generation equal
+//!   CPython's (workloads/tests/calibrate_python.rs); the calibration table
+//!   of `cargo xtask calibrate` gives them for the twins that free too. Free
+//!   lists matter more to memory: they pin pools after teardown that the
+//!   model returns.
+//! - Deallocation order is CPython's (see [`crate::refcount::decref`]), but
+//!   without the trashcan, which defers frees nested more than 50 deep.
+//! - Not modelled: finalizers, weak references and legacy `__del__`.
+//!
 //! Dicts (`crate::dict`) are born untracked and tracked when they take a
 //! container (`MAINTAIN_TRACKING`, through `Policy::track`); a full
 //! collection untracks the surviving dicts that hold only atomic keys and
 //! values before it counts `long_lived_total` (`untrack_dicts` and
 //! `_PyDict_MaybeUntrack` in 3.11's `gc_collect_main`). Sets and `__dict__`
 //! objects are tracked from birth, as tuples, lists and instances are.
-//!
-//! Not modelled: finalizers, weak references and legacy `__del__`.
 
 use std::ptr::NonNull;
 use std::time::Instant;
@@ -64,23 +84,25 @@ use std::time::Instant;
 use heaplab_core::object::GC_HEADER;
 use heaplab_core::{Allocator, Capabilities, Kind, Obj};
 
+use self::list::Node;
 use crate::object::{self as layout, FLAG_TRACKED};
 use crate::refcount::{decref, incref};
 use crate::runtime::{Core, Policy};
 
 /// Tag flag: set aside as tentatively unreachable (`NEXT_MASK_UNREACHABLE`).
 const FLAG_UNREACHABLE: u8 = 16;
-/// The tag bits that hold a tracked object's generation (0, 1, 2, or 3 for the permanent one).
-const GENERATION_BITS: u8 = 32 | 64;
+/// The tag bits that hold a tracked object's generation: 0 up to [`MAX_GENERATIONS`] - 1,
+/// or [`PERMANENT`].
+const GENERATION_BITS: u8 = 32 | 64 | 128;
 const GENERATION_SHIFT: u32 = 5;
+/// The generation number of `gc.freeze()`'s permanent generation, in the tag.
+const PERMANENT: usize = 7;
+/// The most generations a collector may have (the tag's three bits, less the permanent one).
+pub const MAX_GENERATIONS: usize = PERMANENT;
 
-const GENERATIONS: usize = 3;
-const PERMANENT: usize = 3;
-const UNREACHABLE: usize = 4;
-
-/// CPython 3.11's thresholds.
+/// CPython 3.11's thresholds (`_PyGC_InitState` in Modules/gcmodule.c: 700, 10, 10).
 pub const THRESHOLDS_311: [u32; 3] = [700, 10, 10];
-/// CPython 3.13's thresholds.
+/// CPython 3.13's thresholds (`_PyGC_InitState` in Python/gc.c of 3.13: 2000, 10, 10).
 pub const THRESHOLDS_313: [u32; 3] = [2000, 10, 10];
 
 /// A list head: the same two words as an object's `PyGC_Head`.
@@ -92,47 +114,74 @@ struct GcHead {
 }
 
 /// Doubly linked lists of GC heads, addressed by integers as CPython's `_gc_next`/`_gc_prev` are.
-///
-/// Every address given to these functions is a list head of a `Cycle`
-/// (boxed, so it never moves) or the GC head of a live, tracked container.
 mod list {
-    #[inline]
-    pub(super) fn next(node: u64) -> u64 {
-        // SAFETY: `node` is a list head or a live container's GC head (module contract); word 0 is `_gc_next`.
-        unsafe { (node as *const u64).read() }
+    /// A list head of a `Cycle`, or the GC head of a live, tracked container.
+    ///
+    /// Only `unsafe` code makes one ([`Node::from_addr`]), so every `Node` a safe function
+    /// here receives points at two words the collector owns; that is what makes these
+    /// functions safe.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub(super) struct Node(u64);
+
+    impl Node {
+        /// # Safety
+        /// `addr` is the address of a list head that outlives every use of the node (the
+        /// heads of a `Cycle` live as long as it), or the GC head of a live container whose
+        /// two words the cycle collector owns.
+        #[inline]
+        pub(super) unsafe fn from_addr(addr: u64) -> Node {
+            Node(addr)
+        }
+
+        #[inline]
+        pub(super) fn addr(self) -> u64 {
+            self.0
+        }
+
+        #[inline]
+        fn word(self, index: usize) -> *mut u64 {
+            (self.0 as *mut u64).wrapping_add(index)
+        }
     }
 
     #[inline]
-    fn prev(node: u64) -> u64 {
+    pub(super) fn next(node: Node) -> Node {
+        // SAFETY: a Node points at two words the collector owns (its contract); word 0 is
+        // `_gc_next`, which holds another node of the same list.
+        Node(unsafe { node.word(0).read() })
+    }
+
+    #[inline]
+    fn prev(node: Node) -> Node {
         // SAFETY: as in `next`; word 1 is `_gc_prev`.
-        unsafe { (node as *const u64).add(1).read() }
+        Node(unsafe { node.word(1).read() })
     }
 
     #[inline]
-    fn set_next(node: u64, value: u64) {
+    fn set_next(node: Node, value: Node) {
         // SAFETY: as in `next`; the collector owns these words.
-        unsafe { (node as *mut u64).write(value) }
+        unsafe { node.word(0).write(value.0) }
     }
 
     #[inline]
-    fn set_prev(node: u64, value: u64) {
+    fn set_prev(node: Node, value: Node) {
         // SAFETY: as in `next`.
-        unsafe { (node as *mut u64).add(1).write(value) }
+        unsafe { node.word(1).write(value.0) }
     }
 
     /// Makes `head` an empty list.
-    pub(super) fn init(head: u64) {
+    pub(super) fn init(head: Node) {
         set_next(head, head);
         set_prev(head, head);
     }
 
-    pub(super) fn is_empty(head: u64) -> bool {
+    pub(super) fn is_empty(head: Node) -> bool {
         next(head) == head
     }
 
     /// Appends `node` to the list of `head`.
     #[inline]
-    pub(super) fn push_back(head: u64, node: u64) {
+    pub(super) fn push_back(head: Node, node: Node) {
         let last = prev(head);
         set_next(last, node);
         set_prev(node, last);
@@ -142,14 +191,14 @@ mod list {
 
     /// Takes `node` out of whatever list it is in.
     #[inline]
-    pub(super) fn unlink(node: u64) {
+    pub(super) fn unlink(node: Node) {
         let (before, after) = (prev(node), next(node));
         set_next(before, after);
         set_prev(after, before);
     }
 
     /// Moves every node of `from` to the end of `to`.
-    pub(super) fn merge(from: u64, to: u64) {
+    pub(super) fn merge(from: Node, to: Node) {
         if is_empty(from) {
             return;
         }
@@ -163,7 +212,7 @@ mod list {
 
     /// The number of nodes in a list.
     #[cfg(test)]
-    pub(super) fn len(head: u64) -> u64 {
+    pub(super) fn len(head: Node) -> u64 {
         let mut n = 0;
         let mut node = next(head);
         while node != head {
@@ -174,15 +223,25 @@ mod list {
     }
 }
 
+/// The GC head of a tracked container.
 #[inline]
-fn head_of(obj: Obj) -> u64 {
-    obj.addr() as u64 - GC_HEADER as u64
+fn head_of(obj: Obj) -> Node {
+    // SAFETY: the object is a live container of a `cycle` heap (the crate's contract on every
+    // Obj, see `crate::object`), so a `PyGC_Head` the collector owns lies in front of it.
+    unsafe { Node::from_addr(obj.addr() as u64 - GC_HEADER as u64) }
 }
 
+/// The container whose GC head is `node`.
+///
+/// # Safety
+/// `node` is not a list head: it is linked into a list of the collector, and only tracked,
+/// live containers are.
 #[inline]
-fn obj_of(node: u64) -> Obj {
-    let ptr = NonNull::new((node + GC_HEADER as u64) as *mut u8).expect("a GC head is never at address 0");
-    Obj::from_ptr(ptr)
+unsafe fn obj_of(node: Node) -> Obj {
+    let ptr =
+        NonNull::new((node.addr() + GC_HEADER as u64) as *mut u8).expect("a GC head is never at address 0");
+    // SAFETY: the caller's contract: the object lies right after its GC head.
+    unsafe { Obj::from_ptr(ptr) }
 }
 
 #[inline]
@@ -203,13 +262,18 @@ fn set_generation(obj: Obj, generation: usize) {
     layout::set_flags(obj, flags | ((generation as u8) << GENERATION_SHIFT));
 }
 
+/// The generation recorded in a tracked object's tag.
+#[inline]
+fn generation_of(obj: Obj) -> usize {
+    usize::from((layout::flags(obj) & GENERATION_BITS) >> GENERATION_SHIFT)
+}
+
 /// Whether `obj` is a tracked object of a generation up to `generation`,
 /// that is, in the young list of a collection of `generation` and not yet
 /// scanned (CPython's `gc_is_collecting`; see `move_unreachable_and_untrack_tuples`).
 #[inline]
 fn is_collecting(obj: Obj, generation: usize) -> bool {
-    let flags = layout::flags(obj);
-    flags & FLAG_TRACKED != 0 && usize::from((flags & GENERATION_BITS) >> GENERATION_SHIFT) <= generation
+    has_flag(obj, FLAG_TRACKED) && generation_of(obj) <= generation
 }
 
 /// `gc_refs`: the refcount less the references from inside the collected generation.
@@ -225,13 +289,57 @@ fn set_gc_refs_to_one(obj: Obj) {
     layout::set_aux(obj, u32::try_from(internal).unwrap_or(u32::MAX));
 }
 
+/// The list heads of a `Cycle`: one per generation, the permanent generation, and the scratch
+/// list of the unreachable, in one allocation that never moves.
+///
+/// The heads are reached only through the raw pointer (never through a reference), because
+/// the tracked objects' GC heads point at them and write through those pointers: a reference
+/// to the array would be invalidated by such writes.
+#[derive(Debug)]
+struct Heads {
+    base: NonNull<GcHead>,
+    len: usize,
+}
+
+impl Heads {
+    fn new(len: usize) -> Heads {
+        let boxed: Box<[GcHead]> = (0..len).map(|_| GcHead { next: 0, prev: 0 }).collect();
+        // From here on the heads are reached only through `base`; `Drop` rebuilds the Box.
+        let base = NonNull::new(Box::into_raw(boxed).cast::<GcHead>()).expect("Box::into_raw is never null");
+        let heads = Heads { base, len };
+        for index in 0..len {
+            list::init(heads.get(index));
+        }
+        heads
+    }
+
+    #[inline]
+    fn get(&self, index: usize) -> Node {
+        assert!(index < self.len, "list head {index} of {}", self.len);
+        // SAFETY: `index` is within the allocation, which lives as long as `self`; a `Cycle`
+        // and its heads outlive every tracked object (teardown collects before they go).
+        unsafe { Node::from_addr(self.base.as_ptr().add(index) as u64) }
+    }
+}
+
+impl Drop for Heads {
+    fn drop(&mut self) {
+        let slice = std::ptr::slice_from_raw_parts_mut(self.base.as_ptr(), self.len);
+        // SAFETY: `base` and `len` are those of the Box leaked in `new`, dropped only here.
+        drop(unsafe { Box::from_raw(slice) });
+    }
+}
+
+// SAFETY: the heads are owned by their `Cycle` alone, like a Box's contents.
+unsafe impl Send for Heads {}
+
 /// The generational cycle detector's state (`struct _gc_runtime_state`).
 #[derive(Debug)]
 pub(crate) struct Cycle {
-    /// Generations 0..3, the permanent generation, and the scratch list of the unreachable.
-    heads: Box<[GcHead; 5]>,
-    thresholds: [u32; GENERATIONS],
-    counts: [u64; GENERATIONS],
+    /// Generations `0..n`, then the permanent generation, then the unreachable.
+    heads: Heads,
+    thresholds: Box<[u32]>,
+    counts: Box<[u64]>,
     enabled: bool,
     collecting: bool,
     /// Tracked objects of the interpreter's own, counted as long-lived but never traversed.
@@ -243,31 +351,47 @@ pub(crate) struct Cycle {
 }
 
 impl Cycle {
-    /// A detector with these thresholds, counting `interpreter_objects`
-    /// tracked objects of the interpreter's own as long-lived.
-    pub(crate) fn new(thresholds: [u32; GENERATIONS], interpreter_objects: u64) -> Cycle {
-        let cycle = Cycle {
-            heads: Box::new(std::array::from_fn(|_| GcHead { next: 0, prev: 0 })),
-            thresholds,
-            counts: [0; GENERATIONS],
+    /// A detector with one generation per threshold (CPython has three), counting
+    /// `interpreter_objects` tracked objects of the interpreter's own as long-lived.
+    pub(crate) fn new(thresholds: &[u32], interpreter_objects: u64) -> Cycle {
+        assert!(
+            (1..=MAX_GENERATIONS).contains(&thresholds.len()),
+            "a cycle collector has 1 to {MAX_GENERATIONS} generations, not {}",
+            thresholds.len()
+        );
+        Cycle {
+            heads: Heads::new(thresholds.len() + 2),
+            thresholds: thresholds.into(),
+            counts: vec![0; thresholds.len()].into(),
             enabled: true,
             collecting: false,
             interpreter_objects,
             long_lived_total: interpreter_objects,
             long_lived_pending: 0,
             scratch: Vec::new(),
-        };
-        for index in 0..cycle.heads.len() {
-            list::init(cycle.head(index));
         }
-        cycle
     }
 
-    fn head(&self, index: usize) -> u64 {
-        &self.heads[index] as *const GcHead as u64
+    /// The number of generations (the permanent one not counted).
+    fn generations(&self) -> usize {
+        self.thresholds.len()
     }
 
-    /// Releases one reference, unlinking and uncounting containers that die.
+    /// The list of generation `generation`.
+    fn head(&self, generation: usize) -> Node {
+        self.heads.get(generation)
+    }
+
+    fn permanent(&self) -> Node {
+        self.heads.get(self.generations())
+    }
+
+    fn unreachable(&self) -> Node {
+        self.heads.get(self.generations() + 1)
+    }
+
+    /// Releases one reference, unlinking and uncounting containers that die
+    /// (`PyObject_GC_Del` takes one off generation 0's count, never below zero).
     fn release<A: Allocator>(&mut self, core: &mut Core<A>, obj: Obj) {
         let counts = &mut self.counts;
         decref(core, obj, prefix, |dead| {
@@ -282,9 +406,10 @@ impl Cycle {
 
     /// `gc_collect_generations`: collects the oldest generation over its threshold.
     fn collect_generations<A: Allocator>(&mut self, core: &mut Core<A>) {
-        for generation in (0..GENERATIONS).rev() {
+        let oldest = self.generations() - 1;
+        for generation in (0..self.generations()).rev() {
             if self.counts[generation] > u64::from(self.thresholds[generation]) {
-                if generation == GENERATIONS - 1 && self.long_lived_pending < self.long_lived_total / 4 {
+                if generation == oldest && oldest > 0 && self.long_lived_pending < self.long_lived_total / 4 {
                     continue;
                 }
                 self.collect(core, generation);
@@ -296,8 +421,9 @@ impl Cycle {
     /// `gc_collect_main`: one collection of `generation` and the younger ones.
     fn collect<A: Allocator>(&mut self, core: &mut Core<A>, generation: usize) {
         let started = Instant::now();
+        let oldest = self.generations() - 1;
         self.collecting = true;
-        if generation + 1 < GENERATIONS {
+        if generation < oldest {
             self.counts[generation + 1] += 1;
         }
         for count in &mut self.counts[..=generation] {
@@ -307,14 +433,14 @@ impl Cycle {
         for younger in 0..generation {
             list::merge(self.head(younger), young);
         }
-        let old = if generation + 1 < GENERATIONS { self.head(generation + 1) } else { young };
-        let unreachable = self.head(UNREACHABLE);
+        let old = if generation < oldest { self.head(generation + 1) } else { young };
+        let unreachable = self.unreachable();
 
         count_internal_refs(young, generation);
-        let n_survivors = move_unreachable_and_untrack_tuples(young, unreachable, generation);
+        let n_survivors = move_unreachable_and_untrack_tuples(young, unreachable, generation, oldest);
 
         if young != old {
-            if generation == GENERATIONS - 2 {
+            if generation + 2 == self.generations() {
                 self.long_lived_pending += n_survivors;
             }
             list::merge(young, old);
@@ -324,7 +450,7 @@ impl Cycle {
             self.long_lived_pending = 0;
             self.long_lived_total = n_survivors - n_untracked + self.interpreter_objects;
         }
-        let old_generation = (generation + 1).min(GENERATIONS - 1);
+        let old_generation = (generation + 1).min(oldest);
         self.delete_garbage(core, unreachable, old, old_generation);
         core.record_pause(generation, started);
         self.collecting = false;
@@ -336,13 +462,14 @@ impl Cycle {
     fn delete_garbage<A: Allocator>(
         &mut self,
         core: &mut Core<A>,
-        unreachable: u64,
-        old: u64,
+        unreachable: Node,
+        old: Node,
         old_generation: usize,
     ) {
         while !list::is_empty(unreachable) {
             let node = list::next(unreachable);
-            let obj = obj_of(node);
+            // SAFETY: `node` is in the unreachable list and is not its head.
+            let obj = unsafe { obj_of(node) };
             set_flag(obj, FLAG_UNREACHABLE, false);
             self.clear(core, obj);
             if list::next(unreachable) == node {
@@ -355,19 +482,23 @@ impl Cycle {
         }
     }
 
-    /// `tp_clear`: drops every reference a list, instance, dict or set holds (tuples have no `tp_clear`).
+    /// `tp_clear`: drops every reference a list, instance, object, dict or set holds (tuples have no `tp_clear`).
+    ///
+    /// `_list_clear` (Objects/listobject.c) detaches the items and releases them last to
+    /// first; `subtype_clear` (Objects/typeobject.c) runs `clear_slots`, first to last: the
+    /// order of [`layout::for_each_ref`].
+    /// `dict_tp_clear` and `set_clear_internal` take every key and value out and free the table.
     fn clear<A: Allocator>(&mut self, core: &mut Core<A>, obj: Obj) {
         let mut taken = std::mem::take(&mut self.scratch);
+        let mut detached = None;
         match layout::kind(obj) {
             Kind::List => {
-                let (len, cap) = layout::list_shape(obj);
-                for index in 0..len {
-                    taken.extend(layout::get_ref(obj, index));
-                }
-                let buffer = layout::buffer(obj).map(|(ptr, _)| ptr);
+                // Emptied first, the buffer freed after the items, as `_list_clear` does.
+                let (_, cap) = layout::list_shape(obj);
+                layout::for_each_ref(obj, |item| taken.push(item));
+                detached = layout::buffer(obj).map(|(ptr, _)| (ptr, cap * heaplab_core::object::WORD));
                 layout::set_list_len(obj, 0);
                 layout::set_list_buffer(obj, None, 0);
-                core.free_buffer(buffer, cap * heaplab_core::object::WORD);
             }
             Kind::Instance | Kind::Object => {
                 for index in 0..layout::ref_count_of(obj) {
@@ -381,6 +512,9 @@ impl Cycle {
         // `obj` may die during these releases; it is not touched again.
         for item in taken.drain(..) {
             self.release(core, item);
+        }
+        if let Some((buffer, bytes)) = detached {
+            core.free_buffer(Some(buffer), bytes);
         }
         self.scratch = taken;
     }
@@ -402,10 +536,11 @@ fn prefix(kind: Kind) -> usize {
 /// collection — and "is this child being collected" reads the generation
 /// kept in its tag, so one walk does both: the same counts, one cache miss
 /// per object fewer.
-fn count_internal_refs(young: u64, generation: usize) {
+fn count_internal_refs(young: Node, generation: usize) {
     let mut node = list::next(young);
     while node != young {
-        layout::for_each_ref(obj_of(node), |child| {
+        // SAFETY: `node` is in `young` and is not its head.
+        layout::for_each_ref(unsafe { obj_of(node) }, |child| {
             if is_collecting(child, generation) {
                 layout::set_aux(child, layout::aux(child).saturating_add(1));
             }
@@ -424,7 +559,7 @@ fn count_internal_refs(young: u64, generation: usize) {
 /// one with `gc_refs == 0` is set aside, tentatively. An object scanned
 /// is no longer collecting: it moves to the next generation (its tag says
 /// so at once, and its count of internal references goes back to zero); in
-/// a full collection it stays in generation 2, and its `gc_refs`, now its
+/// a full collection it stays in the oldest generation, and its `gc_refs`, now its
 /// whole refcount, is positive, which `visit_reachable` also leaves alone.
 ///
 /// `untrack_tuples` stops tracking a reachable tuple that holds no
@@ -436,12 +571,18 @@ fn count_internal_refs(young: u64, generation: usize) {
 /// too — and sees every item's tracked flag as that pass would, so the
 /// same tuples are untracked. Folding the two passes (and the count) into
 /// one saves two walks over the generation, each a cache miss per object.
-fn move_unreachable_and_untrack_tuples(young: u64, unreachable: u64, generation: usize) -> u64 {
-    let next_generation = (generation + 1).min(GENERATIONS - 1);
+fn move_unreachable_and_untrack_tuples(
+    young: Node,
+    unreachable: Node,
+    generation: usize,
+    oldest: usize,
+) -> u64 {
+    let next_generation = (generation + 1).min(oldest);
     let mut n_survivors = 0;
     let mut node = list::next(young);
     while node != young {
-        let obj = obj_of(node);
+        // SAFETY: `node` is in `young` and is not its head.
+        let obj = unsafe { obj_of(node) };
         if gc_refs(obj) > 0 {
             layout::for_each_ref(obj, |child| visit_reachable(child, young, generation));
             layout::set_aux(obj, 0);
@@ -468,12 +609,13 @@ fn move_unreachable_and_untrack_tuples(young: u64, unreachable: u64, generation:
 
 /// `untrack_dicts`: stops tracking every dict of `young` that holds only
 /// atomic keys and values (`_PyDict_MaybeUntrack`); returns how many.
-fn untrack_dicts(young: u64) -> u64 {
+fn untrack_dicts(young: Node) -> u64 {
     let mut n_untracked = 0;
     let mut node = list::next(young);
     while node != young {
         let next = list::next(node);
-        let obj = obj_of(node);
+        // SAFETY: `node` is in `young` and is not its head.
+        let obj = unsafe { obj_of(node) };
         if layout::kind(obj) == Kind::Dict && crate::dict::holds_only_atomic(obj) {
             list::unlink(node);
             set_flag(obj, FLAG_TRACKED, false);
@@ -486,7 +628,7 @@ fn untrack_dicts(young: u64) -> u64 {
 
 /// `visit_reachable`: `child` is reachable; bring it back if it was set aside.
 #[inline]
-fn visit_reachable(child: Obj, young: u64, generation: usize) {
+fn visit_reachable(child: Obj, young: Node, generation: usize) {
     if !is_collecting(child, generation) || gc_refs(child) > 0 {
         return;
     }
@@ -518,7 +660,7 @@ impl<A: Allocator> Policy<A> for Cycle {
             reclaims_cycles: true,
             can_disable: true,
             can_freeze: true,
-            generations: GENERATIONS as u8,
+            generations: self.generations() as u8,
         }
     }
 
@@ -532,9 +674,10 @@ impl<A: Allocator> Policy<A> for Cycle {
         1
     }
 
-    /// `_PyObject_GC_Link`: count the container, maybe collect, before it exists.
+    /// `_PyObject_GC_Link`: count the container and maybe collect, once its memory is
+    /// allocated and before it is tracked (`gc_alloc` in Modules/gcmodule.c, 3.11).
     #[inline]
-    fn before_alloc(&mut self, core: &mut Core<A>, kind: Kind) {
+    fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind) {
         if !kind.is_container() {
             return;
         }
@@ -592,7 +735,7 @@ impl<A: Allocator> Policy<A> for Cycle {
     }
 
     fn collect(&mut self, core: &mut Core<A>) {
-        self.collect(core, GENERATIONS - 1);
+        self.collect(core, self.generations() - 1);
     }
 
     fn set_automatic(&mut self, enabled: bool) {
@@ -606,20 +749,21 @@ impl<A: Allocator> Policy<A> for Cycle {
     /// CPython only splices the lists; here each object's tag also records
     /// its new generation, a walk over what is tracked.
     fn freeze(&mut self, _core: &mut Core<A>) {
-        for generation in 0..GENERATIONS {
+        for generation in 0..self.generations() {
             let head = self.head(generation);
             let mut node = list::next(head);
             while node != head {
-                set_generation(obj_of(node), PERMANENT);
+                // SAFETY: `node` is in the list of `generation` and is not its head.
+                set_generation(unsafe { obj_of(node) }, PERMANENT);
                 node = list::next(node);
             }
-            list::merge(head, self.head(PERMANENT));
+            list::merge(head, self.permanent());
         }
-        self.counts = [0; GENERATIONS];
+        self.counts.fill(0);
     }
 
     fn finish(&mut self, core: &mut Core<A>) {
-        self.collect(core, GENERATIONS - 1);
+        self.collect(core, self.generations() - 1);
     }
 
     fn free_all(&mut self, _core: &mut Core<A>) {}
@@ -630,11 +774,6 @@ mod tests {
     use heaplab_core::Heap;
 
     use super::*;
-
-    /// The generation recorded in a tracked object's tag.
-    fn generation_of(obj: Obj) -> u8 {
-        (layout::flags(obj) & GENERATION_BITS) >> GENERATION_SHIFT
-    }
 
     /// Runs `test` on a fresh `cycle` heap over the system allocator.
     fn with_cycle_heap(test: fn(&mut dyn Heap)) {
@@ -658,7 +797,7 @@ mod tests {
                     assert_eq!(layout::aux(obj), 0, "{when}: internal count of a {}", heap.kind(obj).name());
                     assert_eq!(
                         generation_of(obj),
-                        generation,
+                        usize::from(generation),
                         "{when}: generation of a {}",
                         heap.kind(obj).name()
                     );
@@ -690,8 +829,8 @@ mod tests {
             check(heap, &[holder, a, b], 2, "untouched by it");
 
             heap.freeze();
-            check(heap, &young, 3, "frozen");
-            check(heap, &[holder, a, b, pair], 3, "frozen");
+            check(heap, &young, PERMANENT as u8, "frozen");
+            check(heap, &[holder, a, b, pair], PERMANENT as u8, "frozen");
             for list in young {
                 heap.release(list);
             }
@@ -702,13 +841,10 @@ mod tests {
 
     #[test]
     fn lists_link_merge_and_count() {
-        let mut nodes: Vec<GcHead> = (0..4).map(|_| GcHead { next: 0, prev: 0 }).collect();
-        let mut heads: Vec<GcHead> = (0..2).map(|_| GcHead { next: 0, prev: 0 }).collect();
-        let addr = |h: &GcHead| h as *const GcHead as u64;
-        let (a, b) = (addr(&heads[0]), addr(&heads[1]));
-        list::init(a);
-        list::init(b);
-        let ids: Vec<u64> = nodes.iter_mut().map(|n| addr(n)).collect();
+        let heads = Heads::new(2);
+        let (a, b) = (heads.get(0), heads.get(1));
+        let nodes = Heads::new(4);
+        let ids: Vec<Node> = (0..4).map(|index| nodes.get(index)).collect();
         list::push_back(a, ids[0]);
         list::push_back(a, ids[1]);
         list::push_back(b, ids[2]);
@@ -720,6 +856,5 @@ mod tests {
         assert_eq!(list::next(a), ids[0]);
         assert_eq!(list::next(ids[0]), ids[2]);
         assert_eq!(list::next(ids[3]), a);
-        heads.clear();
     }
 }

@@ -223,13 +223,23 @@ impl Keys {
             + ix * dl::entry_size(VERSION, self.unicode())
     }
 
-    /// Entry `ix`: its hash (recomputed for the unicode kind), key and value; `None` if deleted.
+    /// Entry `ix`: its key and value; `None` if deleted. Reads neither object, so a
+    /// dying dict can hand out its value after its key has been freed.
+    fn pair(self, ix: usize) -> Option<(Obj, Obj)> {
+        let key_at = self.entry(ix) + if self.unicode() { 0 } else { WORD };
+        // SAFETY: an entry's key and value words are 0 (deleted) or objects the dict holds
+        // references to, written by `put` and `set_value` from `Obj`s of this heap.
+        let key = unsafe { layout::obj_at(self.word(key_at)) }?;
+        // SAFETY: as for the key.
+        let value = unsafe { layout::obj_at(self.word(key_at + WORD)) }?;
+        Some((key, value))
+    }
+
+    /// Entry `ix`: its hash (recomputed from the key for the unicode kind), key and value;
+    /// `None` if deleted. The key must be live.
     fn get(self, ix: usize) -> Option<(u64, Obj, Obj)> {
-        let at = self.entry(ix);
-        let (hash_at, key_at) = if self.unicode() { (None, at) } else { (Some(at), at + WORD) };
-        let key = NonNull::new(self.word(key_at) as *mut u8).map(Obj::from_ptr)?;
-        let value = NonNull::new(self.word(key_at + WORD) as *mut u8).map(Obj::from_ptr)?;
-        let hash = hash_at.map_or_else(|| hash_of(key), |h| self.word(h));
+        let (key, value) = self.pair(ix)?;
+        let hash = if self.unicode() { hash_of(key) } else { self.word(self.entry(ix)) };
         Some((hash, key, value))
     }
 
@@ -261,8 +271,10 @@ impl Keys {
         loop {
             let ix = self.index(slot);
             if ix >= 0 {
-                let (entry_hash, entry_key, _) = self.get(ix as usize).expect("an index to a deleted entry");
-                if entry_key == key || (entry_hash == hash && keys_equal(entry_key, key)) {
+                let (entry_key, _) = self.pair(ix as usize).expect("an index to a deleted entry");
+                let entry_hash =
+                    || if self.unicode() { hash_of(entry_key) } else { self.word(self.entry(ix as usize)) };
+                if entry_key == key || (entry_hash() == hash && keys_equal(entry_key, key)) {
                     return Some((slot, ix as usize));
                 }
             } else if ix == DKIX_EMPTY {
@@ -368,7 +380,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
         };
         maintain_tracking(self, dict, key, value);
         if let Some((_, ix)) = keys.lookup(key, hash) {
-            let (_, _, old) = keys.get(ix).expect("a live entry");
+            let (_, old) = keys.pair(ix).expect("a live entry");
             if old != value {
                 self.policy.hold(&mut self.core, value);
                 keys.set_value(ix, value);
@@ -403,7 +415,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
         self.core.check(key, "dict_get key");
         let keys = Keys::of(dict)?;
         let (_, ix) = keys.lookup(key, hash_of(key))?;
-        keys.get(ix).map(|(_, _, value)| value)
+        keys.pair(ix).map(|(_, value)| value)
     }
 
     /// `delitem_common`: the index becomes a dummy, the entry empty; nothing shrinks.
@@ -412,7 +424,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
         self.core.check(key, "dict_del key");
         let Some(keys) = Keys::of(dict) else { return false };
         let Some((slot, ix)) = keys.lookup(key, hash_of(key)) else { return false };
-        let (_, old_key, old_value) = keys.get(ix).expect("a live entry");
+        let (old_key, old_value) = keys.pair(ix).expect("a live entry");
         set_field(dict, USED, field(dict, USED) - 1);
         set_field(dict, VERSION_TAG, field(dict, VERSION_TAG) + 1);
         keys.set_index(slot, DKIX_DUMMY);
@@ -433,7 +445,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
         self.expect_kind(dict, Kind::Dict, "dict_entry");
         let keys = Keys::of(dict)?;
         assert!(index < keys.nentries(), "dict_entry: index {index} out of range of {}", keys.nentries());
-        keys.get(index).map(|(_, key, value)| (key, value))
+        keys.pair(index)
     }
 
     /// A new `__dict__` instance of `n_attrs` empty attributes and its values array.
@@ -490,12 +502,25 @@ pub(crate) fn buffer(dict: Obj) -> Option<(NonNull<u8>, usize)> {
 pub(crate) fn for_each_ref(dict: Obj, mut f: impl FnMut(Obj)) {
     if let Some(keys) = Keys::of(dict) {
         for ix in 0..keys.nentries() {
-            if let Some((_, key, value)) = keys.get(ix) {
+            if let Some((key, value)) = keys.pair(ix) {
                 f(key);
                 f(value);
             }
         }
     }
+}
+
+/// The references of a dict as `layout::ref_count_of` counts them: key and
+/// value of each entry of the entry table (`dk_nentries`), deleted ones included.
+pub(crate) fn ref_slots(dict: Obj) -> usize {
+    Keys::of(dict).map_or(0, |keys| 2 * keys.nentries())
+}
+
+/// Reference `position` in the order of [`for_each_ref`] (`free_keys_object`: each
+/// entry's key, then its value); `None` for a deleted entry.
+pub(crate) fn ref_at(dict: Obj, position: usize) -> Option<Obj> {
+    let (key, value) = Keys::of(dict)?.pair(position / 2)?;
+    Some(if position % 2 == 0 { key } else { value })
 }
 
 /// `_PyDict_MaybeUntrack`'s test: whether no key or value may be tracked.

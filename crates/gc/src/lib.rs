@@ -8,7 +8,7 @@
 //! allocation fast path is monomorphic; workloads see only `dyn Heap`.
 
 mod cycle;
-#[cfg(debug_assertions)]
+#[cfg(any(debug_assertions, feature = "checked"))]
 mod debug;
 mod dict;
 mod marksweep;
@@ -19,7 +19,7 @@ mod set;
 
 use heaplab_core::{Allocator, Heap, ProbeHandle};
 
-pub use crate::cycle::{THRESHOLDS_311, THRESHOLDS_313};
+pub use crate::cycle::{MAX_GENERATIONS, THRESHOLDS_311, THRESHOLDS_313};
 use crate::runtime::Runtime;
 
 /// A collector's name and what it models.
@@ -52,8 +52,9 @@ pub const BARE_INTERPRETER_OBJECTS: u64 = 11_000;
 /// Collector parameters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GcConfig {
-    /// `cycle`: generation thresholds, CPython 3.11's (700, 10, 10) by default.
-    pub thresholds: [u32; 3],
+    /// `cycle`: one threshold per generation (1 to [`MAX_GENERATIONS`] of them), CPython
+    /// 3.11's (700, 10, 10) by default.
+    pub thresholds: Vec<u32>,
     /// `marksweep`: the heap may grow to this multiple of the live bytes before the next collection.
     pub growth: f64,
     /// `marksweep`: the smallest number of bytes allocated between collections.
@@ -71,7 +72,7 @@ pub struct GcConfig {
 impl Default for GcConfig {
     fn default() -> Self {
         GcConfig {
-            thresholds: THRESHOLDS_311,
+            thresholds: THRESHOLDS_311.to_vec(),
             growth: 2.0,
             min_budget_bytes: 256 * 1024,
             interpreter_objects: BARE_INTERPRETER_OBJECTS,
@@ -112,7 +113,7 @@ pub fn new_heap<A: Allocator + 'static>(
     Ok(match collector {
         "refcount" => Box::new(Runtime::new(refcount::RefCount, alloc, probe)),
         "cycle" => Box::new(Runtime::new(
-            cycle::Cycle::new(config.thresholds, config.interpreter_objects),
+            cycle::Cycle::new(&config.thresholds, config.interpreter_objects),
             alloc,
             probe,
         )),

@@ -15,7 +15,6 @@
 //! (at least `min_budget` bytes), so the heap peaks near `growth x` live.
 //! `growth` defaults to 2.0 and is a parameter for heap-size sweeps.
 
-use std::ptr::NonNull;
 use std::time::Instant;
 
 use heaplab_core::{Allocator, Capabilities, Kind, Obj};
@@ -73,7 +72,8 @@ impl MarkSweep {
     fn sweep<A: Allocator>(&mut self, core: &mut Core<A>) {
         let mut prev: Option<Obj> = None;
         let mut cursor = self.all_objects;
-        while let Some(obj) = NonNull::new(cursor as *mut u8).map(Obj::from_ptr) {
+        // SAFETY: the all-objects list links live objects of this heap through word 0, 0 ending it.
+        while let Some(obj) = unsafe { layout::obj_at(cursor) } {
             cursor = layout::word0(obj);
             let flags = layout::flags(obj);
             if flags & FLAG_MARKED != 0 {
@@ -129,7 +129,7 @@ impl<A: Allocator> Policy<A> for MarkSweep {
     }
 
     #[inline]
-    fn before_alloc(&mut self, core: &mut Core<A>, _kind: Kind) {
+    fn after_alloc(&mut self, core: &mut Core<A>, _kind: Kind) {
         if self.automatic && core.stats.allocated_bytes - self.allocated_at_last > self.budget {
             self.run_collection(core);
         }
@@ -191,7 +191,8 @@ impl<A: Allocator> Policy<A> for MarkSweep {
 
     fn free_all(&mut self, core: &mut Core<A>) {
         let mut cursor = std::mem::take(&mut self.all_objects);
-        while let Some(obj) = NonNull::new(cursor as *mut u8).map(Obj::from_ptr) {
+        // SAFETY: as in `sweep`.
+        while let Some(obj) = unsafe { layout::obj_at(cursor) } {
             cursor = layout::word0(obj);
             core.free_object(obj, 0);
         }

@@ -50,6 +50,18 @@ pub(crate) const FLAG_MARKED: u8 = 1;
 /// Tag flag: tracked by the cycle collector.
 pub(crate) const FLAG_TRACKED: u8 = 4;
 
+/// The object at address `raw`, or `None` for 0: how a word that holds a reference (an item,
+/// a list link of the collectors) becomes an [`Obj`] again.
+///
+/// # Safety
+/// `raw` is 0 or the address of a live object of the calling heap: a word this heap wrote from
+/// an `Obj` it made and that is still live.
+#[inline]
+pub(crate) unsafe fn obj_at(raw: u64) -> Option<Obj> {
+    // SAFETY: the caller's contract.
+    NonNull::new(raw as *mut u8).map(|ptr| unsafe { Obj::from_ptr(ptr) })
+}
+
 #[inline]
 fn word(obj: Obj, offset: usize) -> *mut u64 {
     // SAFETY: `obj` is live (module contract) and every offset used is inside its header or payload.
@@ -220,9 +232,15 @@ fn refs(obj: Obj) -> (*mut u64, usize) {
     }
 }
 
-/// The number of references a container holds (list length, tuple length, slot count).
+/// The number of references a container holds (list length, tuple length, slot count);
+/// for a dict, two a slot of its entry table (key and value, `None` where deleted), and
+/// for a set, one a slot of its table (`None` where empty or a dummy).
 pub(crate) fn ref_count_of(obj: Obj) -> usize {
-    refs(obj).1
+    match kind(obj) {
+        Kind::Dict => crate::dict::ref_slots(obj),
+        Kind::Set => crate::set::ref_slots(obj),
+        _ => refs(obj).1,
+    }
 }
 
 /// Reference `index` of a container (None for an empty slot).
@@ -230,9 +248,9 @@ pub(crate) fn ref_count_of(obj: Obj) -> usize {
 pub(crate) fn get_ref(obj: Obj, index: usize) -> Option<Obj> {
     let (base, len) = refs(obj);
     assert!(index < len, "index {index} out of range for a {} of {len}", kind(obj).name());
-    // SAFETY: index < len, and a container's reference array holds `len` initialised words.
-    let raw = unsafe { base.add(index).read() };
-    NonNull::new(raw as *mut u8).map(Obj::from_ptr)
+    // SAFETY: index < len, and a container's reference array holds `len` initialised words,
+    // each 0 or a live object the container holds a reference to.
+    unsafe { obj_at(base.add(index).read()) }
 }
 
 /// Overwrites reference `index` of a container, returning what was there.
@@ -242,14 +260,18 @@ pub(crate) fn put_ref(obj: Obj, index: usize, item: Option<Obj>) -> Option<Obj> 
     let (base, len) = refs(obj);
     assert!(index < len, "index {index} out of range for a {} of {len}", kind(obj).name());
     let raw = item.map_or(0, |o| o.addr() as u64);
-    // SAFETY: as in `get_ref`.
-    let old = unsafe { base.add(index).replace(raw) };
-    NonNull::new(old as *mut u8).map(Obj::from_ptr)
+    // SAFETY: as in `get_ref`; the old item is live until the caller drops the reference.
+    unsafe { obj_at(base.add(index).replace(raw)) }
 }
 
-/// Calls `f` on every reference a container holds, last first (as CPython's
-/// deallocators do; a dict's keys and values and a set's keys in table
-/// order); does nothing for objects that hold none.
+/// Calls `f` on every reference a container holds, in the order CPython's
+/// `tp_traverse` visits them and its deallocator releases them: a tuple's or a
+/// list's items last first (`tupletraverse`, `tupledealloc`, `list_traverse`,
+/// `list_dealloc` in Objects/tupleobject.c and listobject.c of 3.11 count `i`
+/// down from `Py_SIZE`), an instance's slots first to last (`traverse_slots`
+/// and `clear_slots` in Objects/typeobject.c walk the members up), and so an
+/// object's attributes; a dict's keys and values and a set's keys in table
+/// order (`dict_traverse`, `set_traverse`). Does nothing for objects that hold none.
 #[inline]
 pub(crate) fn for_each_ref(obj: Obj, mut f: impl FnMut(Obj)) {
     match kind(obj) {
@@ -259,13 +281,35 @@ pub(crate) fn for_each_ref(obj: Obj, mut f: impl FnMut(Obj)) {
         _ => {}
     }
     let (base, len) = refs(obj);
-    for index in (0..len).rev() {
+    let mut visit = |index: usize| {
         // SAFETY: index < len, as in `get_ref`.
-        let raw = unsafe { base.add(index).read() };
-        if let Some(p) = NonNull::new(raw as *mut u8) {
-            f(Obj::from_ptr(p));
+        if let Some(item) = unsafe { obj_at(base.add(index).read()) } {
+            f(item);
         }
+    };
+    if matches!(kind(obj), Kind::Instance | Kind::Object) {
+        (0..len).for_each(&mut visit);
+    } else {
+        (0..len).rev().for_each(&mut visit);
     }
+}
+
+/// The `position`-th reference of a container of `len` references, in the order of
+/// [`for_each_ref`]; `None` for an empty slot.
+#[inline]
+pub(crate) fn ref_in_order(obj: Obj, position: usize, len: usize) -> Option<Obj> {
+    match kind(obj) {
+        Kind::Dict => return crate::dict::ref_at(obj, position),
+        Kind::Set => return crate::set::ref_at(obj, position),
+        _ => {}
+    }
+    let (base, actual) = refs(obj);
+    debug_assert!(position < len && len <= actual);
+    let index =
+        if matches!(kind(obj), Kind::Instance | Kind::Object) { position } else { len - 1 - position };
+    assert!(index < actual, "reference {index} out of range for a {} of {actual}", kind(obj).name());
+    // SAFETY: index < the container's length (checked), as in `get_ref`.
+    unsafe { obj_at(base.add(index).read()) }
 }
 
 /// Fills a tuple's length and items (the caller takes the references).

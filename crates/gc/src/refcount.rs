@@ -2,11 +2,11 @@
 //!
 //! Every reference — the workload's and every container's — is counted in
 //! header word 0 (`ob_refcnt`); an object is freed the moment its count
-//! reaches zero, and what it references is released in turn. Freeing is
-//! iterative, never recursive: objects whose count reaches zero are chained
-//! through their (now unused) count word into a stack and freed one by one,
-//! so a list nested a million deep frees without growing the call stack —
-//! CPython needs its "trashcan" mechanism for the same reason.
+//! reaches zero, and what it references is released in turn, in CPython's
+//! order (see [`decref`]). Freeing is iterative, never recursive: dying
+//! containers are chained through their (now unused) count word into a
+//! stack, so a list nested a million deep frees without growing the call
+//! stack — CPython needs its "trashcan" mechanism for the same reason.
 //!
 //! Cycles are never freed. At teardown, after the workload has released every
 //! reference it owned, whatever is still held is unreachable by construction
@@ -29,6 +29,19 @@ pub(crate) struct RefCount;
 /// it alone kept alive when the count reaches zero. `prefix` gives the
 /// collector header in front of each kind, and `on_free` runs on each object
 /// just before it is freed (the cycle collector unlinks it there).
+///
+/// The order is CPython's recursive one, without the recursion: a dying
+/// container releases its references in the order of
+/// [`layout::for_each_ref`] (a list's or tuple's items last to first, an
+/// instance's slots first to last: `list_dealloc`, `tupledealloc`,
+/// `subtype_dealloc`'s `clear_slots`), each one freed with everything it alone
+/// held before the next is released, and the container itself is freed last.
+/// That is the order in which blocks go back to the allocator, and so which
+/// blocks pymalloc hands out next. Dying containers wait on a stack linked
+/// through their (now unused) count word, each with the position of its next
+/// reference in its tag's 32-bit field. CPython's trashcan (`Py_TRASHCAN_BEGIN`)
+/// defers deallocations nested more than 50 deep; this stack has no depth
+/// limit, so only structures nested deeper than that free in another order.
 #[inline]
 pub(crate) fn decref<A: Allocator>(
     core: &mut Core<A>,
@@ -42,24 +55,42 @@ pub(crate) fn decref<A: Allocator>(
         layout::set_word0(obj, count - 1);
         return;
     }
-    // The count word of a dead object links it into the stack of objects to free (0 ends it).
-    layout::set_word0(obj, 0);
-    let mut top = Some(obj);
-    while let Some(dead) = top {
-        top = std::ptr::NonNull::new(layout::word0(dead) as *mut u8).map(Obj::from_ptr);
-        layout::for_each_ref(dead, |child| {
+    // The containers being dismantled, innermost first, linked through word 0 (0 ends it).
+    let mut top: Option<Obj> = None;
+    let mut dying = obj;
+    loop {
+        let kind = layout::kind(dying);
+        if kind.is_container() && layout::ref_count_of(dying) > 0 {
+            layout::set_word0(dying, top.map_or(0, |t| t.addr() as u64));
+            layout::set_aux(dying, 0);
+            top = Some(dying);
+        } else {
+            on_free(dying);
+            core.free_object(dying, prefix(kind));
+        }
+        // The next reference to release, from the innermost container that has one left.
+        dying = loop {
+            let Some(container) = top else { return };
+            let len = layout::ref_count_of(container);
+            let position = layout::aux(container) as usize;
+            if position == len {
+                // SAFETY: word 0 of a dying container links the next one down, or is 0.
+                top = unsafe { layout::obj_at(layout::word0(container)) };
+                on_free(container);
+                core.free_object(container, prefix(layout::kind(container)));
+                continue;
+            }
+            let next = u32::try_from(position + 1).expect("a container of at most 2^32 references");
+            layout::set_aux(container, next);
+            let Some(child) = layout::ref_in_order(container, position, len) else { continue };
             let count = layout::word0(child);
             debug_assert!(count > 0, "{child:?} released below zero");
             if count > 1 {
                 layout::set_word0(child, count - 1);
             } else {
-                layout::set_word0(child, top.map_or(0, |t| t.addr() as u64));
-                top = Some(child);
+                break child;
             }
-        });
-        on_free(dead);
-        let kind = layout::kind(dead);
-        core.free_object(dead, prefix(kind));
+        };
     }
 }
 
@@ -87,7 +118,7 @@ impl<A: Allocator> Policy<A> for RefCount {
     }
 
     #[inline]
-    fn before_alloc(&mut self, _core: &mut Core<A>, _kind: Kind) {}
+    fn after_alloc(&mut self, _core: &mut Core<A>, _kind: Kind) {}
 
     #[inline]
     fn on_create(&mut self, _core: &mut Core<A>, _obj: Obj) {}

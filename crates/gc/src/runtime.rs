@@ -28,8 +28,12 @@ pub(crate) trait Policy<A: Allocator> {
     /// The value of header word 0 for a new object.
     fn initial_word0(&self) -> u64;
 
-    /// Called before an object of this kind is allocated: the moment a collection may run.
-    fn before_alloc(&mut self, core: &mut Core<A>, kind: Kind);
+    /// Called when the memory of a new object of this kind has been allocated, before its
+    /// header is written and before the collector knows it: the moment a collection may run.
+    /// CPython's `gc_alloc` (Modules/gcmodule.c, 3.11) calls `PyObject_Malloc` first and then
+    /// `_PyObject_GC_Link`, which counts the object and may collect; the object is tracked
+    /// only later, by `_PyObject_GC_TRACK` once it is filled in (here `on_create`).
+    fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind);
 
     /// A new object, payload filled in, with one owned reference.
     fn on_create(&mut self, core: &mut Core<A>, obj: Obj);
@@ -75,7 +79,7 @@ pub(crate) struct Core<A: Allocator> {
     pub(crate) stats: HeapStats,
     probe: Option<ProbeHandle>,
     phases: PhaseLog,
-    #[cfg(debug_assertions)]
+    #[cfg(any(debug_assertions, feature = "checked"))]
     debug: crate::debug::LiveSet,
 }
 
@@ -86,7 +90,7 @@ impl<A: Allocator> Core<A> {
             stats: HeapStats { collections_by_gen: vec![0; generations.max(1)], ..HeapStats::default() },
             phases: PhaseLog::new(probe.clone()),
             probe,
-            #[cfg(debug_assertions)]
+            #[cfg(any(debug_assertions, feature = "checked"))]
             debug: crate::debug::LiveSet::default(),
         }
     }
@@ -118,7 +122,7 @@ impl<A: Allocator> Core<A> {
     /// Frees a buffer.
     pub(crate) fn free_buffer(&mut self, buffer: Option<NonNull<u8>>, bytes: usize) {
         if let Some(ptr) = buffer {
-            #[cfg(debug_assertions)]
+            #[cfg(any(debug_assertions, feature = "checked"))]
             crate::debug::poison(ptr, bytes);
             // SAFETY: the buffer was allocated by `alloc_buffer`/`resize_buffer` with `bytes` bytes
             // and its owner drops its only pointer to it now.
@@ -160,9 +164,10 @@ impl<A: Allocator> Core<A> {
         let base = self.alloc.allocate(bytes).unwrap_or_else(|| Self::out_of_memory(bytes));
         self.stats.on_new_object(bytes);
         self.publish();
-        // SAFETY: the block has `prefix + size` bytes, so the object header lies inside it.
-        let obj = Obj::from_ptr(unsafe { base.add(prefix) });
-        #[cfg(debug_assertions)]
+        // SAFETY: the block has `prefix + size` bytes, so the object header lies inside it,
+        // and the object is registered as live (debug builds) before anyone sees it.
+        let obj = unsafe { Obj::from_ptr(base.add(prefix)) };
+        #[cfg(any(debug_assertions, feature = "checked"))]
         self.debug.born(obj);
         obj
     }
@@ -173,11 +178,11 @@ impl<A: Allocator> Core<A> {
             self.free_buffer(Some(buffer), bytes);
         }
         let bytes = prefix + layout::object_size(obj);
-        #[cfg(debug_assertions)]
+        #[cfg(any(debug_assertions, feature = "checked"))]
         self.debug.died(obj);
         // SAFETY: the object lies `prefix` bytes into its block.
         let base = unsafe { obj.ptr().sub(prefix) };
-        #[cfg(debug_assertions)]
+        #[cfg(any(debug_assertions, feature = "checked"))]
         crate::debug::poison(base, bytes);
         // SAFETY: the block was allocated by `alloc_object` with `prefix + size` bytes, its
         // size recomputed from the unchanged layout; the collector frees each object once.
@@ -206,12 +211,12 @@ impl<A: Allocator> Core<A> {
         }
     }
 
-    /// Checks that `obj` is live (debug builds), naming the operation if not.
+    /// Checks that `obj` is live (debug builds and the `checked` feature), naming the operation if not.
     #[inline]
     pub(crate) fn check(&self, obj: Obj, operation: &str) {
-        #[cfg(debug_assertions)]
+        #[cfg(any(debug_assertions, feature = "checked"))]
         self.debug.check(obj, operation);
-        #[cfg(not(debug_assertions))]
+        #[cfg(not(any(debug_assertions, feature = "checked")))]
         let _ = (obj, operation);
     }
 }
@@ -232,8 +237,10 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
     #[inline]
     pub(crate) fn create(&mut self, kind: Kind, size: usize, slots: u16, fill: impl FnOnce(Obj)) -> Obj {
         let prefix = self.policy.prefix(kind);
-        self.policy.before_alloc(&mut self.core, kind);
         let obj = self.core.alloc_object(prefix, size);
+        // A collection here does not see the new object: it is not tracked yet, and nothing
+        // refers to it.
+        self.policy.after_alloc(&mut self.core, kind);
         layout::init_header(obj, self.policy.initial_word0(), kind, slots, u32::MAX);
         fill(obj);
         self.policy.on_create(&mut self.core, obj);
@@ -486,7 +493,7 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
 
     fn is_tracked(&self, obj: Obj) -> bool {
         self.core.check(obj, "is_tracked");
-        P::NAME == "cycle" && layout::flags(obj) & layout::FLAG_TRACKED != 0
+        layout::flags(obj) & layout::FLAG_TRACKED != 0
     }
 
     fn collect(&mut self) {

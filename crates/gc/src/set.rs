@@ -81,7 +81,9 @@ fn obj_of(word: u64) -> Option<Obj> {
     if word == DUMMY {
         return None;
     }
-    NonNull::new(word as *mut u8).map(Obj::from_ptr)
+    // SAFETY: a table's key words are 0, `DUMMY` (handled above) or live keys the set holds
+    // references to, written by `put_entry` from `Obj`s of this heap.
+    unsafe { crate::object::obj_at(word) }
 }
 
 /// Where a key is, or where it would go: `set_lookkey`'s and
@@ -245,6 +247,17 @@ pub(crate) fn buffer(set: Obj) -> Option<(NonNull<u8>, usize)> {
         return None;
     }
     NonNull::new(table.cast::<u8>()).map(|t| (t, (field(set, MASK) as usize + 1) * SET_ENTRY))
+}
+
+/// The references of a set as `layout::ref_count_of` counts them: one a table slot.
+pub(crate) fn ref_slots(set: Obj) -> usize {
+    field(set, MASK) as usize + 1
+}
+
+/// The key in table slot `position` (`set_dealloc` releases them in table order); `None`
+/// for an empty slot or a dummy.
+pub(crate) fn ref_at(set: Obj, position: usize) -> Option<Obj> {
+    obj_of(entry(table(set), position).0)
 }
 
 /// Calls `f` on every key, in table order (`set_traverse`).

@@ -22,7 +22,7 @@ fn keep_lists(heap: &mut dyn Heap, k: usize) -> Vec<u64> {
 }
 
 fn check(thresholds: [u32; 3], k: usize, expected: [u64; 3]) {
-    with_heap("cycle", GcConfig { thresholds, ..GcConfig::default() }, |heap| {
+    with_heap("cycle", GcConfig { thresholds: thresholds.to_vec(), ..GcConfig::default() }, |heap| {
         // The holder itself is the first tracked allocation.
         assert_eq!(keep_lists(heap, k - 1), expected, "{k} tracked allocations, thresholds {thresholds:?}");
     });
@@ -136,16 +136,35 @@ fn frozen_objects_are_never_collected_but_still_die_by_refcount() {
 #[test]
 fn tuples_of_scalars_are_untracked_by_a_collection() {
     with_heap("cycle", GcConfig::default(), |heap| {
-        // A garbage cycle through a list that holds a tuple of scalars.
         let n = heap.int(1);
-        let t = heap.tuple(&[n]);
+        let scalars = heap.tuple(&[n]);
         let l = heap.list(0);
-        heap.append(l, t);
-        heap.append(l, l);
-        heap.release(n);
-        heap.release(t);
-        heap.release(l);
-        assert_eq!(heap.stats().live_objects, 3);
+        let holding_a_list = heap.tuple(&[l]);
+        let nested = heap.tuple(&[scalars]);
+        assert!(!heap.is_tracked(n), "an int is never tracked");
+        for (obj, what) in [
+            (scalars, "a tuple of scalars"),
+            (holding_a_list, "a tuple of a list"),
+            (nested, "a tuple of a tuple"),
+        ] {
+            assert!(heap.is_tracked(obj), "{what} is tracked when made (PyTuple_New)");
+        }
+        heap.collect();
+        assert!(!heap.is_tracked(scalars), "a tuple of scalars is untracked by a collection");
+        assert!(!heap.is_tracked(nested), "so is a tuple that holds only untracked tuples, scanned after it");
+        assert!(heap.is_tracked(holding_a_list), "a tuple of a list may join a cycle: still tracked");
+        assert!(heap.is_tracked(l), "lists stay tracked");
+
+        // An untracked tuple still dies by its count, and a garbage cycle through a list that
+        // holds one is freed by a collection.
+        let cycle = heap.list(0);
+        heap.append(cycle, scalars);
+        heap.append(cycle, cycle);
+        heap.release(cycle);
+        for obj in [n, scalars, l, holding_a_list, nested] {
+            heap.release(obj);
+        }
+        assert_eq!(heap.stats().live_objects, 3, "the cycle's list, the tuple it holds, the int in that");
         heap.collect();
         assert_eq!(heap.stats().live_objects, 0, "the cycle and what it held are freed");
     });

@@ -12,7 +12,8 @@ use heaplab_core::{Heap, Kind, Obj};
 use proptest::prelude::*;
 
 mod common;
-use common::{Frees, for_each_heap};
+use common::{Frees, for_each_heap, for_each_heap_with};
+use heaplab_gc::GcConfig;
 
 /// One step of a random program. Indices pick among the model's owned references, modulo their number.
 #[derive(Clone, Debug)]
@@ -296,7 +297,12 @@ fn step(heap: &mut dyn Heap, model: &mut Model, op: &Op) {
 }
 
 /// Runs a program on one heap and checks it against the model.
-fn run_program(heap: &mut dyn Heap, ops: &[Op], expect: Frees) {
+///
+/// With `automatic` collections possible between explicit ones (tiny thresholds or budgets),
+/// the objects held after a step lie between what the model can reach and what reference
+/// counting alone would keep; with the defaults and short programs no automatic collection
+/// runs, so the count is exact after every step.
+fn run_program(heap: &mut dyn Heap, ops: &[Op], expect: Frees, automatic: bool) -> heaplab_core::HeapStats {
     let mut model = Model::default();
     let mut freed: Vec<bool> = Vec::new();
     for op in ops {
@@ -305,17 +311,32 @@ fn run_program(heap: &mut dyn Heap, ops: &[Op], expect: Frees) {
         let reachable = model.reachable();
         check_reachable(heap, &model, &reachable);
         let collected = matches!(op, Op::Collect);
-        if collected || expect != Frees::Unreachable {
-            // Programs this short never reach the cycle detector's threshold of 700
-            // containers, so between explicit collections it frees by counts alone.
-            let survivors = match expect {
-                Frees::AtZero => model.refcount_survivors(&freed),
-                Frees::AtZeroAndCycles if !collected => model.refcount_survivors(&freed),
-                Frees::AtZeroAndCycles | Frees::Unreachable => reachable.clone(),
-            };
-            let expected_live = survivors.iter().filter(|s| **s).count() as u64;
-            assert_eq!(heap.stats().live_objects, expected_live, "live objects after {op:?}");
-            for (id, alive) in survivors.iter().enumerate() {
+        let live = heap.stats().live_objects;
+        let count = |set: &[bool]| set.iter().filter(|s| **s).count() as u64;
+        if collected && expect != Frees::AtZero {
+            assert_eq!(live, count(&reachable), "live objects after a full collection");
+            for (id, alive) in reachable.iter().enumerate() {
+                freed[id] = !alive;
+            }
+            continue;
+        }
+        let upper = match expect {
+            Frees::AtZero | Frees::AtZeroAndCycles => model.refcount_survivors(&freed),
+            Frees::Unreachable => freed.iter().map(|f| !f).collect(),
+        };
+        if automatic && expect != Frees::AtZero {
+            // An automatic collection may have freed some of the garbage (and `freed` does not
+            // know which), never anything reachable: `upper` is still an upper bound, as
+            // freeing more only lowers counts.
+            assert!(
+                (count(&reachable)..=count(&upper)).contains(&live),
+                "{live} live objects after {op:?}: outside {}..={}",
+                count(&reachable),
+                count(&upper)
+            );
+        } else if expect != Frees::Unreachable {
+            assert_eq!(live, count(&upper), "live objects after {op:?}");
+            for (id, alive) in upper.iter().enumerate() {
                 freed[id] = !alive;
             }
         }
@@ -328,10 +349,37 @@ fn run_program(heap: &mut dyn Heap, ops: &[Op], expect: Frees) {
         Frees::AtZero => model.refcount_survivors(&freed).iter().filter(|s| **s).count() as u64,
         Frees::Unreachable | Frees::AtZeroAndCycles => 0,
     };
+    let live_bytes_before_finish = heap.stats().live_bytes;
     let (stats, _) = heap.finish();
     assert_eq!(stats.leaked_objects, leaked_objects, "leaked objects");
     assert_eq!(stats.live_objects, leaked_objects, "objects still held at teardown");
-    assert_eq!(stats.leaked_bytes, if leaked_objects == 0 { 0 } else { stats.live_bytes });
+    if expect == Frees::AtZero {
+        // Pure refcount frees nothing at teardown: what the workload left is what leaked.
+        assert_eq!(stats.leaked_bytes, live_bytes_before_finish, "leaked bytes");
+    }
+    if leaked_objects == 0 {
+        assert_eq!(stats.leaked_bytes, 0, "leaked bytes with nothing leaked");
+    } else {
+        assert!(stats.leaked_bytes >= 16 * leaked_objects, "at least a header per leaked object");
+    }
+    stats
+}
+
+/// Configurations that make automatic collections happen in short programs: every
+/// generation's threshold tiny (so young collections, promotions, references from older
+/// generations into younger ones and the 25% rule all come into play), no interpreter objects
+/// (so the 25% rule lets full collections through), and a mark-sweep budget of a few bytes.
+fn tiny_configs() -> Vec<GcConfig> {
+    [[1, 1, 1], [2, 1, 1], [1, 2, 1], [3, 2, 2], [5, 1, 3], [1, 1, 100]]
+        .into_iter()
+        .enumerate()
+        .map(|(i, thresholds)| GcConfig {
+            thresholds: thresholds.to_vec(),
+            interpreter_objects: if i % 2 == 0 { 0 } else { 20 },
+            min_budget_bytes: 16 << i,
+            growth: 1.1 + 0.25 * i as f64,
+        })
+        .collect()
 }
 
 proptest! {
@@ -339,8 +387,51 @@ proptest! {
 
     #[test]
     fn collectors_agree_with_the_reachability_oracle(ops in prop::collection::vec(op(), 1..160)) {
-        for_each_heap(|heap, expect| run_program(heap, &ops, expect));
+        for_each_heap(|heap, expect| { run_program(heap, &ops, expect, false); });
     }
+
+    #[test]
+    fn collectors_with_tiny_thresholds_agree_with_the_oracle(
+        ops in prop::collection::vec(op(), 1..600),
+        config in 0usize..6,
+    ) {
+        let config = &tiny_configs()[config];
+        // Fewer explicit collections, so that automatic ones have room to run.
+        let ops: Vec<Op> = ops.iter().enumerate()
+            .filter(|(i, op)| !matches!(op, Op::Collect) || i % 8 == 0)
+            .map(|(_, op)| op.clone())
+            .collect();
+        for_each_heap_with(config, |heap, expect| { run_program(heap, &ops, expect, true); });
+    }
+}
+
+/// The tiny configurations do what the oracle test relies on: with every threshold at 1, a
+/// program that keeps some containers and drops cycles runs collections of every generation,
+/// frees the garbage cycles in young collections, and keeps what is held.
+#[test]
+fn tiny_thresholds_run_young_collections_of_every_generation() {
+    let config = &tiny_configs()[0];
+    common::with_heap("cycle", config.clone(), |heap| {
+        let holder = heap.list(0);
+        for _ in 0..200 {
+            let kept = heap.list(0);
+            heap.append(holder, kept);
+            heap.release(kept);
+            let (a, b) = (heap.instance(1), heap.instance(1));
+            heap.set(a, 0, Some(b));
+            heap.set(b, 0, Some(a));
+            heap.release(a);
+            heap.release(b);
+        }
+        let by_gen = heap.stats().collections_by_gen;
+        assert!(by_gen.iter().all(|&n| n > 0), "collections per generation: {by_gen:?}");
+        assert!(heap.stats().live_objects < 201 + 2 * 200, "young collections freed garbage cycles");
+        assert_eq!(heap.len(holder), 200);
+        heap.collect();
+        assert_eq!(heap.stats().live_objects, 201, "the holder and its lists");
+        heap.release(holder);
+        assert_eq!(heap.stats().live_objects, 0);
+    });
 }
 
 #[test]

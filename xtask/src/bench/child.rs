@@ -272,8 +272,10 @@ mod tests {
             pause_max_ns: None,
             pause_p99_ns: None,
             minor_faults: None,
+            params: String::new(),
         };
-        let report = RunReport { record, collections_by_gen: vec![3, 1, 0], phases: vec![] };
+        let report =
+            RunReport { record, collections_by_gen: vec![3, 1, 0], phases: vec![], anon_huge_bytes: None };
         serde_json::to_string(&report).unwrap()
     }
 

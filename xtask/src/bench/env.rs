@@ -42,6 +42,39 @@ pub struct SweepSettings {
     pub unavailable: Vec<(String, String)>,
     /// Environment variables the sweep set for its children.
     pub child_env: Vec<(String, String)>,
+    /// `--thp`: the children's transparent huge pages.
+    pub thp: String,
+    /// `--precision`, as a share.
+    pub precision: Option<f64>,
+    /// `--max-repeat`, under `--precision`.
+    pub max_repeat: Option<u32>,
+}
+
+/// The id of one `bench` invocation: its start in UTC, the process id, and the shard:
+/// `20240501T123456Z-p4242` or `20240501T123456Z-p4242-s2of4`.
+pub fn invocation_id(started: SystemTime, shard: Option<(usize, usize)>) -> String {
+    let stamp: String = rfc3339_utc(started).chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let shard = shard.map(|(index, count)| format!("-s{index}of{count}")).unwrap_or_default();
+    format!("{stamp}-p{}{shard}", std::process::id())
+}
+
+/// The selected value of a kernel setting file such as `always [madvise] never`, or its whole text.
+pub fn selected_setting(text: &str) -> String {
+    match (text.find('['), text.find(']')) {
+        (Some(open), Some(close)) if open < close => text[open + 1..close].to_owned(),
+        _ => text.trim().to_owned(),
+    }
+}
+
+/// The kernel's memory settings that move benchmark figures: transparent huge pages, overcommit, the CPU governor.
+pub fn memory_settings() -> Value {
+    let setting = |path: &str| read_trimmed(path).map(|text| selected_setting(&text));
+    json!({
+        "transparent_hugepage_enabled": setting("/sys/kernel/mm/transparent_hugepage/enabled"),
+        "transparent_hugepage_defrag": setting("/sys/kernel/mm/transparent_hugepage/defrag"),
+        "overcommit_memory": read_trimmed("/proc/sys/vm/overcommit_memory"),
+        "cpu_governor": read_trimmed("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"),
+    })
 }
 
 /// Everything `env.json` holds, with `end` still null.
@@ -73,6 +106,7 @@ pub fn describe(root: &Path, settings: &SweepSettings, python: &PythonFound, sta
             "arch": std::env::consts::ARCH,
         },
         "memory_bytes": parse_mem_total(&meminfo),
+        "kernel_memory": memory_settings(),
         "os": {
             "name": os_pretty_name(&os_release),
             "uname": command_output("uname", &["-srvmo"]),
@@ -95,6 +129,9 @@ pub fn describe(root: &Path, settings: &SweepSettings, python: &PythonFound, sta
             "cells": settings.cells,
             "runs_planned": settings.runs_planned,
             "heaplab": settings.heaplab,
+            "thp": settings.thp,
+            "precision": settings.precision,
+            "max_repeat": settings.max_repeat,
             "unavailable_strategies": unavailable,
             "child_env": settings
                 .child_env
@@ -107,17 +144,22 @@ pub fn describe(root: &Path, settings: &SweepSettings, python: &PythonFound, sta
     })
 }
 
-/// Writes `env` to `dir/env.json`.
-pub fn write(dir: &Path, env: &Value) -> anyhow::Result<()> {
-    let path = dir.join("env.json");
+/// Writes `env` to `dir/envs/<invocation>.json`, kept for good, and to `dir/env.json`, the latest.
+pub fn write(dir: &Path, invocation: &str, env: &Value) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(env).context("serialising env.json")?;
     text.push('\n');
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))
+    let envs = dir.join("envs");
+    std::fs::create_dir_all(&envs).with_context(|| format!("creating {}", envs.display()))?;
+    for path in [envs.join(format!("{invocation}.json")), dir.join("env.json")] {
+        std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Sets `end` (and the counts of what ran) and rewrites `dir/env.json`.
 pub fn finish(
     dir: &Path,
+    invocation: &str,
     env: &mut Value,
     ended: SystemTime,
     runs_done: usize,
@@ -126,7 +168,7 @@ pub fn finish(
     env["end"] = Value::from(rfc3339_utc(ended));
     env["sweep"]["runs_done"] = Value::from(runs_done);
     env["sweep"]["interrupted"] = Value::from(interrupted);
-    write(dir, env)
+    write(dir, invocation, env)
 }
 
 fn cpu_model(cpuinfo: &str) -> Option<String> {
@@ -271,6 +313,9 @@ mod tests {
             heaplab: "/tmp/heaplab".into(),
             unavailable: vec![("cpython".into(), "no libpython".into())],
             child_env: vec![("HEAPLAB_LIBPYTHON".into(), "/usr/lib/libpython3.so".into())],
+            thp: "never".into(),
+            precision: Some(0.03),
+            max_repeat: Some(20),
         };
         let python = PythonFound { version: Some("Python 3.11.7".into()), libpython: None };
         let env = describe(&crate::project_root(), &settings, &python, UNIX_EPOCH);
@@ -285,5 +330,15 @@ mod tests {
         assert!(versions.values().any(Value::is_string), "{versions:?}");
         assert_eq!(env["python"]["version"], "Python 3.11.7");
         assert_eq!(env["sweep"]["child_env"]["HEAPLAB_LIBPYTHON"], "/usr/lib/libpython3.so");
+        assert_eq!(env["sweep"]["thp"], "never");
+        assert!(env["kernel_memory"].get("transparent_hugepage_enabled").is_some());
+    }
+
+    #[test]
+    fn kernel_settings_and_invocation_ids() {
+        assert_eq!(selected_setting("always [madvise] never\n"), "madvise");
+        assert_eq!(selected_setting("0\n"), "0");
+        let id = invocation_id(UNIX_EPOCH, Some((2, 4)));
+        assert!(id.starts_with("19700101T000000Z-p") && id.ends_with("-s2of4"), "{id}");
     }
 }

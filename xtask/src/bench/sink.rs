@@ -3,7 +3,6 @@
 //! phases), each run appended as one whole line and synced at once, so that an
 //! interrupted sweep loses nothing and never leaves half a row.
 
-use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -11,8 +10,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use heaplab_core::record::COLUMNS;
 use heaplab_core::{Record, RunReport};
-
-use super::plan::RunKey;
 
 /// The header line of `runs.csv`, with its newline.
 pub fn header_line() -> String {
@@ -77,6 +74,7 @@ impl Sink {
         let csv_path = dir.join("runs.csv");
         if csv_path.exists() {
             check_header(&csv_path)?;
+            upgrade_header(&csv_path)?;
         }
         Ok(Sink {
             runs_csv: LineFile::open(&csv_path, Some(&header_line()))?,
@@ -99,10 +97,24 @@ fn check_header(path: &Path) -> anyhow::Result<()> {
     if headers.is_empty() {
         return Ok(());
     }
-    if !headers.iter().eq(COLUMNS.iter().copied()) {
+    if !heaplab_core::record::is_runs_header(headers.iter()) {
         bail!("{}:1: the header is not runs.csv's columns (expected {})", path.display(), COLUMNS.join(","));
     }
     Ok(())
+}
+
+/// Rewrites a `runs.csv` written before the `params` column with it (empty), so that new rows can be appended.
+fn upgrade_header(path: &Path) -> anyhow::Result<()> {
+    let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    if reader.headers().map(|headers| headers.len() == COLUMNS.len()).unwrap_or(true) {
+        return Ok(());
+    }
+    let records = read_records(path)?;
+    let mut text = header_line();
+    for record in &records {
+        text.push_str(&record_line(record)?);
+    }
+    std::fs::write(path, text).with_context(|| format!("rewriting {} with the params column", path.display()))
 }
 
 /// Every row of the `runs.csv` at `path`.
@@ -126,17 +138,22 @@ pub fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
 }
 
 /// The runs already in `dir/runs.csv`, whatever their status; none if there is no file.
-pub fn done_runs(dir: &Path) -> anyhow::Result<HashSet<RunKey>> {
+#[cfg(test)]
+pub fn done_runs(dir: &Path) -> anyhow::Result<std::collections::HashSet<super::plan::RunKey>> {
     let path = dir.join("runs.csv");
     if !path.exists() {
-        return Ok(HashSet::new());
+        return Ok(std::collections::HashSet::new());
     }
-    Ok(read_records(&path)?.iter().map(RunKey::of_record).collect())
+    Ok(read_records(&path)?.iter().map(super::plan::RunKey::of_record).collect())
 }
 
 #[cfg(test)]
 mod tests {
     use heaplab_core::Status;
+
+    use std::collections::HashSet;
+
+    use super::super::plan::RunKey;
 
     use super::*;
 
@@ -173,11 +190,12 @@ mod tests {
             pause_max_ns: figure(2000),
             pause_p99_ns: figure(2000),
             minor_faults: figure(300),
+            params: String::new(),
         }
     }
 
     fn report(record: Record) -> RunReport {
-        RunReport { record, collections_by_gen: vec![], phases: vec![] }
+        RunReport { record, collections_by_gen: vec![], phases: vec![], anon_huge_bytes: None }
     }
 
     fn fields(line: &str) -> Vec<String> {

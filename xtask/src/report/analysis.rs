@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 
 use heaplab_core::{Record, Status};
 
-use super::stats::{Spread, Verdict, compare_samples, geometric_mean, median};
+use super::stats::{
+    Spread, Verdict, bootstrap_ratio_ci, compare_samples, geometric_mean, is_unstable, median, relative_mad,
+    relative_range, seed_of,
+};
 
 /// The strategy that models CPython: the baseline of the ratio table.
 pub const CPYTHON_BASELINE: &str = "cycle+pymalloc";
@@ -64,6 +67,35 @@ impl Cell<'_> {
     pub fn median(&self, figure: Figure) -> Option<f64> {
         median(&self.values(figure))
     }
+
+    /// Whether the cell's wall times spread beyond the threshold (MAD / median above [`super::stats::UNSTABLE_THRESHOLD`]).
+    pub fn unstable(&self) -> bool {
+        is_unstable(&self.values(Figure::WallNs))
+    }
+
+    /// MAD / median of wall time.
+    pub fn wall_relative_mad(&self) -> Option<f64> {
+        relative_mad(&self.values(Figure::WallNs))
+    }
+
+    /// (max − min) / median of wall time.
+    pub fn wall_relative_range(&self) -> Option<f64> {
+        relative_range(&self.values(Figure::WallNs))
+    }
+
+    /// The cell as a short text, for seeds and lists.
+    pub fn label(&self) -> String {
+        format!(
+            "{} {} size={} threads={}",
+            self.key.strategy, self.key.workload, self.key.size, self.key.threads
+        )
+    }
+}
+
+/// The bootstrap interval of `median(first) / median(second)` for `figure`, seeded by the two cells and the figure.
+pub fn ratio_ci(first: &Cell<'_>, second: &Cell<'_>, figure: Figure) -> Option<(f64, f64)> {
+    let seed = seed_of(&format!("{} / {} / {}", first.label(), second.label(), figure.name()));
+    bootstrap_ratio_ci(&first.values(figure), &second.values(figure), seed)
 }
 
 /// Groups records into cells, ordered by workload, strategy, threads and size.
@@ -201,6 +233,12 @@ pub struct SummaryRow {
     pub n_failed: usize,
     /// The spread of each figure of [`Figure::ALL`], in that order.
     pub spreads: Vec<Option<Spread>>,
+    /// Wall time's MAD / median.
+    pub wall_relative_mad: Option<f64>,
+    /// Wall time's (max − min) / median.
+    pub wall_relative_range: Option<f64>,
+    /// Whether the cell is unstable.
+    pub unstable: bool,
 }
 
 /// The summary of every cell, in presentation order.
@@ -214,11 +252,15 @@ pub fn summarise(cells: &BTreeMap<CellKey, Cell<'_>>) -> Vec<SummaryRow> {
             n_ok: cell.ok.len(),
             n_failed: cell.failed.len(),
             spreads: Figure::ALL.iter().map(|figure| Spread::of(&cell.values(*figure))).collect(),
+            wall_relative_mad: cell.wall_relative_mad(),
+            wall_relative_range: cell.wall_relative_range(),
+            unstable: cell.unstable(),
         })
         .collect()
 }
 
-/// Writes summary rows as CSV: the cell, `n`, `failed`, then median, MAD, min and max of every figure.
+/// Writes summary rows as CSV: the cell, `n`, `failed`, then median, MAD, min and max of every figure,
+/// then wall time's spread (`wall_mad_over_median`, `wall_range_over_median`) and `unstable`.
 pub fn summary_csv(rows: &[SummaryRow]) -> String {
     let mut header: Vec<String> =
         ["strategy", "collector", "allocator", "workload", "size", "threads", "n", "failed"]
@@ -230,6 +272,7 @@ pub fn summary_csv(rows: &[SummaryRow]) -> String {
             header.push(format!("{}_{statistic}", figure.name()));
         }
     }
+    header.extend(["wall_mad_over_median", "wall_range_over_median", "unstable"].map(String::from));
     let mut out = header.join(",");
     out.push('\n');
     for row in rows {
@@ -249,6 +292,10 @@ pub fn summary_csv(rows: &[SummaryRow]) -> String {
                 None => fields.extend(std::iter::repeat_n(String::new(), 4)),
             }
         }
+        let optional = |value: Option<f64>| value.map(|v| v.to_string()).unwrap_or_default();
+        fields.push(optional(row.wall_relative_mad));
+        fields.push(optional(row.wall_relative_range));
+        fields.push(row.unstable.to_string());
         out.push_str(&fields.join(","));
         out.push('\n');
     }
@@ -378,9 +425,18 @@ pub struct Ratio {
     pub value: f64,
     /// Whether the repetitions' spread covers the difference.
     pub verdict: Verdict,
+    /// The 95% bootstrap interval of the ratio (none with a single run on a side).
+    pub ci: Option<(f64, f64)>,
+    /// Whether either cell is unstable.
+    pub unstable: bool,
 }
 
 impl Ratio {
+    /// The figure for a table cell.
+    pub fn cell(&self) -> String {
+        super::format::ratio_cell(self.value, self.ci, self.verdict, self.unstable)
+    }
+
     /// The ratio of `figure`'s medians in `cell` over `baseline`; `None` where either lacks it.
     pub fn between(cell: &Cell<'_>, baseline: &Cell<'_>, figure: Figure) -> Option<Ratio> {
         let values = cell.values(figure);
@@ -390,7 +446,12 @@ impl Ratio {
         if denominator <= 0.0 {
             return None;
         }
-        Some(Ratio { value: numerator / denominator, verdict: compare_samples(&values, &baseline_values) })
+        Some(Ratio {
+            value: numerator / denominator,
+            verdict: compare_samples(&values, &baseline_values),
+            ci: ratio_ci(cell, baseline, figure),
+            unstable: cell.unstable() || baseline.unstable(),
+        })
     }
 }
 
@@ -405,9 +466,23 @@ pub struct Compared {
     pub ratio: f64,
     /// Whether the repetitions' spread covers the difference.
     pub verdict: Verdict,
+    /// The 95% bootstrap interval of the ratio (none with a single run on a side).
+    pub ci: Option<(f64, f64)>,
+    /// Whether either cell is unstable.
+    pub unstable: bool,
 }
 
 impl Compared {
+    /// The note a sentence adds after this figure: interval, verdict with its method, **unstable**.
+    pub fn note(&self) -> String {
+        super::format::compared_note(self.ci, self.verdict, self.unstable)
+    }
+
+    /// The figure for a table cell.
+    pub fn cell(&self) -> String {
+        super::format::ratio_cell(self.ratio, self.ci, self.verdict, self.unstable)
+    }
+
     /// `figure` in `first` against `second`; `None` where either lacks it or the second's median is not positive.
     pub fn of(first: &Cell<'_>, second: &Cell<'_>, figure: Figure) -> Option<Compared> {
         let (values_first, values_second) = (first.values(figure), second.values(figure));
@@ -420,6 +495,8 @@ impl Compared {
             second: median_second,
             ratio: median_first / median_second,
             verdict: compare_samples(&values_first, &values_second),
+            ci: ratio_ci(first, second, figure),
+            unstable: first.unstable() || second.unstable(),
         })
     }
 }
@@ -534,6 +611,7 @@ pub(crate) mod tests {
             pause_max_ns: Some(0),
             pause_p99_ns: Some(0),
             minor_faults: Some(10),
+            params: String::new(),
         }
     }
 
@@ -575,7 +653,13 @@ pub(crate) mod tests {
         let csv = summary_csv(&summarise(&cells));
         let lines: Vec<&str> = csv.lines().collect();
         let header: Vec<&str> = lines[0].split(',').collect();
-        assert_eq!(header.len(), 8 + 4 * Figure::ALL.len());
+        assert_eq!(header.len(), 8 + 4 * Figure::ALL.len() + 3);
+        assert_eq!(
+            header[header.len() - 3..],
+            ["wall_mad_over_median", "wall_range_over_median", "unstable"]
+        );
+        // 100, 200, 600: MAD 100 over median 200.
+        assert!(lines[1].ends_with(",0.5,2.5,true"), "{}", lines[1]);
         assert_eq!(
             &header[..8],
             ["strategy", "collector", "allocator", "workload", "size", "threads", "n", "failed"]

@@ -12,7 +12,7 @@ use super::analysis::{
     ok_cell, split_strategy, strategy_order,
 };
 use super::format;
-use super::stats::{Verdict, geometric_mean};
+use super::stats::{self, Verdict, geometric_mean};
 
 /// A question's sentences are all listed up to this many; past it, the
 /// question is summarised and its per-workload detail goes into a table.
@@ -38,31 +38,35 @@ pub struct Answer {
     pub details: Vec<DetailTable>,
 }
 
-/// A verdict as a remark inside parentheses: nothing when significant.
-fn inline_note(verdict: Verdict, single: bool) -> &'static str {
-    match verdict {
+/// A verdict as a remark inside parentheses: nothing when significant; `unstable` where a cell is.
+fn inline_note(compared: Compared, single: bool) -> String {
+    let verdict = match compared.verdict {
         Verdict::Significant { .. } => "",
         Verdict::NotSignificant { .. } => ", not significant",
         Verdict::Untested if single => "",
         Verdict::Untested => ", untested",
-    }
+    };
+    let unstable = if compared.unstable { format!(", {}", format::UNSTABLE) } else { String::new() };
+    format!("{verdict}{unstable}")
 }
 
-/// A verdict after a figure in a table: nothing when significant or when every cell ran once.
-fn verdict_suffix(verdict: Verdict, single: bool) -> &'static str {
-    match verdict {
+/// A verdict after a figure in a table: nothing when significant or when every cell ran once; `unstable` where a cell is.
+fn verdict_suffix(compared: Compared, single: bool) -> String {
+    let verdict = match compared.verdict {
         Verdict::Significant { .. } => "",
         Verdict::NotSignificant { .. } => " (not significant)",
         Verdict::Untested if single => "",
         Verdict::Untested => " (untested)",
-    }
+    };
+    let unstable = if compared.unstable { format!(" {}", format::UNSTABLE) } else { String::new() };
+    format!("{verdict}{unstable}")
 }
 
 /// A ratio for a table cell, with its verdict unless every cell ran once.
 fn ratio_cell(compared: Option<Compared>, single: bool) -> String {
     match compared {
         Some(c) if single => format::ratio(c.ratio),
-        Some(c) => format::ratio_with_verdict(c.ratio, c.verdict),
+        Some(c) => c.cell(),
         None => "–".into(),
     }
 }
@@ -138,7 +142,7 @@ impl Cost {
             format::ratio(self.wall.ratio),
             format::duration_ns(self.wall.first),
             format::duration_ns(self.wall.second),
-            format::verdict_note(self.wall.verdict),
+            self.wall.note(),
         );
         if let Some(rss) = self.rss {
             sentence.push_str(&format!(
@@ -146,7 +150,7 @@ impl Cost {
                 format::ratio(rss.ratio),
                 format::bytes(rss.first),
                 format::bytes(rss.second),
-                format::verdict_note(rss.verdict)
+                rss.note()
             ));
         }
         if let Some(collections) = self.collections {
@@ -193,11 +197,14 @@ fn summarise_costs(costs: &[&Cost], single: bool) -> Answer {
     let mut sentences = Vec::new();
     if let Some(wall) = spread_of(costs, |c| Some(c.wall)) {
         let n = costs.len();
-        let significant = costs.iter().filter(|c| c.wall.verdict.is_significant()).count();
+        let verdicts: Vec<Verdict> = costs.iter().map(|c| c.wall.verdict).collect();
+        let unstable = costs.iter().filter(|c| c.wall.unstable).count();
         let tested = if single {
             String::new()
         } else {
-            format!(" ({significant} of the {n} differences significant)")
+            let unstable =
+                if unstable > 0 { format!("; {unstable} rest on an unstable cell") } else { String::new() };
+            format!(" ({}{unstable})", stats::significance_count(&verdicts))
         };
         let mut sentence = match wall {
             Spread::Same(ratio) => format!(
@@ -361,7 +368,7 @@ impl Fastest {
                 format::rate(self.best_ops),
                 self.runner_up,
                 format::ratio(1.0 / self.against_runner_up.ratio),
-                format::verdict_note(self.against_runner_up.verdict)
+                self.against_runner_up.note()
             );
         };
         let mut sentence = format!(
@@ -370,14 +377,14 @@ impl Fastest {
             format::ratio(against_baseline.ratio),
             format::rate(against_baseline.first),
             format::rate(against_baseline.second),
-            format::verdict_note(against_baseline.verdict)
+            against_baseline.note()
         );
         if self.runner_up != baseline {
             sentence.push_str(&format!(
                 " and {} that of the runner-up `{}`{}",
                 format::ratio(self.against_runner_up.ratio),
                 self.runner_up,
-                format::verdict_note(self.against_runner_up.verdict)
+                self.against_runner_up.note()
             ));
         }
         sentence.push('.');
@@ -392,14 +399,14 @@ impl Fastest {
                 self.workload,
                 format::ratio(c.ratio),
                 self.baseline,
-                inline_note(c.verdict, single)
+                inline_note(c, single)
             ),
             None => format!(
                 "`{}` (the baseline; {} the runner-up `{}`{})",
                 self.workload,
                 format::ratio(self.against_runner_up.ratio),
                 self.runner_up,
-                inline_note(self.against_runner_up.verdict, single)
+                inline_note(self.against_runner_up, single)
             ),
         }
     }
@@ -461,12 +468,7 @@ pub fn fastest_answer(cells: &BTreeMap<CellKey, Cell<'_>>, workloads: &[String],
                 format::rate(a.best_ops),
                 match a.against_baseline {
                     Some(c) => {
-                        format!(
-                            "{} `{}`{}",
-                            format::ratio(c.ratio),
-                            a.baseline,
-                            verdict_suffix(c.verdict, single)
-                        )
+                        format!("{} `{}`{}", format::ratio(c.ratio), a.baseline, verdict_suffix(c, single))
                     }
                     None => "(the baseline)".into(),
                 },
@@ -578,13 +580,13 @@ impl FastestAllocator {
             self.best,
             format::ratio(self.against_runner_up.ratio),
             self.runner_up,
-            format::verdict_note(self.against_runner_up.verdict)
+            self.against_runner_up.note()
         );
         if let Some(pymalloc) = self.against_pymalloc {
             sentence.push_str(&format!(
                 " and {} that of `pymalloc`{}",
                 format::ratio(pymalloc.ratio),
-                format::verdict_note(pymalloc.verdict)
+                pymalloc.note()
             ));
         }
         sentence.push('.');
@@ -619,7 +621,7 @@ pub fn fastest_allocator_answer(
                         a.workload,
                         format::ratio(a.against_runner_up.ratio),
                         a.runner_up,
-                        inline_note(a.against_runner_up.verdict, single)
+                        inline_note(a.against_runner_up, single)
                     )
                 })
                 .collect();

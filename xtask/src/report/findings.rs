@@ -16,7 +16,6 @@ use super::figures::{arena_runs, free_phase_arenas};
 use super::format;
 use super::large_data::large_data_findings;
 use super::load::ResultsDir;
-use super::stats::{compare_samples, median};
 
 /// Workload pairs that answer one question each: the first against its variant.
 /// (The numeric pairs, boxed against contiguous, are the large-data findings'.)
@@ -99,18 +98,9 @@ pub fn findings(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) -> Ve
 }
 
 /// `a` over `b` of one figure's medians, with the note the verdict adds.
-fn ratio_of(a: &Cell<'_>, b: &Cell<'_>, figure: Figure) -> Option<(f64, f64, f64, &'static str)> {
-    let (values_a, values_b) = (a.values(figure), b.values(figure));
-    let (median_a, median_b) = (median(&values_a)?, median(&values_b)?);
-    if median_b <= 0.0 {
-        return None;
-    }
-    Some((
-        median_a / median_b,
-        median_a,
-        median_b,
-        format::verdict_note(compare_samples(&values_a, &values_b)),
-    ))
+fn ratio_of(a: &Cell<'_>, b: &Cell<'_>, figure: Figure) -> Option<(f64, f64, f64, String)> {
+    let compared = super::analysis::Compared::of(a, b, figure)?;
+    Some((compared.ratio, compared.first, compared.second, compared.note()))
 }
 
 /// What each strategy leaks on a workload at the largest size where one leaks.
@@ -364,7 +354,7 @@ mod tests {
         let sentence = containing(&found, "`cycle+pymalloc` takes");
         assert_eq!(
             sentence,
-            "On `binary-trees` at size 18, `cycle+pymalloc` takes 1.25x the wall time of `refcount+pymalloc` (100 ms against 80 ms) and peaks at 1.11x its RSS (40 MiB against 36 MiB), with 37 collections by `cycle`."
+            "On `binary-trees` at size 18, `cycle+pymalloc` takes 1.25x the wall time of `refcount+pymalloc` (100 ms against 80 ms) (95% CI [1.20x–1.31x]; significant (ranges, α=0.10)) and peaks at 1.11x its RSS (40 MiB against 36 MiB) (95% CI [1.11x–1.11x]; significant (ranges, α=0.10)), with 37 collections by `cycle`."
         );
     }
 
@@ -372,8 +362,11 @@ mod tests {
     fn the_fastest_strategy_against_the_baseline() {
         let found = all_findings(&results(three_collectors()));
         let sentence = containing(&found, "has the highest throughput");
-        assert!(sentence.starts_with("On `binary-trees` at size 18, `marksweep+pymalloc` has the highest throughput: 2.00x that of `cycle+pymalloc` (20M against 10M ops/s) and 1.60x that of the runner-up `refcount+pymalloc`"), "{sentence}");
-        assert!(!sentence.contains("significant"), "ranges 48–52 and 98–102 ms do not overlap: {sentence}");
+        assert!(sentence.starts_with("On `binary-trees` at size 18, `marksweep+pymalloc` has the highest throughput: 2.00x that of `cycle+pymalloc` (20M against 10M ops/s) (95% CI [1.88x–2.12x]; significant (ranges, α=0.10)) and 1.60x that of the runner-up `refcount+pymalloc`"), "{sentence}");
+        assert!(
+            !sentence.contains("not significant"),
+            "ranges 48–52 and 98–102 ms do not overlap: {sentence}"
+        );
     }
 
     #[test]
@@ -397,7 +390,7 @@ mod tests {
         let sentence = containing(&found, "`cycle+pymalloc` takes");
         assert!(
             sentence.contains(
-                "0.91x the wall time of `refcount+pymalloc` (100 ns against 110 ns) (not significant)"
+                "0.91x the wall time of `refcount+pymalloc` (100 ns against 110 ns) (95% CI [0.62x–1.33x]; not significant (ranges, α=0.10); **unstable**)"
             ),
             "{sentence}"
         );
@@ -554,7 +547,7 @@ mod tests {
         let cost = group(&groups, "What the cycle detector and tracing cost");
         assert_eq!(
             cost.sentences[0],
-            "Over 10 workloads, each at the largest size both ran, `cycle+pymalloc` takes from 1.25x (`workload-00`) to 1.88x (`workload-09`) the wall time of `refcount+pymalloc`, 1.30x in geometric mean (10 of the 10 differences significant); its peak RSS is 1.00x of `refcount+pymalloc`'s on each."
+            "Over 10 workloads, each at the largest size both ran, `cycle+pymalloc` takes from 1.25x (`workload-00`) to 1.88x (`workload-09`) the wall time of `refcount+pymalloc`, 1.30x in geometric mean (10 of the 10 differences significant (uncorrected, each at its own test's α); 0 after Holm's correction at α = 0.05 over the 10 tested); its peak RSS is 1.00x of `refcount+pymalloc`'s on each."
         );
         assert!(
             cost.sentences[1].starts_with("On `workload-09` at size 1000, `cycle+pymalloc` takes 1.88x"),
@@ -570,7 +563,15 @@ mod tests {
         assert_eq!(cost.details[0].rows.len(), 10, "every workload");
         assert_eq!(
             cost.details[0].rows[9],
-            ["`workload-09`", "1000", "1.88x", "150 ms", "80 ms", "1.00x (not significant)", "0"]
+            [
+                "`workload-09`",
+                "1000",
+                "1.88x [1.84x–1.91x]",
+                "150 ms",
+                "80 ms",
+                "1.00x [1.00x–1.00x] (not significant)",
+                "0"
+            ]
         );
         let fastest = group(&groups, "The fastest strategy on each workload");
         assert_eq!(fastest.sentences.len(), 1, "one winner: {:?}", fastest.sentences);
@@ -594,7 +595,7 @@ mod tests {
                 "20M",
                 "2.00x `cycle+pymalloc`",
                 "`cycle+mimalloc`",
-                "1.20x"
+                "1.20x [1.16x–1.24x]"
             ]
         );
         let allocator = group(&groups, "The fastest allocator on each workload");
@@ -669,6 +670,7 @@ mod tests {
             record,
             collections_by_gen: vec![],
             phases: vec![PhaseRecord { name: "build".into(), ..PhaseRecord::default() }, free],
+            anon_huge_bytes: None,
         }
     }
 

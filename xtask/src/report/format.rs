@@ -109,13 +109,43 @@ fn three_digits(value: f64) -> String {
 /// What a finding adds after a comparison of single runs.
 pub const UNTESTED_NOTE: &str = " (untested: a single run)";
 
-/// What a finding adds after a comparison: nothing when significant.
-pub fn verdict_note(verdict: Verdict) -> &'static str {
-    match verdict {
-        Verdict::Significant { .. } => "",
-        Verdict::NotSignificant { .. } => " (not significant)",
-        Verdict::Untested => UNTESTED_NOTE,
+/// A 95% interval of a ratio: `[1.10x–1.40x]`.
+pub fn interval(ci: (f64, f64)) -> String {
+    format!("[{}–{}]", ratio(ci.0), ratio(ci.1))
+}
+
+/// The word that marks a figure drawn from an unstable cell.
+pub const UNSTABLE: &str = "**unstable**";
+
+/// What a finding adds after a compared figure: its 95% interval, the verdict (with its method)
+/// unless significant, and **unstable** where a cell's spread is over the threshold.
+pub fn compared_note(ci: Option<(f64, f64)>, verdict: Verdict, unstable: bool) -> String {
+    let mut parts = Vec::new();
+    if let Some(ci) = ci {
+        parts.push(format!("95% CI {}", interval(ci)));
     }
+    match verdict {
+        Verdict::Significant { .. } => parts.push(verdict.to_string()),
+        Verdict::NotSignificant { .. } => parts.push(verdict.to_string()),
+        Verdict::Untested => return format!("{UNTESTED_NOTE}{}", if unstable { " (unstable)" } else { "" }),
+    }
+    if unstable {
+        parts.push(UNSTABLE.to_owned());
+    }
+    format!(" ({})", parts.join("; "))
+}
+
+/// A ratio for a table cell: `1.31x [1.28x–1.35x]`, with `(not significant)` and `**unstable**` where they apply.
+pub fn ratio_cell(value: f64, ci: Option<(f64, f64)>, verdict: Verdict, unstable: bool) -> String {
+    let mut text = ratio_with_verdict(value, verdict);
+    if let Some(ci) = ci {
+        text = text.replacen(&ratio(value), &format!("{} {}", ratio(value), interval(ci)), 1);
+    }
+    if unstable {
+        text.push(' ');
+        text.push_str(UNSTABLE);
+    }
+    text
 }
 
 /// A ratio with its verdict, for tables: `1.31x`, `1.02x (not significant)`, `1.10x (untested)`.

@@ -187,7 +187,7 @@ impl PairAtSize {
             format::bytes_fine(per_element(live.first)),
             format::bytes_fine(per_element(live.second)),
             format::ratio(live.ratio),
-            format::verdict_note(live.verdict),
+            live.note(),
         );
         if let Some(rss) = self.rss_bytes {
             sentence.push_str(&format!(
@@ -195,7 +195,7 @@ impl PairAtSize {
                 format::bytes(rss.first),
                 format::bytes(rss.second),
                 format::ratio(rss.ratio),
-                format::verdict_note(rss.verdict)
+                rss.note()
             ));
         }
         if let Some(wall) = self.wall_ns {
@@ -204,7 +204,7 @@ impl PairAtSize {
                 format::duration_ns(per_element(wall.first)),
                 format::duration_ns(per_element(wall.second)),
                 format::ratio(wall.ratio),
-                format::verdict_note(wall.verdict)
+                wall.note()
             ));
         }
         sentence.push('.');
@@ -441,6 +441,7 @@ mod tests {
                 PhaseRecord { name: "build".into(), duration_ns: 1, ..PhaseRecord::default() },
                 PhaseRecord { name: phase.into(), duration_ns, ..PhaseRecord::default() },
             ],
+            anon_huge_bytes: None,
         }
     }
 
@@ -522,7 +523,7 @@ mod tests {
         assert_eq!((live.first / 4e6, live.second / 4e6, live.ratio), (64.0, 16.0, 4.0));
         assert_eq!(
             pairs[1].sentence().unwrap(),
-            "Under `cycle+pymalloc` at size 4000000 (4,000,000 elements), `boxed-sum` peaks at 64 B of live data per element against 16 B for `array-sum` (4.00x), 252 MiB against 69 MiB of peak RSS (3.65x), and takes 40 ns per element against 4 ns (10.0x)."
+            "Under `cycle+pymalloc` at size 4000000 (4,000,000 elements), `boxed-sum` peaks at 64 B of live data per element against 16 B for `array-sum` (4.00x) (95% CI [4.00x–4.00x]; significant (ranges, α=0.10)), 252 MiB against 69 MiB of peak RSS (3.65x) (95% CI [3.65x–3.65x]; significant (ranges, α=0.10)), and takes 40 ns per element against 4 ns (10.0x) (95% CI [9.88x–10.1x]; significant (ranges, α=0.10))."
         );
     }
 

@@ -20,8 +20,10 @@ pub struct ResultsDir {
     pub records: Vec<Record>,
     /// Every line of `runs.jsonl` (empty where the file is absent).
     pub reports: Vec<RunReport>,
-    /// `env.json`, where present.
+    /// `env.json`, where present: the latest invocation's environment.
     pub env: Option<serde_json::Value>,
+    /// Every invocation's environment, `envs/<invocation>.json`, by invocation id, sorted.
+    pub envs: Vec<(String, serde_json::Value)>,
     /// The `.csv` files under `series/`, sorted.
     pub series_files: Vec<PathBuf>,
     /// The files under `failures/`, sorted.
@@ -45,11 +47,20 @@ pub fn load_results(dir: &Path) -> Result<ResultsDir> {
     } else {
         None
     };
+    let mut envs = Vec::new();
+    for path in files_in(&dir.join("envs"), Some("json"))? {
+        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+        let id = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+        envs.push((id, value));
+    }
     Ok(ResultsDir {
         dir: dir.to_path_buf(),
         records,
         reports,
         env,
+        envs,
         series_files: files_in(&dir.join("series"), Some("csv"))?,
         failure_files: files_in(&dir.join("failures"), None)?,
     })
@@ -61,7 +72,7 @@ pub fn read_runs_csv(path: &Path) -> Result<Vec<Record>> {
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
     let headers =
         reader.headers().with_context(|| format!("{}: line 1: unreadable header", path.display()))?.clone();
-    if headers.iter().ne(COLUMNS.iter().copied()) {
+    if !heaplab_core::record::is_runs_header(headers.iter()) {
         bail!(
             "{}: line 1: the header is not the runs.csv columns (expected {})",
             path.display(),

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use heaplab_core::Status;
 
+use super::analysis::Figure;
 use super::analysis::{
     ALLOCATOR_BASELINE, CPYTHON_BASELINE, Cell, CellKey, FALLBACK_BASELINE, GeometricMeanRow, RatioRow,
     baseline_for, geometric_means, is_allocator_workload, ratio_rows, single_runs, strategy_order, workloads,
@@ -21,7 +22,9 @@ use super::large_data::{
 use super::load::ResultsDir;
 use super::plots::LOG_SPAN;
 use super::series::match_series_file;
-use super::stats::{ALPHA, EXACT_LIMIT, format_p_value, smallest_possible_p_value};
+use super::stats::{
+    ALPHA, BOOTSTRAP_RESAMPLES, EXACT_LIMIT, UNSTABLE_THRESHOLD, format_p_value, smallest_possible_p_value,
+};
 
 /// The title of the report.
 pub const TITLE: &str = "heaplab report";
@@ -36,8 +39,9 @@ pub fn build_document(
     let mut document = Document::default();
     document.heading(1, TITLE);
     overview(&mut document, results, cells);
-    environment(&mut document, results.env.as_ref());
+    environment(&mut document, results);
     method(&mut document, cells);
+    measurement_quality(&mut document, results, cells);
     document.heading(2, "Findings");
     if findings.is_empty() {
         document.paragraph("The data holds no comparison to draw a finding from (a finding needs at least two strategies, or two variants of a workload, that ran successfully).");
@@ -95,18 +99,221 @@ fn flatten_json(prefix: &str, value: &serde_json::Value, out: &mut Vec<String>) 
     }
 }
 
-fn environment(document: &mut Document, env: Option<&serde_json::Value>) {
+/// A string field of a JSON value at `path` (`a.b.c`), or `–`.
+fn json_text(value: &serde_json::Value, path: &str) -> String {
+    let found = path.split('.').try_fold(value, |v, key| v.get(key));
+    match found {
+        Some(serde_json::Value::String(text)) => text.clone(),
+        Some(serde_json::Value::Null) | None => "–".into(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The runs of each invocation id, from the `invocation` parameter of every row.
+fn runs_by_invocation(results: &ResultsDir) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for record in &results.records {
+        let id = heaplab_core::record::param(&record.params, "invocation").unwrap_or("").to_owned();
+        *counts.entry(id).or_insert(0) += 1;
+    }
+    counts
+}
+
+fn environment(document: &mut Document, results: &ResultsDir) {
     document.heading(2, "Environment");
-    match env {
+    let counts = runs_by_invocation(results);
+    if !results.envs.is_empty() {
+        document.paragraph(format!(
+            "Every `cargo xtask bench` invocation (each shard, each `--resume`) keeps its environment in `envs/<invocation>.json`, and every run carries its invocation's id in the `params` column of `runs.csv`. {} invocations:",
+            results.envs.len()
+        ));
+        let header = [
+            "invocation",
+            "start",
+            "runs here",
+            "command",
+            "THP of the children",
+            "kernel THP (enabled / defrag)",
+            "overcommit",
+            "CPU governor",
+            "git commit",
+        ]
+        .map(String::from)
+        .to_vec();
+        let rows = results
+            .envs
+            .iter()
+            .map(|(id, env)| {
+                let commit = json_text(env, "git.commit");
+                let short: String = commit.chars().take(10).collect();
+                let dirty =
+                    if env["git"]["dirty"] == serde_json::Value::Bool(true) { " (dirty)" } else { "" };
+                vec![
+                    format!("`{id}`"),
+                    json_text(env, "start"),
+                    counts.get(id).copied().unwrap_or(0).to_string(),
+                    format!("`{}`", json_text(env, "sweep.command_line").replace('`', "'")),
+                    json_text(env, "sweep.thp"),
+                    format!(
+                        "{} / {}",
+                        json_text(env, "kernel_memory.transparent_hugepage_enabled"),
+                        json_text(env, "kernel_memory.transparent_hugepage_defrag")
+                    ),
+                    json_text(env, "kernel_memory.overcommit_memory"),
+                    json_text(env, "kernel_memory.cpu_governor"),
+                    format!("`{short}`{dirty}"),
+                ]
+            })
+            .collect();
+        document.table(header, rows);
+    }
+    let untied = counts.get("").copied().unwrap_or(0);
+    if untied > 0 {
+        document.paragraph(format!(
+            "{untied} of the {} runs carry no invocation id (written before invocations were recorded), so which environment they ran in is not known beyond `env.json` below.",
+            results.records.len()
+        ));
+    }
+    match results.env.as_ref() {
         Some(env) => {
             let mut lines = Vec::new();
             flatten_json("", env, &mut lines);
-            document.paragraph("As recorded in `env.json` when the sweep ran:");
+            document.paragraph("As recorded in `env.json` by the latest invocation:");
             document.list(lines);
         }
         None => document
             .paragraph("No `env.json` was recorded with these runs, so the machine is not described here."),
     }
+}
+
+/// Why an unstable cell spread, from its own runs: where the slowest run's extra time went.
+fn instability_cause(cell: &Cell<'_>, huge: &BTreeMap<CellKey, Vec<u64>>) -> String {
+    let slowest = cell.ok.iter().max_by_key(|r| r.wall_ns.unwrap_or(0));
+    let fastest = cell.ok.iter().min_by_key(|r| r.wall_ns.unwrap_or(u64::MAX));
+    let (Some(slow), Some(fast)) = (slowest, fastest) else { return "–".into() };
+    let get = |v: Option<u64>| v.unwrap_or(0) as f64;
+    let extra_wall = get(slow.wall_ns) - get(fast.wall_ns);
+    let extra_sys = get(slow.sys_ns) - get(fast.sys_ns);
+    let extra_user = get(slow.user_ns) - get(fast.user_ns);
+    let mut cause = if extra_wall <= 0.0 {
+        "no run is slower than another".to_owned()
+    } else if extra_sys >= 0.5 * extra_wall {
+        format!(
+            "kernel time: the slowest run spent {} more in the kernel, {} of its {} extra",
+            format::duration_ns(extra_sys),
+            format::percent(extra_sys / extra_wall),
+            format::duration_ns(extra_wall)
+        )
+    } else if extra_user >= 0.5 * extra_wall {
+        format!(
+            "user time: the slowest run spent {} more in user code (CPU contention, frequency or cache), of {} extra",
+            format::duration_ns(extra_user),
+            format::duration_ns(extra_wall)
+        )
+    } else {
+        format!(
+            "waiting: neither user ({}) nor kernel time ({}) accounts for the slowest run's {} extra, so the process was off the CPU (a shared or busy machine)",
+            format::duration_ns(extra_user),
+            format::duration_ns(extra_sys),
+            format::duration_ns(extra_wall)
+        )
+    };
+    let (slow_faults, fast_faults) = (get(slow.minor_faults), get(fast.minor_faults));
+    if fast_faults > 0.0 && (slow_faults / fast_faults > 1.5 || fast_faults / slow_faults.max(1.0) > 1.5) {
+        cause.push_str(&format!(
+            "; minor faults {} against {}",
+            format::count(slow_faults),
+            format::count(fast_faults)
+        ));
+    }
+    if let Some(bytes) = huge.get(&cell.key).filter(|b| b.iter().any(|v| *v > 0)) {
+        let most = bytes.iter().copied().max().unwrap_or(0) as f64;
+        cause.push_str(&format!("; up to {} in transparent huge pages", format::bytes(most)));
+    }
+    cause
+}
+
+/// The "Measurement quality" section: the threshold, the share of stable cells, and each unstable cell with its likely cause.
+fn measurement_quality(document: &mut Document, results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) {
+    document.heading(2, "Measurement quality");
+    let judged: Vec<&Cell<'_>> =
+        super::analysis::ordered_cells(cells).into_iter().filter(|c| c.ok.len() >= 2).collect();
+    let single = cells.values().filter(|c| c.ok.len() == 1).count();
+    let unstable: Vec<&Cell<'_>> = judged.iter().copied().filter(|c| c.unstable()).collect();
+    document.paragraph(format!(
+        "A cell is **unstable** when the median absolute deviation of its wall times is more than {} of their median (MAD / median, pyperf's spirit); the min–max range over the median is shown beside it, and `summary.csv` has both for every cell. Wherever an unstable cell's figures appear (ratio tables, findings, `cargo xtask compare`) they carry the mark **unstable**.",
+        format::percent(UNSTABLE_THRESHOLD)
+    ));
+    if judged.is_empty() {
+        document.paragraph("No cell has two successful runs, so no spread is measured; repeat the sweep with `--repeat 3` or `--precision 3%`.");
+        return;
+    }
+    let stable = judged.len() - unstable.len();
+    let single_note =
+        if single > 0 { format!(" ({single} cells ran once and are not judged)") } else { String::new() };
+    document.paragraph(format!(
+        "{stable} of the {} cells with at least two successful runs are stable ({}){single_note}.",
+        judged.len(),
+        format::percent(stable as f64 / judged.len() as f64)
+    ));
+    if unstable.is_empty() {
+        return;
+    }
+    let mut huge: BTreeMap<CellKey, Vec<u64>> = BTreeMap::new();
+    for report in &results.reports {
+        if let Some(bytes) = report.anon_huge_bytes {
+            huge.entry(CellKey::of(&report.record)).or_default().push(bytes);
+        }
+    }
+    document.paragraph("The unstable cells, each with where its slowest run's extra time went (its user and system time against the fastest run's), its median share of CPU time in the kernel, and its THP setting:");
+    let header = [
+        "cell",
+        "n",
+        "median wall",
+        "MAD / median",
+        "range / median",
+        "sys share",
+        "THP",
+        "what the data says",
+    ]
+    .map(String::from)
+    .to_vec();
+    let rows = unstable
+        .iter()
+        .map(|cell| {
+            let shares: Vec<f64> = cell
+                .ok
+                .iter()
+                .filter_map(|r| {
+                    let (user, sys) = (r.user_ns? as f64, r.sys_ns? as f64);
+                    (user + sys > 0.0).then(|| sys / (user + sys))
+                })
+                .collect();
+            let thp: BTreeSet<&str> =
+                cell.ok.iter().filter_map(|r| heaplab_core::record::param(&r.params, "thp")).collect();
+            vec![
+                format!(
+                    "`{}` `{}` size {}{}",
+                    cell.key.strategy,
+                    cell.key.workload,
+                    cell.key.size,
+                    if cell.key.threads > 1 {
+                        format!(" ({} threads)", cell.key.threads)
+                    } else {
+                        String::new()
+                    }
+                ),
+                cell.ok.len().to_string(),
+                cell.median(Figure::WallNs).map(format::duration_ns).unwrap_or_else(|| "–".into()),
+                cell.wall_relative_mad().map(format::percent).unwrap_or_else(|| "–".into()),
+                cell.wall_relative_range().map(format::percent).unwrap_or_else(|| "–".into()),
+                super::stats::median(&shares).map(format::percent).unwrap_or_else(|| "–".into()),
+                if thp.is_empty() { "–".into() } else { thp.into_iter().collect::<Vec<_>>().join(", ") },
+                instability_cause(cell, &huge),
+            ]
+        })
+        .collect();
+    document.table(header, rows);
 }
 
 fn method(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
@@ -132,6 +339,14 @@ fn method(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
         "A difference is called significant by the two-sided Mann–Whitney U test at α = {ALPHA} (exact up to {EXACT_LIMIT} runs in all, the normal approximation with tie correction beyond) where the two cells have enough repetitions for the test to reach α at all ({enough} against {enough}, or more). With fewer ({fewer} against {fewer}: the smallest possible p is {}), it is called significant only when the min–max ranges of the repetitions do not overlap. With a single run on either side nothing is tested and the table says \"untested\". \"not significant\" marks a ratio the noise covers.",
         format_p_value(smallest_possible_p_value(enough - 1, enough - 1))
     ));
+    document.paragraph(format!(
+        "The range test is a test at its own level: two samples of n and m runs from one distribution fail to overlap with probability 2 / C(n + m, n), so with {fewer} against {fewer} repetitions it is a test at α = {} (not {ALPHA}), and each verdict names its method and level, e.g. \"significant (ranges, α=0.10)\" or \"significant (U test, p=0.029)\". Where a sentence counts significant differences over many cells it gives the uncorrected count and the count after Holm's step-down correction at family-wise α = {ALPHA} over the Mann–Whitney p-values of the tested cells.",
+        format_p_value(smallest_possible_p_value(fewer, fewer))
+    ));
+    document.paragraph(format!(
+        "Each ratio carries a 95% confidence interval, `[low–high]`: the percentile bootstrap of the ratio of medians, {BOOTSTRAP_RESAMPLES} resamples drawn with replacement from each cell's repetitions independently, by a XorShift generator seeded from the two cells' names, so a redrawn report gives the same intervals. With 3 repetitions a side the bootstrap can only recombine those few values, so its interval is narrower than the truth; it is shown so that a wide one warns, not to prove a narrow one."
+    ));
+    document.paragraph("`cargo xtask bench --precision P` repeats each cell (still interleaved across strategies, round by round) until the distribution-free 95% confidence interval of its median wall time lies within ±P of the median, or `--max-repeat` is reached. That interval is the pair of order statistics X(k), X(n+1−k) with the largest k for which 1 − 2·P(Binomial(n, ½) < k) ≥ 0.95; it needs at least 6 runs, so no cell stops before 6. `--thp never` (the default) turns transparent huge pages off in every child with `prctl(PR_SET_THP_DISABLE)`; each run's setting is the `thp` entry of its `params`.");
 }
 
 /// Bytes and time per element of the numeric workloads, boxed against
@@ -199,7 +414,7 @@ fn large_data(
         .to_vec();
         let ratio = |c: Option<crate::report::analysis::Compared>| match c {
             Some(c) if single => format::ratio(c.ratio),
-            Some(c) => format::ratio_with_verdict(c.ratio, c.verdict),
+            Some(c) => c.cell(),
             None => "–".into(),
         };
         let both =
@@ -262,7 +477,7 @@ fn calibration(document: &mut Document, dir: &Path) {
 fn ratio_cell(ratio: Option<super::analysis::Ratio>, single: bool) -> String {
     match ratio {
         Some(r) if single => format::ratio(r.value),
-        Some(r) => format::ratio_with_verdict(r.value, r.verdict),
+        Some(r) => r.cell(),
         None => "–".into(),
     }
 }

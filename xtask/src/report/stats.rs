@@ -85,21 +85,31 @@ pub enum Method {
 }
 
 /// The outcome of comparing two sets of repetitions.
+///
+/// `p_value` is always the two-sided Mann–Whitney p-value (so that counts over
+/// many cells can apply Holm's correction); `alpha` is the level the verdict was
+/// decided at: [`ALPHA`] for the U test, and for the range test the chance that
+/// two samples of these sizes from one distribution fail to overlap
+/// (`2 / C(n_a + n_b, n_a)`: 0.10 for 3 against 3).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Verdict {
     /// The difference is larger than the noise.
     Significant {
         /// The method that decided.
         method: Method,
-        /// The p-value, for the Mann–Whitney test.
+        /// The Mann–Whitney p-value.
         p_value: Option<f64>,
+        /// The level of the test that decided.
+        alpha: f64,
     },
     /// The noise covers the difference.
     NotSignificant {
         /// The method that decided.
         method: Method,
-        /// The p-value, for the Mann–Whitney test.
+        /// The Mann–Whitney p-value.
         p_value: Option<f64>,
+        /// The level of the test that decided.
+        alpha: f64,
     },
     /// One side has a single repetition: there is nothing to judge the noise by.
     Untested,
@@ -115,20 +125,150 @@ impl Verdict {
     pub fn is_not_significant(self) -> bool {
         matches!(self, Verdict::NotSignificant { .. })
     }
+
+    /// The Mann–Whitney p-value of a tested comparison.
+    pub fn p_value(self) -> Option<f64> {
+        match self {
+            Verdict::Significant { p_value, .. } | Verdict::NotSignificant { p_value, .. } => p_value,
+            Verdict::Untested => None,
+        }
+    }
 }
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (word, method, p_value) = match *self {
-            Verdict::Significant { method, p_value } => ("significant", method, p_value),
-            Verdict::NotSignificant { method, p_value } => ("not significant", method, p_value),
+        let (word, method, p_value, alpha) = match *self {
+            Verdict::Significant { method, p_value, alpha } => ("significant", method, p_value, alpha),
+            Verdict::NotSignificant { method, p_value, alpha } => ("not significant", method, p_value, alpha),
             Verdict::Untested => return f.write_str("untested (n=1)"),
         };
         match (method, p_value) {
             (Method::MannWhitney, Some(p)) => write!(f, "{word} (U test, p={})", format_p_value(p)),
-            _ => write!(f, "{word} (ranges)"),
+            _ => write!(f, "{word} (ranges, α={alpha:.2})"),
         }
     }
+}
+
+/// How many of `verdicts` are significant, uncorrected and after Holm's
+/// correction at [`ALPHA`] over the tested ones, as a phrase:
+/// `3 of the 10 differences significant (uncorrected); 1 after Holm's correction`.
+pub fn significance_count(verdicts: &[Verdict]) -> String {
+    let n = verdicts.len();
+    let significant = verdicts.iter().filter(|v| v.is_significant()).count();
+    let p_values: Vec<f64> = verdicts.iter().filter_map(|v| v.p_value()).collect();
+    let holm_significant = holm(&p_values, ALPHA).iter().filter(|rejected| **rejected).count();
+    format!(
+        "{significant} of the {n} differences significant (uncorrected, each at its own test's α); {holm_significant} after Holm's correction at α = {ALPHA} over the {} tested",
+        p_values.len()
+    )
+}
+
+/// Holm's step-down correction: which of `p_values` are rejected at family-wise level `alpha`.
+pub fn holm(p_values: &[f64], alpha: f64) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..p_values.len()).collect();
+    order.sort_by(|&i, &j| p_values[i].total_cmp(&p_values[j]));
+    let m = p_values.len();
+    let mut rejected = vec![false; m];
+    for (rank, &index) in order.iter().enumerate() {
+        if p_values[index] <= alpha / (m - rank) as f64 {
+            rejected[index] = true;
+        } else {
+            break;
+        }
+    }
+    rejected
+}
+
+/// A cell is unstable when the MAD of its wall times exceeds this share of their median.
+pub const UNSTABLE_THRESHOLD: f64 = 0.05;
+
+/// MAD / median; `None` with no values or a median that is not positive.
+pub fn relative_mad(values: &[f64]) -> Option<f64> {
+    let center = median(values)?;
+    (center > 0.0).then(|| median_absolute_deviation(values).unwrap_or(0.0) / center)
+}
+
+/// (max − min) / median; `None` with no values or a median that is not positive.
+pub fn relative_range(values: &[f64]) -> Option<f64> {
+    let spread = Spread::of(values)?;
+    (spread.median > 0.0).then(|| (spread.max - spread.min) / spread.median)
+}
+
+/// Whether repetitions spread beyond [`UNSTABLE_THRESHOLD`] (MAD / median); a single run is never called unstable.
+pub fn is_unstable(values: &[f64]) -> bool {
+    values.len() >= 2 && relative_mad(values).is_some_and(|spread| spread > UNSTABLE_THRESHOLD)
+}
+
+/// The confidence level of every interval in the report.
+pub const CONFIDENCE: f64 = 0.95;
+
+/// The distribution-free 95% confidence interval of the median: the order
+/// statistics `X(k)` and `X(n+1-k)` with the largest `k` for which
+/// `1 - 2 P(Binomial(n, 1/2) < k) >= 0.95`. `None` below 6 values, where no
+/// pair of order statistics covers the median with that confidence.
+pub fn median_ci(values: &[f64]) -> Option<(f64, f64)> {
+    let n = values.len();
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mut best = None;
+    let mut below = 0.0; // P(B < k), B ~ Binomial(n, 1/2)
+    for k in 1..=n / 2 {
+        below += binomial(n, k - 1) * 0.5f64.powi(n as i32);
+        if 1.0 - 2.0 * below >= CONFIDENCE {
+            best = Some(k);
+        } else {
+            break;
+        }
+    }
+    best.map(|k| (sorted[k - 1], sorted[n - k]))
+}
+
+/// The half-width of [`median_ci`] relative to the median: the larger distance from the median to either end, over it.
+pub fn median_ci_relative_half_width(values: &[f64]) -> Option<f64> {
+    let (low, high) = median_ci(values)?;
+    let center = median(values)?;
+    (center > 0.0).then(|| (center - low).max(high - center) / center)
+}
+
+/// Resamples of the bootstrap.
+pub const BOOTSTRAP_RESAMPLES: usize = 2000;
+
+/// The 95% percentile-bootstrap interval of `median(a) / median(b)`: each
+/// side resampled with replacement on its own, [`BOOTSTRAP_RESAMPLES`] times,
+/// from a XorShift generator seeded with `seed`, so the same data always gives
+/// the same interval. `None` with fewer than 2 values on a side.
+pub fn bootstrap_ratio_ci(a: &[f64], b: &[f64], seed: u64) -> Option<(f64, f64)> {
+    use rand::{RngExt, SeedableRng};
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let mut rng = rand_xorshift::XorShiftRng::seed_from_u64(seed);
+    let mut ratios = Vec::with_capacity(BOOTSTRAP_RESAMPLES);
+    let (mut sample_a, mut sample_b) = (vec![0.0; a.len()], vec![0.0; b.len()]);
+    for _ in 0..BOOTSTRAP_RESAMPLES {
+        for slot in sample_a.iter_mut() {
+            *slot = a[rng.random_range(0..a.len())];
+        }
+        for slot in sample_b.iter_mut() {
+            *slot = b[rng.random_range(0..b.len())];
+        }
+        let (ma, mb) = (median(&sample_a)?, median(&sample_b)?);
+        if mb > 0.0 {
+            ratios.push(ma / mb);
+        }
+    }
+    if ratios.is_empty() {
+        return None;
+    }
+    ratios.sort_by(f64::total_cmp);
+    let at = |q: f64| ratios[((q * (ratios.len() - 1) as f64).round() as usize).min(ratios.len() - 1)];
+    Some((at((1.0 - CONFIDENCE) / 2.0), at(1.0 - (1.0 - CONFIDENCE) / 2.0)))
+}
+
+/// A stable 64-bit seed from a text (FNV-1a), so that each comparison has its own fixed bootstrap stream.
+pub fn seed_of(text: &str) -> u64 {
+    text.bytes()
+        .fold(0xcbf2_9ce4_8422_2325, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// A p-value with two significant digits.
@@ -149,24 +289,25 @@ pub fn compare_samples(a: &[f64], b: &[f64]) -> Verdict {
     if a.len() < 2 || b.len() < 2 {
         return Verdict::Untested;
     }
-    if smallest_possible_p_value(a.len(), b.len()) <= ALPHA {
-        let p = mann_whitney_p_value(a, b);
-        let p_value = Some(p);
-        let method = Method::MannWhitney;
+    let p = mann_whitney_p_value(a, b);
+    let p_value = Some(p);
+    let smallest = smallest_possible_p_value(a.len(), b.len());
+    if smallest <= ALPHA {
+        let (method, alpha) = (Method::MannWhitney, ALPHA);
         return if p <= ALPHA {
-            Verdict::Significant { method, p_value }
+            Verdict::Significant { method, p_value, alpha }
         } else {
-            Verdict::NotSignificant { method, p_value }
+            Verdict::NotSignificant { method, p_value, alpha }
         };
     }
     let max = |values: &[f64]| values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     let min = |values: &[f64]| values.iter().copied().fold(f64::INFINITY, f64::min);
     let apart = max(a) < min(b) || max(b) < min(a);
-    let method = Method::Ranges;
+    let (method, alpha) = (Method::Ranges, smallest);
     if apart {
-        Verdict::Significant { method, p_value: None }
+        Verdict::Significant { method, p_value, alpha }
     } else {
-        Verdict::NotSignificant { method, p_value: None }
+        Verdict::NotSignificant { method, p_value, alpha }
     }
 }
 
@@ -406,13 +547,63 @@ mod tests {
     }
 
     #[test]
+    fn holm_steps_down() {
+        assert_eq!(holm(&[0.01, 0.04, 0.03], 0.05), [true, false, false]);
+        assert_eq!(holm(&[0.001, 0.01, 0.04], 0.05), [true, true, true]);
+        assert_eq!(holm(&[0.1, 0.1], 0.05), [false, false]);
+        assert!(holm(&[], 0.05).is_empty());
+    }
+
+    #[test]
+    fn the_median_interval_needs_six_values_and_covers_the_median() {
+        assert_eq!(median_ci(&[1.0, 2.0, 3.0, 4.0, 5.0]), None);
+        // n = 6: only (min, max) reaches 95% (1 - 2/64 = 0.969).
+        assert_eq!(median_ci(&[6.0, 1.0, 2.0, 3.0, 4.0, 5.0]), Some((1.0, 6.0)));
+        // n = 20: k = 6 (0.9586), not 7 (0.8847).
+        let values: Vec<f64> = (1..=20).map(f64::from).collect();
+        assert_eq!(median_ci(&values), Some((6.0, 15.0)));
+        assert_eq!(median_ci_relative_half_width(&[5.0; 8]), Some(0.0));
+    }
+
+    #[test]
+    fn spread_ratios_and_stability() {
+        assert_eq!(relative_mad(&[100.0, 110.0, 90.0]), Some(0.1));
+        assert_eq!(relative_range(&[100.0, 110.0, 90.0]), Some(0.2));
+        assert!(is_unstable(&[100.0, 110.0, 90.0]));
+        assert!(!is_unstable(&[100.0, 101.0, 99.0]));
+        assert!(!is_unstable(&[100.0]));
+    }
+
+    #[test]
+    fn the_bootstrap_is_deterministic_and_brackets_the_ratio() {
+        let a = [200.0, 202.0, 198.0, 201.0];
+        let b = [100.0, 101.0, 99.0, 100.5];
+        let ci = bootstrap_ratio_ci(&a, &b, 7).unwrap();
+        assert_eq!(ci, bootstrap_ratio_ci(&a, &b, 7).unwrap());
+        assert!(ci.0 <= 2.0 && 2.0 <= ci.1 && ci.1 - ci.0 < 0.1, "{ci:?}");
+        let wide = bootstrap_ratio_ci(&[50.0, 300.0, 100.0, 210.0, 90.0], &b, 7).unwrap();
+        assert!(wide.1 / wide.0 > 2.0, "{wide:?}");
+        assert_eq!(bootstrap_ratio_ci(&[1.0], &b, 7), None);
+    }
+
+    #[test]
+    fn counts_say_uncorrected_and_holm() {
+        let a: Vec<f64> = (0..10).map(f64::from).collect();
+        let b: Vec<f64> = (100..110).map(f64::from).collect();
+        let verdicts = [compare_samples(&a, &b), compare_samples(&a, &a), Verdict::Untested];
+        let text = significance_count(&verdicts);
+        assert!(text.starts_with("1 of the 3 differences significant (uncorrected"), "{text}");
+        assert!(text.contains("1 after Holm's correction at α = 0.05 over the 2 tested"), "{text}");
+    }
+
+    #[test]
     fn verdicts_by_sample_size() {
         let check = |a: &[f64], b: &[f64], expected: &str| {
             assert_eq!(compare_samples(a, b).to_string(), expected, "{a:?} against {b:?}")
         };
         check(&[1.0], &[2.0], "untested (n=1)");
-        check(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0], "significant (ranges)");
-        check(&[1.0, 2.0, 5.0], &[4.0, 5.0, 6.0], "not significant (ranges)");
+        check(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0], "significant (ranges, α=0.10)");
+        check(&[1.0, 2.0, 5.0], &[4.0, 5.0, 6.0], "not significant (ranges, α=0.10)");
         check(&[1.0, 2.0, 3.0, 4.0], &[5.0, 6.0, 7.0, 8.0], "significant (U test, p=0.029)");
         check(&[1.0, 2.0, 3.0, 4.0], &[1.0, 2.0, 3.0, 4.0], "not significant (U test, p=1.00)");
         check(&[1.0, 6.0, 3.0, 7.0], &[5.0, 2.0, 8.0, 4.0], "not significant (U test, p=0.89)");

@@ -46,13 +46,18 @@ impl AllocVisitor for Visit<'_> {
 }
 
 /// Calls `f` with a fresh heap of every collector over every tested allocator.
-pub fn for_each_heap(mut f: impl FnMut(&mut dyn Heap, Frees)) {
+pub fn for_each_heap(f: impl FnMut(&mut dyn Heap, Frees)) {
+    for_each_heap_with(&GcConfig::default(), f);
+}
+
+/// As [`for_each_heap`], with the collectors configured by `config`.
+pub fn for_each_heap_with(config: &GcConfig, mut f: impl FnMut(&mut dyn Heap, Frees)) {
     for collector in COLLECTORS {
         for allocator in ALLOCATORS {
             heaplab_alloc::with_allocator(
                 allocator,
                 &AllocConfig::default(),
-                Visit { collector: collector.name, config: GcConfig::default(), f: &mut f },
+                Visit { collector: collector.name, config: config.clone(), f: &mut f },
             )
             .expect("a known allocator");
         }
