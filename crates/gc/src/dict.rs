@@ -520,7 +520,7 @@ pub(crate) fn ref_slots(dict: Obj) -> usize {
 /// entry's key, then its value); `None` for a deleted entry.
 pub(crate) fn ref_at(dict: Obj, position: usize) -> Option<Obj> {
     let (key, value) = Keys::of(dict)?.pair(position / 2)?;
-    Some(if position % 2 == 0 { key } else { value })
+    Some(if position.is_multiple_of(2) { key } else { value })
 }
 
 /// `_PyDict_MaybeUntrack`'s test: whether no key or value may be tracked.
