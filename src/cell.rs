@@ -89,8 +89,14 @@ struct Settings {
     gc: GcConfig,
 }
 
-fn parse_settings(items: &[String]) -> Result<Settings> {
+/// The settings of `strategy`: its CPython release's (thresholds, object sizes, pymalloc
+/// geometry), then each `--set` over them.
+fn parse_settings(strategy: &Strategy, items: &[String]) -> Result<Settings> {
+    let version = strategy.effective_version();
     let mut settings = Settings::default();
+    settings.gc.version = version;
+    settings.gc.thresholds = version.thresholds.to_vec();
+    settings.alloc.pymalloc_geometry = version.geometry.parse().map_err(anyhow::Error::msg)?;
     for item in items {
         let Some((key, value)) = item.split_once('=') else {
             bail!("--set takes KEY=VALUE (got '{item}')");
@@ -261,7 +267,18 @@ pub fn run(args: RunArgs) -> Result<()> {
         .trim()
         .parse()
         .map_err(|_| anyhow::anyhow!("--seed must be an integer (got '{}')", args.seed))?;
-    let settings = parse_settings(&args.settings)?;
+    let settings = parse_settings(&strategy, &args.settings)?;
+    let mut params_recorded = String::new();
+    if let Some(v) = strategy.version {
+        params_recorded = heaplab_core::record::with_param(&params_recorded, "version", v.name);
+    }
+    if let Some(v) = strategy.allocator_version {
+        params_recorded = heaplab_core::record::with_param(&params_recorded, "allocator_version", v.name);
+    }
+    for item in &args.settings {
+        let (key, value) = item.split_once('=').expect("checked by parse_settings");
+        params_recorded = heaplab_core::record::with_param(&params_recorded, key.trim(), value.trim());
+    }
     let series_file = match &args.series {
         Some(path) => Some(File::create(path).with_context(|| format!("creating {}", path.display()))?),
         None => None,
@@ -322,7 +339,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         pause_max_ns: with_collector(stats.pauses_ns.iter().copied().max().unwrap_or(0)),
         pause_p99_ns: with_collector(quantile(&stats.pauses_ns, 0.99)),
         minor_faults: Some(after.minor_faults - before.minor_faults),
-        params: heaplab_core::record::with_param("", "thp", thp_recorded),
+        params: heaplab_core::record::with_param(&params_recorded, "thp", thp_recorded),
     };
     let report = RunReport {
         record,
@@ -357,8 +374,32 @@ mod tests {
         assert!(thp_setting(Some("sometimes")).is_err());
     }
 
+    fn strategy(name: &str) -> Strategy {
+        strategy::resolve(name, strategy::find_workload("binary-trees").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_version_sets_thresholds_sizes_and_geometry_and_sets_override_them() {
+        let v313 = parse_settings(&strategy("cycle@3.13+pymalloc"), &[]).unwrap();
+        assert_eq!(v313.gc.thresholds, [2000, 10, 10]);
+        assert_eq!(v313.gc.version.name, "3.13");
+        assert_eq!(v313.alloc.pymalloc_geometry, heaplab_alloc::Geometry::Py310);
+        let v39 = parse_settings(&strategy("cycle@3.9+pymalloc"), &[]).unwrap();
+        assert_eq!((v39.gc.thresholds.as_slice(), v39.gc.version.name), ([700, 10, 10].as_slice(), "3.9"));
+        assert_eq!(v39.alloc.pymalloc_geometry, heaplab_alloc::Geometry::Py39);
+        let plain = parse_settings(&strategy("cycle+pymalloc"), &[]).unwrap();
+        assert_eq!(
+            (plain.gc.version.name, plain.alloc.pymalloc_geometry),
+            ("3.11", heaplab_alloc::Geometry::Py310)
+        );
+        let set =
+            parse_settings(&strategy("cycle@3.13+pymalloc"), &["cycle.thresholds=5,4,3".into()]).unwrap();
+        assert_eq!(set.gc.thresholds, [5, 4, 3], "--set wins over the version");
+    }
+
     #[test]
     fn settings_are_checked() {
+        let parse_settings = |items: &[String]| parse_settings(&strategy("cycle+pymalloc"), items);
         let ok = parse_settings(&["marksweep.growth=1.5".into(), "pymalloc.geometry=3.9".into()]).unwrap();
         assert_eq!(ok.gc.growth, 1.5);
         assert_eq!(ok.alloc.pymalloc_geometry, heaplab_alloc::Geometry::Py39);

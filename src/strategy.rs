@@ -1,10 +1,15 @@
 //! Strategy names: `collector+allocator` for object and numeric workloads,
 //! an allocator alone for allocator workloads; and `heaplab list`.
+//!
+//! Either part may name a CPython release after `@`: `cycle@3.13+pymalloc` is 3.13's
+//! collector, object sizes and pymalloc geometry ([`heaplab_core::version`]);
+//! `cycle+cpython@3.9` loads libpython3.9. No `@` means 3.11.
 
 use std::fmt::Write;
 
 use anyhow::{Result, bail};
 use heaplab_alloc::ALLOCATORS;
+use heaplab_core::version::{self, Version};
 use heaplab_gc::COLLECTORS;
 use heaplab_workloads::Workload;
 use serde::Serialize;
@@ -16,21 +21,58 @@ pub struct Strategy {
     pub collector: Option<&'static str>,
     /// The allocator.
     pub allocator: &'static str,
+    /// The release named after the collector (`cycle@3.13`), if any.
+    pub version: Option<&'static Version>,
+    /// The release named after the allocator (`cpython@3.9`), if any.
+    pub allocator_version: Option<&'static Version>,
 }
 
 impl Strategy {
-    /// The strategy's name.
+    /// The strategy's name, as it was written.
     pub fn name(&self) -> String {
+        let at = |name: &str, v: Option<&Version>| match v {
+            Some(v) => format!("{name}@{}", v.name),
+            None => name.to_owned(),
+        };
         match self.collector {
-            Some(c) => format!("{c}+{}", self.allocator),
-            None => self.allocator.to_owned(),
+            Some(c) => format!("{}+{}", at(c, self.version), at(self.allocator, self.allocator_version)),
+            None => at(self.allocator, self.allocator_version),
         }
+    }
+
+    /// The release whose sizes and rules apply: the one named, else 3.11.
+    pub fn effective_version(&self) -> &'static Version {
+        self.version.unwrap_or(version::DEFAULT)
+    }
+}
+
+/// Splits `name@3.13` into the name and its release; an unknown release is an error.
+fn split_version(part: &str) -> Result<(&str, Option<&'static Version>)> {
+    match part.split_once('@') {
+        None => Ok((part, None)),
+        Some((name, v)) => Ok((name, Some(version::find(v).map_err(anyhow::Error::msg)?))),
     }
 }
 
 /// Every heap strategy name, collectors outer.
 pub fn heap_strategy_names() -> Vec<String> {
     COLLECTORS.iter().flat_map(|c| ALLOCATORS.iter().map(move |a| format!("{}+{}", c.name, a.name))).collect()
+}
+
+/// The versioned strategies a sweep runs beside the unversioned ones: each release's
+/// collectors on pymalloc (the default release's are the unversioned names).
+pub fn versioned_strategy_names() -> Vec<String> {
+    version::VERSIONS
+        .iter()
+        .filter(|v| v.name != version::DEFAULT.name)
+        .flat_map(|v| {
+            v.collectors
+                .iter()
+                .filter(|c| **c != "refcount" && **c != "marksweep")
+                .filter(|c| COLLECTORS.iter().any(|info| info.name == **c))
+                .map(move |c| format!("{c}@{}+pymalloc", v.name))
+        })
+        .collect()
 }
 
 /// Every allocator strategy name.
@@ -43,11 +85,24 @@ pub fn allocator_strategy_names() -> Vec<String> {
 pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
     let find_allocator = |a: &str| ALLOCATORS.iter().find(|info| info.name == a).map(|info| info.name);
     let parsed = match name.split_once('+') {
-        Some((c, a)) => match (COLLECTORS.iter().find(|info| info.name == c), find_allocator(a)) {
-            (Some(c), Some(a)) => Some(Strategy { collector: Some(c.name), allocator: a }),
-            _ => None,
-        },
-        None => find_allocator(name).map(|a| Strategy { collector: None, allocator: a }),
+        Some((c, a)) => {
+            let ((c, version), (a, allocator_version)) = (split_version(c)?, split_version(a)?);
+            match (COLLECTORS.iter().find(|info| info.name == c), find_allocator(a)) {
+                (Some(c), Some(a)) => {
+                    Some(Strategy { collector: Some(c.name), allocator: a, version, allocator_version })
+                }
+                _ => None,
+            }
+        }
+        None => {
+            let (a, allocator_version) = split_version(name)?;
+            find_allocator(a).map(|a| Strategy {
+                collector: None,
+                allocator: a,
+                version: None,
+                allocator_version,
+            })
+        }
     };
     let valid = if workload.runs_on_heap() { heap_strategy_names() } else { allocator_strategy_names() };
     let kind = if workload.runs_on_heap() { "collector+allocator" } else { "allocator" };
@@ -59,6 +114,34 @@ pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
             "workload {} runs on {kind} strategies, not '{name}' (valid: {})",
             workload.name,
             valid.join(", ")
+        );
+    }
+    if let (Some(collector), Some(v)) = (strategy.collector, strategy.version)
+        && !v.has_collector(collector)
+    {
+        let at: Vec<String> = version::VERSIONS
+            .iter()
+            .filter(|v| v.has_collector(collector))
+            .map(|v| v.name.to_owned())
+            .collect();
+        bail!(
+            "{collector} is not modelled at CPython {} (its versions: {}; {} has: {})",
+            v.name,
+            at.join(", "),
+            v.name,
+            v.collectors.join(", ")
+        );
+    }
+    if let Some(v) = strategy.allocator_version
+        && strategy.allocator != "cpython"
+    {
+        bail!(
+            "only the cpython allocator takes a version (`cpython@{}`); for {}'s geometry at {} name it on the collector (`cycle@{}+{}`)",
+            v.name,
+            strategy.allocator,
+            v.name,
+            v.name,
+            strategy.allocator
         );
     }
     if let Err(reason) = heaplab_alloc::availability(strategy.allocator) {
@@ -98,9 +181,21 @@ struct WorkloadEntry {
 }
 
 #[derive(Serialize)]
+struct VersionEntry {
+    name: &'static str,
+    measured_with: Option<&'static str>,
+    collectors: &'static [&'static str],
+    thresholds: &'static [u32],
+    geometry: &'static str,
+    collects: &'static str,
+}
+
+#[derive(Serialize)]
 struct Listing {
     strategies: Vec<StrategyEntry>,
     workloads: Vec<WorkloadEntry>,
+    versions: Vec<VersionEntry>,
+    default_version: &'static str,
 }
 
 fn listing() -> Listing {
@@ -109,7 +204,8 @@ fn listing() -> Listing {
     for collector in collectors {
         for alloc in ALLOCATORS {
             let availability = heaplab_alloc::availability(alloc.name);
-            let strategy = Strategy { collector, allocator: alloc.name };
+            let strategy =
+                Strategy { collector, allocator: alloc.name, version: None, allocator_version: None };
             strategies.push(StrategyEntry {
                 name: strategy.name(),
                 kind: if collector.is_some() { "heap" } else { "allocator" },
@@ -120,6 +216,35 @@ fn listing() -> Listing {
             });
         }
     }
+    for name in versioned_strategy_names() {
+        let (collector, allocator) = name.split_once('+').expect("collector+allocator");
+        let availability = heaplab_alloc::availability(allocator);
+        strategies.push(StrategyEntry {
+            collector: {
+                let bare = collector.split_once('@').map_or(collector, |(c, _)| c);
+                COLLECTORS.iter().find(|c| c.name == bare).map_or("", |c| c.name)
+            },
+            allocator: ALLOCATORS.iter().find(|a| a.name == allocator).map_or("", |a| a.name),
+            name,
+            kind: "heap",
+            available: availability.is_ok(),
+            reason: availability.err(),
+        });
+    }
+    let versions = version::VERSIONS
+        .iter()
+        .map(|v| VersionEntry {
+            name: v.name,
+            measured_with: v.measured_with,
+            collectors: v.collectors,
+            thresholds: v.thresholds,
+            geometry: v.geometry,
+            collects: match v.trigger {
+                version::GcTrigger::InAllocation => "in the allocation",
+                version::GcTrigger::EvalBreaker => "at the eval breaker",
+            },
+        })
+        .collect();
     let workloads = heaplab_workloads::all()
         .iter()
         .map(|w| WorkloadEntry {
@@ -133,7 +258,7 @@ fn listing() -> Listing {
             runs_on: if w.runs_on_heap() { "heap" } else { "allocator" },
         })
         .collect();
-    Listing { strategies, workloads }
+    Listing { strategies, workloads, versions, default_version: version::DEFAULT.name }
 }
 
 /// `heaplab list [--json]`.
@@ -148,6 +273,25 @@ pub fn list(json: bool) -> Result<()> {
             None => writeln!(text, "  {:<22} {}", s.name, s.kind)?,
             Some(reason) => writeln!(text, "  {:<22} {} (unavailable: {reason})", s.name, s.kind)?,
         }
+    }
+    text.push_str("\nCPython versions (name a collector's with @, e.g. cycle@3.13+pymalloc; none means ");
+    text.push_str(version::DEFAULT.name);
+    text.push_str("):\n");
+    for v in &listing.versions {
+        let thresholds: Vec<String> = v.thresholds.iter().map(u32::to_string).collect();
+        writeln!(
+            text,
+            "  {:<5} collectors {}; thresholds {}; pymalloc {}; collects {}{}",
+            v.name,
+            v.collectors.join(", "),
+            thresholds.join(","),
+            v.geometry,
+            v.collects,
+            match v.measured_with {
+                Some(p) => format!("; measured with {p}"),
+                None => "; modelled from the sources only".to_owned(),
+            }
+        )?;
     }
     text.push_str("\nWorkloads:\n");
     for w in &listing.workloads {

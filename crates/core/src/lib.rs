@@ -5,7 +5,8 @@
 //! - [`object`]: Python's object kinds with CPython's 64-bit sizes;
 //! - [`dict_layout`]: CPython's sizing rules for dicts, sets and `__dict__` instances, by version;
 //! - [`probe`]: the RSS sampler, phases and pause events;
-//! - [`record`]: the columns of `runs.csv` and the JSON record of one run.
+//! - [`record`]: the columns of `runs.csv` and the JSON record of one run;
+//! - [`version`]: the CPython releases the model follows, 3.8 to 3.14.
 //!
 //! This crate stays light: no plotting, no command line.
 
@@ -16,6 +17,7 @@ pub mod heap;
 pub mod object;
 pub mod probe;
 pub mod record;
+pub mod version;
 pub mod workload;
 
 pub use alloc::{

@@ -107,7 +107,7 @@ impl Kind {
     /// the other kinds.
     pub fn object_size(self, len: usize) -> usize {
         match self {
-            Kind::Int => INT_BASE + 4 * len.max(1),
+            Kind::Int => INT_BASE + 4 * len,
             Kind::Float => FLOAT_SIZE,
             Kind::Str => STR_BASE + len,
             Kind::Tuple => TUPLE_BASE + WORD * len,
@@ -123,7 +123,8 @@ impl Kind {
     }
 }
 
-/// How many 30-bit digits an int of this value needs (0 for 0, which CPython still gives one).
+/// How many 30-bit digits an int of this value needs (0 for 0, which CPython 3.11 and later
+/// still give one: [`crate::version::Version::int_digits`]).
 pub fn int_digits(value: i64) -> usize {
     let bits = 64 - value.unsigned_abs().leading_zeros() as usize;
     bits.div_ceil(30)
@@ -174,8 +175,10 @@ mod tests {
 
     #[test]
     fn sizes_match_sys_getsizeof() {
-        let int_size = |v: i64| Kind::Int.object_size(int_digits(v));
+        // 3.11's sizes (the default release; the others: crate::version).
+        let int_size = |v: i64| Kind::Int.object_size(crate::version::DEFAULT.int_digits(v));
         assert_eq!(int_size(0), 28);
+        assert_eq!(Kind::Int.object_size(int_digits(0)), 24, "no digit, as up to 3.10");
         assert_eq!(int_size(1), 28);
         assert_eq!(int_size(-(1 << 29)), 28);
         assert_eq!(int_size(1 << 30), 32);

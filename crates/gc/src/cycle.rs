@@ -82,6 +82,7 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use heaplab_core::object::GC_HEADER;
+use heaplab_core::version::GcTrigger;
 use heaplab_core::{Allocator, Capabilities, Kind, Obj};
 
 use self::list::Node;
@@ -342,6 +343,10 @@ pub(crate) struct Cycle {
     counts: Box<[u64]>,
     enabled: bool,
     collecting: bool,
+    /// When a collection runs once generation 0's count passes its threshold.
+    trigger: GcTrigger,
+    /// A collection scheduled for the next eval-breaker check (`_Py_ScheduleGC`).
+    scheduled: bool,
     /// Tracked objects of the interpreter's own, counted as long-lived but never traversed.
     interpreter_objects: u64,
     long_lived_total: u64,
@@ -353,7 +358,7 @@ pub(crate) struct Cycle {
 impl Cycle {
     /// A detector with one generation per threshold (CPython has three), counting
     /// `interpreter_objects` tracked objects of the interpreter's own as long-lived.
-    pub(crate) fn new(thresholds: &[u32], interpreter_objects: u64) -> Cycle {
+    pub(crate) fn new(thresholds: &[u32], interpreter_objects: u64, trigger: GcTrigger) -> Cycle {
         assert!(
             (1..=MAX_GENERATIONS).contains(&thresholds.len()),
             "a cycle collector has 1 to {MAX_GENERATIONS} generations, not {}",
@@ -365,6 +370,8 @@ impl Cycle {
             counts: vec![0; thresholds.len()].into(),
             enabled: true,
             collecting: false,
+            trigger,
+            scheduled: false,
             interpreter_objects,
             long_lived_total: interpreter_objects,
             long_lived_pending: 0,
@@ -687,7 +694,22 @@ impl<A: Allocator> Policy<A> for Cycle {
             && self.thresholds[0] != 0
             && !self.collecting
         {
-            self.collect_generations(core);
+            match self.trigger {
+                GcTrigger::InAllocation => self.collect_generations(core),
+                GcTrigger::EvalBreaker => self.scheduled = true,
+            }
+        }
+    }
+
+    /// `_Py_RunGC` at the eval breaker (3.12 and later): a scheduled collection runs before
+    /// the next object is made, unless collection was disabled meanwhile.
+    #[inline]
+    fn before_create(&mut self, core: &mut Core<A>) {
+        if self.scheduled {
+            self.scheduled = false;
+            if self.enabled {
+                self.collect_generations(core);
+            }
         }
     }
 

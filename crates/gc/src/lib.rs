@@ -17,6 +17,7 @@ mod refcount;
 mod runtime;
 mod set;
 
+use heaplab_core::version::Version;
 use heaplab_core::{Allocator, Heap, ProbeHandle};
 
 pub use crate::cycle::{MAX_GENERATIONS, THRESHOLDS_311, THRESHOLDS_313};
@@ -67,6 +68,9 @@ pub struct GcConfig {
     /// `cycle+pymalloc` decides as a freshly started CPython does;
     /// `cargo xtask calibrate` passes the figure it measures.
     pub interpreter_objects: u64,
+    /// The CPython release whose object sizes and collection rules apply (its thresholds are
+    /// `thresholds`, set from it unless `--set` says otherwise).
+    pub version: &'static Version,
 }
 
 impl Default for GcConfig {
@@ -76,6 +80,7 @@ impl Default for GcConfig {
             growth: 2.0,
             min_budget_bytes: 256 * 1024,
             interpreter_objects: BARE_INTERPRETER_OBJECTS,
+            version: heaplab_core::version::DEFAULT,
         }
     }
 }
@@ -111,16 +116,18 @@ pub fn new_heap<A: Allocator + 'static>(
     probe: Option<ProbeHandle>,
 ) -> Result<Box<dyn Heap>, GcError> {
     Ok(match collector {
-        "refcount" => Box::new(Runtime::new(refcount::RefCount, alloc, probe)),
+        "refcount" => Box::new(Runtime::new(refcount::RefCount, alloc, probe, config.version)),
         "cycle" => Box::new(Runtime::new(
-            cycle::Cycle::new(&config.thresholds, config.interpreter_objects),
+            cycle::Cycle::new(&config.thresholds, config.interpreter_objects, config.version.trigger),
             alloc,
             probe,
+            config.version,
         )),
         "marksweep" => Box::new(Runtime::new(
             marksweep::MarkSweep::new(config.growth, config.min_budget_bytes),
             alloc,
             probe,
+            config.version,
         )),
         _ => return Err(GcError::Unknown { name: collector.to_owned() }),
     })

@@ -16,7 +16,7 @@
 //! |----------|----------------------------------------------------------|
 //! | int      | i64 at 16 (24 + 4 x digits, at least one: CPython's) |
 //! | float    | f64 at 16                                                |
-//! | str      | length at 16, bytes at 48, then a NUL (49 + n)          |
+//! | str      | length at 16, bytes after the header (48 B to 3.11, 40 B from 3.12, kept in the slot field), then a NUL |
 //! | tuple    | length at 16, items at 24                                |
 //! | list     | length at 16, item buffer at 24, capacity at 32          |
 //! | instance | slots at 16                                              |
@@ -43,7 +43,6 @@ use heaplab_core::object::{self, Kind, OBJECT_HEADER, WORD};
 
 const TAG: usize = 8;
 const PAYLOAD: usize = OBJECT_HEADER;
-const STR_DATA: usize = 48;
 
 /// Tag flag: marked by the tracing collector.
 pub(crate) const FLAG_MARKED: u8 = 1;
@@ -150,7 +149,9 @@ pub(crate) fn object_size(obj: Obj) -> usize {
     let kind = kind(obj);
     let len = match kind {
         Kind::Int | Kind::Instance | Kind::Object => slots(obj),
-        Kind::Str | Kind::Tuple => read(obj, PAYLOAD) as usize,
+        // A str's header size is in its slot field (it depends on the CPython version).
+        Kind::Str => return slots(obj) + read(obj, PAYLOAD) as usize + 1,
+        Kind::Tuple => read(obj, PAYLOAD) as usize,
         Kind::Float | Kind::List | Kind::Array | Kind::Dict | Kind::Set => 0,
     };
     kind.object_size(len)
@@ -181,11 +182,6 @@ pub(crate) fn int_value(obj: Obj) -> i64 {
     read(obj, PAYLOAD) as i64
 }
 
-/// The digit count an int keeps in its tag.
-pub(crate) fn int_slots(value: i64) -> u16 {
-    object::int_digits(value) as u16
-}
-
 /// Fills a float's payload.
 pub(crate) fn init_float(obj: Obj, value: f64) {
     write(obj, PAYLOAD, value.to_bits())
@@ -198,13 +194,15 @@ pub(crate) fn float_value(obj: Obj) -> f64 {
 
 /// Fills a str's length, the three CPython words after it, its bytes and the NUL.
 pub(crate) fn init_str(obj: Obj, text: &[u8]) {
+    let header = slots(obj);
     write(obj, PAYLOAD, text.len() as u64);
-    for offset in [PAYLOAD + WORD, PAYLOAD + 2 * WORD, PAYLOAD + 3 * WORD] {
+    for offset in (PAYLOAD + WORD..header).step_by(WORD) {
         write(obj, offset, 0);
     }
-    // SAFETY: the object was allocated with 49 + len bytes: data at 48, NUL at 48 + len.
+    // SAFETY: the object was allocated with header + len + 1 bytes (the header size is in its
+    // slot field): data at `header`, NUL after it.
     unsafe {
-        let data = obj.ptr().as_ptr().add(STR_DATA);
+        let data = obj.ptr().as_ptr().add(header);
         ptr::copy_nonoverlapping(text.as_ptr(), data, text.len());
         data.add(text.len()).write(0);
     }
@@ -213,9 +211,9 @@ pub(crate) fn init_str(obj: Obj, text: &[u8]) {
 /// A str's bytes.
 pub(crate) fn str_bytes<'a>(obj: Obj) -> &'a [u8] {
     let len = read(obj, PAYLOAD) as usize;
-    // SAFETY: a live str holds `len` initialised bytes at offset 48; the slice
+    // SAFETY: a live str holds `len` initialised bytes after its header; the slice
     // is tied by the caller to a borrow of the heap, which frees nothing while borrowed.
-    unsafe { std::slice::from_raw_parts(obj.ptr().as_ptr().add(STR_DATA), len) }
+    unsafe { std::slice::from_raw_parts(obj.ptr().as_ptr().add(slots(obj)), len) }
 }
 
 // --- References ----------------------------------------------------------

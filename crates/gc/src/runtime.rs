@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use heaplab_core::object::{self, Kind};
 use heaplab_core::probe::{PhaseLog, PhaseRecord, ProbeHandle, Snapshot};
+use heaplab_core::version::Version;
 use heaplab_core::{AllocStats, Allocator, Capabilities, Heap, HeapStats, Obj};
 
 use crate::object as layout;
@@ -34,6 +35,12 @@ pub(crate) trait Policy<A: Allocator> {
     /// `_PyObject_GC_Link`, which counts the object and may collect; the object is tracked
     /// only later, by `_PyObject_GC_TRACK` once it is filled in (here `on_create`).
     fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind);
+
+    /// Called when an object is about to be created, before its memory is allocated: a
+    /// moment between two bytecodes, where a collection scheduled by an earlier allocation
+    /// runs (CPython 3.12 and later, see [`heaplab_core::version::GcTrigger`]).
+    #[inline]
+    fn before_create(&mut self, _core: &mut Core<A>) {}
 
     /// A new object, payload filled in, with one owned reference.
     fn on_create(&mut self, core: &mut Core<A>, obj: Obj);
@@ -225,18 +232,21 @@ impl<A: Allocator> Core<A> {
 pub(crate) struct Runtime<P: Policy<A>, A: Allocator> {
     pub(crate) core: Core<A>,
     pub(crate) policy: P,
+    /// The CPython release whose object sizes apply.
+    version: &'static Version,
 }
 
 impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
-    pub(crate) fn new(policy: P, alloc: A, probe: Option<ProbeHandle>) -> Self {
+    pub(crate) fn new(policy: P, alloc: A, probe: Option<ProbeHandle>, version: &'static Version) -> Self {
         let generations = usize::from(policy.capabilities().generations);
-        Runtime { core: Core::new(alloc, probe, generations), policy }
+        Runtime { core: Core::new(alloc, probe, generations), policy, version }
     }
 
     /// Allocates and registers an object; `fill` writes its payload before the collector sees it.
     #[inline]
     pub(crate) fn create(&mut self, kind: Kind, size: usize, slots: u16, fill: impl FnOnce(Obj)) -> Obj {
         let prefix = self.policy.prefix(kind);
+        self.policy.before_create(&mut self.core);
         let obj = self.core.alloc_object(prefix, size);
         // A collection here does not see the new object: it is not tracked yet, and nothing
         // refers to it.
@@ -280,8 +290,9 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
     }
 
     fn int(&mut self, value: i64) -> Obj {
-        let digits = layout::int_slots(value);
-        let size = Kind::Int.object_size(usize::from(digits));
+        let digits = self.version.int_digits(value);
+        let size = Kind::Int.object_size(digits);
+        let digits = u16::try_from(digits).expect("an i64 has at most 3 digits");
         self.create(Kind::Int, size, digits, |obj| layout::init_int(obj, value))
     }
 
@@ -291,8 +302,11 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
 
     fn str(&mut self, text: &str) -> Obj {
         assert!(text.is_ascii(), "heaplab models compact ASCII strs only");
-        let size = Kind::Str.object_size(text.len());
-        self.create(Kind::Str, size, 0, |obj| layout::init_str(obj, text.as_bytes()))
+        // The str's header size lies in the tag's slot field, so that its size and its data
+        // can be found again from the object.
+        let size = self.version.str_size(text.len());
+        let header = u16::try_from(self.version.str_header).expect("a small header");
+        self.create(Kind::Str, size, header, |obj| layout::init_str(obj, text.as_bytes()))
     }
 
     fn tuple(&mut self, items: &[Obj]) -> Obj {

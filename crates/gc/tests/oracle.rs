@@ -378,6 +378,8 @@ fn tiny_configs() -> Vec<GcConfig> {
             interpreter_objects: if i % 2 == 0 { 0 } else { 20 },
             min_budget_bytes: 16 << i,
             growth: 1.1 + 0.25 * i as f64,
+            // Releases that collect in the allocation and at the eval breaker, and both str sizes.
+            version: heaplab_core::version::find(["3.8", "3.12", "3.11", "3.13", "3.9", "3.12"][i]).unwrap(),
         })
         .collect()
 }

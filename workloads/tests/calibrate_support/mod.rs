@@ -97,6 +97,60 @@ pub fn python3(test: &str) -> Option<Command> {
     }
 }
 
+/// The interpreter of CPython `version` on this machine: pyenv's build the version was measured
+/// with (`$PYENV_ROOT`, else `~/.pyenv`), else any pyenv build of that release; `None`, with a
+/// message naming the test, where there is none.
+pub fn interpreter(test: &str, version: &heaplab_core::version::Version) -> Option<PathBuf> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".pyenv")));
+    let found = root.and_then(|root| {
+        let versions = root.join("versions");
+        let exact = version.measured_with.map(|patch| versions.join(patch).join("bin/python3"));
+        if let Some(path) = exact.filter(|path| path.exists()) {
+            return Some(path);
+        }
+        let prefix = format!("{}.", version.name);
+        let mut candidates: Vec<PathBuf> = std::fs::read_dir(&versions)
+            .ok()?
+            .filter_map(|entry| entry.ok())
+            .filter(|entry| entry.file_name().to_string_lossy().starts_with(&prefix))
+            .map(|entry| entry.path().join("bin/python3"))
+            .filter(|path| path.exists())
+            .collect();
+        candidates.sort();
+        candidates.pop()
+    });
+    if found.is_none() {
+        eprintln!("{test}: CPython {} skipped, no interpreter of it found under pyenv", version.name);
+    }
+    found
+}
+
+/// Runs the Python twin of `name` under `python` with `args`, and parses its JSON line.
+pub fn run_python_with(python: &std::path::Path, name: &str, args: &[&str]) -> serde_json::Value {
+    let mut command = Command::new(python);
+    command.env("PYTHONDONTWRITEBYTECODE", "1");
+    let script = python_dir().join(script_of(name));
+    let output = command
+        .arg(&script)
+        .arg("--workload")
+        .arg(name)
+        .args(args)
+        .output()
+        .expect("running the interpreter");
+    assert!(
+        output.status.success(),
+        "{} under {} {args:?} failed: {}",
+        script.display(),
+        python.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8(output.stdout).expect("the script prints UTF-8");
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|err| panic!("{name}: not one JSON object ({err}): {stdout}"))
+}
+
 /// Runs the Python twin of `name` with `args` after the script, and parses its JSON line.
 pub fn run_python(test: &str, name: &str, args: &[&str]) -> Option<serde_json::Value> {
     let mut command = python3(test)?;

@@ -1,0 +1,187 @@
+//! CPython releases: the facts of each that the model follows, in one registry.
+//!
+//! A strategy may name a release (`cycle@3.13+pymalloc`); everything that differs between
+//! releases is read from its [`Version`] here — object sizes, the collector's thresholds and
+//! the moment a collection may run, pymalloc's pool and arena sizes — and nowhere else.
+//! Without a version a strategy means [`DEFAULT`], CPython 3.11.
+//!
+//! Where each fact comes from (sources: the release tarballs of 3.9.2, 3.11.2 and 3.13.5
+//! unpacked beside the project, CPython's repository for the others; sizes measured with
+//! `sys.getsizeof` and `gc.get_threshold()` of pyenv's 3.8.18, 3.9.18, 3.10.13, 3.11.7, 3.12.1
+//! and 3.13.0 on the machines heaplab is built on):
+//!
+//! | fact | 3.8–3.10 | 3.11 | 3.12 | 3.13 | 3.14 |
+//! |---|---|---|---|---|---|
+//! | `sys.getsizeof(0)` | 24 | 28 | 28 | 28 | 28 |
+//! | `sys.getsizeof("abc")` | 52 | 52 | 44 | 44 | 44 |
+//! | `gc.get_threshold()` | 700, 10, 10 | 700, 10, 10 | 700, 10, 10 | 2000, 10, 10 | young 2000 |
+//! | pools / arenas | 4 KiB / 256 KiB (3.8, 3.9); 16 KiB / 1 MiB (3.10) | 16 KiB / 1 MiB | 16 KiB / 1 MiB | 16 KiB / 1 MiB | 16 KiB / 1 MiB |
+//! | a collection runs | in the allocation | in the allocation | at the eval breaker | at the eval breaker | at the eval breaker |
+//!
+//! - The int of 0: up to 3.10 `_PyLong_New(0)` allocates no digit (`Objects/longobject.c`:
+//!   `offsetof(PyLongObject, ob_digit) + sizeof(digit)*size`, size 0); 3.11 allocates at
+//!   least one (`ndigits = size ? size : 1`).
+//! - A compact ASCII str: 3.12 removed `wstr` and `wstr_length` from `PyASCIIObject` /
+//!   `PyCompactUnicodeObject` (PEP 623), 8 bytes fewer before the data: 40 + n + 1.
+//! - Thresholds: `_PyGC_InitState` (Modules/gcmodule.c up to 3.12, Python/gc.c in 3.13)
+//!   sets generation 0's threshold to 700 up to 3.12 and to 2000 in 3.13.
+//! - Geometry: `POOL_BITS` and `ARENA_BITS` under `WITH_PYMALLOC_RADIX_TREE` in
+//!   Objects/obmalloc.c (3.10 and later, 64-bit: 16 KiB pools in 1 MiB arenas); 4 KiB pools
+//!   (`SYSTEM_PAGE_SIZE`) in 256 KiB arenas before.
+//! - When a collection runs: up to 3.11 `_PyObject_GC_Link` calls `gc_collect_generations`
+//!   at once; from 3.12 it calls `_Py_ScheduleGC`, and the collection runs when the
+//!   interpreter next checks its eval breaker (`_Py_RunGC` from `_Py_HandlePending`), after
+//!   the current bytecode. heaplab has no bytecodes: it takes the next object creation as
+//!   that moment, so the object that crossed the threshold is built and tracked first.
+//! - 3.14.0 to 3.14.4 shipped an incremental collector (the `incremental` collector, modelled
+//!   from `Python/gc.c` of 3.14 only: no 3.14 interpreter was measured); its sizes and
+//!   geometry are taken as 3.13's.
+
+/// When the cycle collector may run once generation 0's count passes its threshold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GcTrigger {
+    /// Inside the allocation that crossed the threshold (3.11 and earlier).
+    InAllocation,
+    /// At the next eval-breaker check (3.12 and later): here, the next object creation.
+    EvalBreaker,
+}
+
+/// One CPython release line, as the model follows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Version {
+    /// `3.11`: the name strategies use after `@`.
+    pub name: &'static str,
+    /// The minor version: 11 for 3.11.
+    pub minor: u8,
+    /// The interpreter the facts were measured with, e.g. `3.11.7` (pyenv's name).
+    pub measured_with: Option<&'static str>,
+    /// Bytes of a compact ASCII str before its data (48 up to 3.11, 40 from 3.12).
+    pub str_header: usize,
+    /// Whether the int 0 has a digit (from 3.11).
+    pub zero_has_digit: bool,
+    /// The cycle collector's thresholds, generation 0 first.
+    pub thresholds: &'static [u32],
+    /// When a collection may run.
+    pub trigger: GcTrigger,
+    /// pymalloc's geometry: `py39` (4 KiB pools, 256 KiB arenas) or `py310`.
+    pub geometry: &'static str,
+    /// The collectors modelled at this version.
+    pub collectors: &'static [&'static str],
+}
+
+impl Version {
+    /// The 30-bit digits an int of `value` gets at this version (see the module table).
+    pub fn int_digits(&self, value: i64) -> usize {
+        let digits = crate::object::int_digits(value);
+        if self.zero_has_digit { digits.max(1) } else { digits }
+    }
+
+    /// `sys.getsizeof` of an int of `value`.
+    pub fn int_size(&self, value: i64) -> usize {
+        crate::object::INT_BASE + 4 * self.int_digits(value)
+    }
+
+    /// `sys.getsizeof` of a compact ASCII str of `len` bytes: header, data, NUL.
+    pub fn str_size(&self, len: usize) -> usize {
+        self.str_header + len + 1
+    }
+
+    /// Whether `collector` is modelled at this version.
+    pub fn has_collector(&self, collector: &str) -> bool {
+        self.collectors.contains(&collector)
+    }
+}
+
+const GENERATIONAL: &[&str] = &["refcount", "cycle", "marksweep"];
+
+const fn version(
+    name: &'static str,
+    minor: u8,
+    measured_with: Option<&'static str>,
+    thresholds: &'static [u32],
+    collectors: &'static [&'static str],
+) -> Version {
+    Version {
+        name,
+        minor,
+        measured_with,
+        str_header: if minor >= 12 { 40 } else { 48 },
+        zero_has_digit: minor >= 11,
+        thresholds,
+        trigger: if minor >= 12 { GcTrigger::EvalBreaker } else { GcTrigger::InAllocation },
+        geometry: if minor >= 10 { "py310" } else { "py39" },
+        collectors,
+    }
+}
+
+/// Every release modelled, oldest first.
+pub const VERSIONS: &[Version] = &[
+    version("3.8", 8, Some("3.8.18"), &[700, 10, 10], GENERATIONAL),
+    version("3.9", 9, Some("3.9.18"), &[700, 10, 10], GENERATIONAL),
+    version("3.10", 10, Some("3.10.13"), &[700, 10, 10], GENERATIONAL),
+    version("3.11", 11, Some("3.11.7"), &[700, 10, 10], GENERATIONAL),
+    version("3.12", 12, Some("3.12.1"), &[700, 10, 10], GENERATIONAL),
+    version("3.13", 13, Some("3.13.0"), &[2000, 10, 10], GENERATIONAL),
+    version("3.14", 14, None, &[2000], &["refcount", "incremental", "marksweep"]),
+];
+
+/// The release a strategy without `@` means.
+pub const DEFAULT: &Version = &VERSIONS[3];
+
+/// The release called `name` (`3.13`), or an error naming the valid ones.
+pub fn find(name: &str) -> Result<&'static Version, String> {
+    VERSIONS
+        .iter()
+        .find(|v| v.name == name)
+        .ok_or_else(|| format!("unknown CPython version '{name}' (valid: {})", names().join(", ")))
+}
+
+/// The names of every release modelled.
+pub fn names() -> Vec<&'static str> {
+    VERSIONS.iter().map(|v| v.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_is_311() {
+        assert_eq!(DEFAULT.name, "3.11");
+        assert_eq!(find("3.11"), Ok(DEFAULT));
+    }
+
+    #[test]
+    fn an_unknown_version_names_the_valid_ones() {
+        let error = find("3.7").unwrap_err();
+        assert!(
+            error.contains("'3.7'") && error.contains("3.8, 3.9, 3.10, 3.11, 3.12, 3.13, 3.14"),
+            "{error}"
+        );
+    }
+
+    /// The sizes `sys.getsizeof` gave with each interpreter (the module table).
+    #[test]
+    fn sizes_follow_each_interpreter() {
+        let measured: &[(&str, usize, usize, usize, usize)] = &[
+            // version, getsizeof(0), getsizeof(1), getsizeof(2**30), getsizeof("abc")
+            ("3.8", 24, 28, 32, 52),
+            ("3.9", 24, 28, 32, 52),
+            ("3.10", 24, 28, 32, 52),
+            ("3.11", 28, 28, 32, 52),
+            ("3.12", 28, 28, 32, 44),
+            ("3.13", 28, 28, 32, 44),
+        ];
+        for &(name, zero, one, big, abc) in measured {
+            let v = find(name).unwrap();
+            assert_eq!(
+                (v.int_size(0), v.int_size(1), v.int_size(1 << 30), v.str_size(3)),
+                (zero, one, big, abc),
+                "{name}"
+            );
+            assert_eq!(v.str_size(0), abc - 3, "{name}: the empty str");
+        }
+        assert_eq!(find("3.13").unwrap().thresholds, [2000, 10, 10]);
+        assert_eq!(find("3.12").unwrap().thresholds, [700, 10, 10]);
+    }
+}
