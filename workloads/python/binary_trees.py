@@ -4,13 +4,13 @@ A long-lived complete binary tree of depth N (phase ``build``); then, for
 depths 4, 6, ..., N, ``2 ** (N - depth + 4)`` short-lived trees, each built,
 walked and dropped (phase ``churn``); then the long-lived tree walked and
 dropped (phase ``teardown``). Nodes are instances of a class with two
-``__slots__``. Leaves hold None in both slots, where heaplab's hold empty
+``__slots__`` (``objects-dict``: of a class without them). Leaves hold None in both slots, where heaplab's hold empty
 slots: the same bytes, and no exception when a walk reads them.
 """
 
 import heaplab_measure as measure
 
-WORKLOADS = ("binary-trees",)
+WORKLOADS = ("binary-trees", "objects-dict")
 MIN_DEPTH = 4
 
 
@@ -18,16 +18,23 @@ class Node:
     __slots__ = ("left", "right")
 
 
+class DictNode:
+    """objects-dict's node: no __slots__, its attributes in (3.11) a values array with the class's shared keys."""
+
+
+NODE = Node
+
+
 def make_tree(depth):
     """A complete tree of ``depth``, children made before their parent."""
     if depth == 0:
-        leaf = Node()
+        leaf = NODE()
         leaf.left = None
         leaf.right = None
         return leaf
     left = make_tree(depth - 1)
     right = make_tree(depth - 1)
-    node = Node()
+    node = NODE()
     node.left = left
     node.right = right
     return node
@@ -61,6 +68,8 @@ def main():
     args = measure.parse_args(__doc__, WORKLOADS)
     checksum = measure.checksum_for(args)
     max_depth = args.size
+    global NODE
+    NODE = DictNode if args.workload == "objects-dict" else Node
     n_nodes_allocated = 0
 
     recorder = measure.Recorder(args)
@@ -85,7 +94,7 @@ def main():
         checksum.word(n_nodes_counted)
 
     recorder.phase("teardown")
-    recorder.sizeof("instance", long_lived, 2)
+    recorder.sizeof("object" if NODE is DictNode else "instance", long_lived, 2)
     checksum.word(max_depth)
     checksum.word(count_nodes(long_lived))
     long_lived = None

@@ -65,12 +65,18 @@ const RIGHT: usize = 1;
 
 /// Runs the workload; see the module documentation.
 pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
+    run_with(heap, params, |heap| heap.instance(2))
+}
+
+/// Runs the workload with nodes made by `new_node` (a 2-slot instance here,
+/// a 2-attribute `__dict__` object in `objects-dict`).
+pub(crate) fn run_with(heap: &mut dyn Heap, params: &Params, new_node: fn(&mut dyn Heap) -> Obj) -> Outcome {
     let max_depth = params.size;
     let mut checksum = Checksum::new();
     let mut n_nodes_allocated = 0;
 
     heap.phase("build");
-    let long_lived = make_tree(heap, max_depth);
+    let long_lived = make_tree(heap, max_depth, new_node);
     n_nodes_allocated += nodes_in_tree(max_depth);
 
     heap.phase("churn");
@@ -78,7 +84,7 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
         let n_iterations = iterations(max_depth, depth);
         let mut n_nodes_counted = 0;
         for _ in 0..n_iterations {
-            let tree = make_tree(heap, depth);
+            let tree = make_tree(heap, depth, new_node);
             n_nodes_counted += count_nodes(heap, tree);
             heap.release(tree);
         }
@@ -116,13 +122,13 @@ fn nodes_in_tree(depth: u64) -> u64 {
 
 /// Builds a complete tree of `depth` bottom-up, children before their parent,
 /// and returns an owned reference to its root.
-fn make_tree(heap: &mut dyn Heap, depth: u64) -> Obj {
+fn make_tree(heap: &mut dyn Heap, depth: u64, new_node: fn(&mut dyn Heap) -> Obj) -> Obj {
     if depth == 0 {
-        return heap.instance(2);
+        return new_node(heap);
     }
-    let left = make_tree(heap, depth - 1);
-    let right = make_tree(heap, depth - 1);
-    let node = heap.instance(2);
+    let left = make_tree(heap, depth - 1, new_node);
+    let right = make_tree(heap, depth - 1, new_node);
+    let node = new_node(heap);
     heap.set(node, LEFT, Some(left));
     heap.set(node, RIGHT, Some(right));
     heap.release(left);

@@ -151,6 +151,8 @@ fn digest_object(heap: &dyn Heap, obj: Obj, checksum: &mut Checksum) {
                 digest_object(heap, item, checksum);
             }
         }
-        Kind::Instance | Kind::Array => unreachable!("churn makes no {}", kind.name()),
+        Kind::Instance | Kind::Array | Kind::Dict | Kind::Set | Kind::Object => {
+            unreachable!("churn makes no {}", kind.name())
+        }
     }
 }

@@ -20,15 +20,20 @@ pub mod bandwidth;
 pub mod binary_trees;
 pub mod boxed_sum;
 pub mod bulk_load;
+pub mod bulk_load_columns;
+pub mod bulk_load_dicts;
 pub mod chunked;
 pub mod churn;
 pub mod cyclic_garbage;
 pub mod fragmentation;
 pub mod gc_traverse;
 pub mod groupby;
+pub mod groupby_dict;
+pub mod json_records;
 pub mod kernels;
 pub mod larson;
 pub mod matmul;
+pub mod objects_dict;
 pub mod par_map_reduce;
 pub mod temporaries;
 pub mod trace_replay;
@@ -105,6 +110,13 @@ static WORKLOADS: &[Workload] = &[
     bulk_load::WORKLOAD,
     bulk_load::GC_OFF,
     bulk_load::FROZEN,
+    bulk_load_dicts::WORKLOAD,
+    bulk_load_dicts::GC_OFF,
+    bulk_load_dicts::FROZEN,
+    bulk_load_columns::WORKLOAD,
+    json_records::WORKLOAD,
+    groupby_dict::WORKLOAD,
+    objects_dict::WORKLOAD,
     gc_traverse::WORKLOAD,
     boxed_sum::WORKLOAD,
     array_sum::WORKLOAD,

@@ -40,7 +40,7 @@ fn every_script_compiles() {
 /// A size at which each twin runs in well under a second, in Python and in a debug build.
 fn small_size(workload: &str) -> u64 {
     match workload {
-        "binary-trees" => 6,
+        "binary-trees" | "objects-dict" => 6,
         "churn" => 700,
         _ => 3_000,
     }

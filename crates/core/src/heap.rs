@@ -188,7 +188,8 @@ pub trait Heap {
     fn float_value(&self, obj: Obj) -> f64;
     /// A str's bytes.
     fn str_bytes(&self, obj: Obj) -> &[u8];
-    /// Items of a tuple or list, slots of an instance, elements of an array, bytes of a str.
+    /// Items of a tuple or list, slots of an instance, elements of an array,
+    /// bytes of a str, items of a dict or a set, attributes of an object.
     fn len(&self, obj: Obj) -> usize;
     /// Item `index` of a tuple or list, or slot `index` of an instance: a borrowed reference.
     fn get(&self, obj: Obj, index: usize) -> Option<Obj>;
@@ -228,6 +229,50 @@ pub trait Heap {
     fn stats(&self) -> HeapStats;
     /// The allocator's own figures.
     fn alloc_stats(&self) -> AllocStats;
+    // --- dicts, sets, `__dict__` instances (CPython's `dictobject.c`, `setobject.c`) ---
+    //
+    // Keys compare as CPython compares them for the kinds heaplab has: a str
+    // by its bytes, an int by its value, anything else by identity.
+
+    /// A new, empty dict (`{}` or `dict()`): untracked, with CPython's shared empty keys.
+    fn dict(&mut self) -> Obj;
+    /// `d[key] = value`: the dict takes its own references to a new key and to
+    /// the value, and drops the value it replaces (a key already there stays).
+    fn dict_set(&mut self, dict: Obj, key: Obj, value: Obj);
+    /// `d.get(key)`: a borrowed reference to the value, if the key is there.
+    fn dict_get(&self, dict: Obj, key: Obj) -> Option<Obj>;
+    /// `del d[key]`: drops the dict's references to the key and its value;
+    /// returns whether the key was there. The entry becomes a dummy.
+    fn dict_del(&mut self, dict: Obj, key: Obj) -> bool;
+    /// Entries of the dict's entry table so far, deleted ones included
+    /// (`dk_nentries`): the bound of [`Heap::dict_entry`].
+    fn dict_entries(&self, dict: Obj) -> usize;
+    /// Entry `index` of the entry table, in insertion order: borrowed
+    /// references to its key and value, `None` for a deleted entry.
+    fn dict_entry(&self, dict: Obj, index: usize) -> Option<(Obj, Obj)>;
+    /// Every item, in insertion order (borrowed references).
+    fn dict_items(&self, dict: Obj) -> Vec<(Obj, Obj)> {
+        (0..self.dict_entries(dict)).filter_map(|index| self.dict_entry(dict, index)).collect()
+    }
+
+    /// A new, empty set (`set()`), its table the 8 slots inside the object.
+    fn new_set(&mut self) -> Obj;
+    /// `s.add(key)`: the set takes its own reference to a new key; returns whether it was new.
+    fn set_add(&mut self, set: Obj, key: Obj) -> bool;
+    /// `key in s`.
+    fn set_contains(&self, set: Obj, key: Obj) -> bool;
+    /// `s.discard(key)`: returns whether it was there; its slot becomes a dummy.
+    fn set_discard(&mut self, set: Obj, key: Obj) -> bool;
+    /// Every key, in table order, as iterating a set gives them (borrowed references).
+    /// The order depends on the hash; heaplab's hash is not CPython's.
+    fn set_items(&self, set: Obj) -> Vec<Obj>;
+
+    /// A new instance of a class without `__slots__` whose `__init__` sets
+    /// `n_attrs` attributes, all empty: [`Heap::get`] and [`Heap::set`] read
+    /// and write attribute `index` as they do an instance's slots, and
+    /// [`Heap::len`] is `n_attrs`.
+    fn object(&mut self, n_attrs: usize) -> Obj;
+
     /// Ends the run: finds what the workload can no longer reach but the heap
     /// still holds, sets `leaked_bytes`, closes the last phase and returns the
     /// figures and the phases.

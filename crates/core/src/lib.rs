@@ -3,6 +3,7 @@
 //! - [`Allocator`] (where bytes come from) and [`Heap`] (the collector over an
 //!   allocator that object workloads see);
 //! - [`object`]: Python's object kinds with CPython's 64-bit sizes;
+//! - [`dict_layout`]: CPython's sizing rules for dicts, sets and `__dict__` instances, by version;
 //! - [`probe`]: the RSS sampler, phases and pause events;
 //! - [`record`]: the columns of `runs.csv` and the JSON record of one run;
 //! - [`trace`]: the allocation-trace file format (reader and writer);
@@ -11,6 +12,7 @@
 //! This crate stays light: no plotting, no command line.
 
 pub mod alloc;
+pub mod dict_layout;
 pub mod fault;
 pub mod heap;
 pub mod object;

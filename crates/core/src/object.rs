@@ -49,12 +49,29 @@ pub enum Kind {
     Instance = 6,
     /// A NumPy-like array of f64: a header and a separate data buffer.
     Array = 7,
+    /// A dict: the dict object and a separate keys object ([`crate::dict_layout`]).
+    Dict = 8,
+    /// A set: the set object with its small table, a separate table beyond 8 slots.
+    Set = 9,
+    /// An instance of a class without `__slots__`: attributes in a separate
+    /// values array (3.11's layout, [`crate::dict_layout::instance_layout`]).
+    Object = 10,
 }
 
 impl Kind {
     /// Every kind, in tag order.
-    pub const ALL: [Kind; 7] =
-        [Kind::Int, Kind::Float, Kind::Str, Kind::Tuple, Kind::List, Kind::Instance, Kind::Array];
+    pub const ALL: [Kind; 10] = [
+        Kind::Int,
+        Kind::Float,
+        Kind::Str,
+        Kind::Tuple,
+        Kind::List,
+        Kind::Instance,
+        Kind::Array,
+        Kind::Dict,
+        Kind::Set,
+        Kind::Object,
+    ];
 
     /// The kind with this tag, if any.
     pub fn from_tag(tag: u8) -> Option<Kind> {
@@ -64,7 +81,7 @@ impl Kind {
     /// Whether objects of this kind hold references to other objects,
     /// and so are tracked by CPython's cycle detector.
     pub fn is_container(self) -> bool {
-        matches!(self, Kind::Tuple | Kind::List | Kind::Instance)
+        matches!(self, Kind::Tuple | Kind::List | Kind::Instance | Kind::Dict | Kind::Set | Kind::Object)
     }
 
     /// The Python name of the kind.
@@ -77,6 +94,9 @@ impl Kind {
             Kind::List => "list",
             Kind::Instance => "instance",
             Kind::Array => "array",
+            Kind::Dict => "dict",
+            Kind::Set => "set",
+            Kind::Object => "object",
         }
     }
 
@@ -94,6 +114,11 @@ impl Kind {
             Kind::List => LIST_SIZE,
             Kind::Instance => INSTANCE_BASE + WORD * len,
             Kind::Array => ARRAY_HEADER,
+            Kind::Dict => crate::dict_layout::DICT_OBJECT,
+            Kind::Set => crate::dict_layout::SET_OBJECT,
+            Kind::Object => {
+                crate::dict_layout::instance_layout(crate::dict_layout::DEFAULT_VERSION, len).object
+            }
         }
     }
 }
@@ -171,6 +196,6 @@ mod tests {
             assert_eq!(Kind::from_tag(kind as u8), Some(kind));
         }
         assert_eq!(Kind::from_tag(0), None);
-        assert_eq!(Kind::from_tag(8), None);
+        assert_eq!(Kind::from_tag(11), None);
     }
 }

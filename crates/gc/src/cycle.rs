@@ -69,8 +69,14 @@
 //!   model returns.
 //! - Deallocation order is CPython's (see [`crate::refcount::decref`]), but
 //!   without the trashcan, which defers frees nested more than 50 deep.
-//! - Not modelled: finalizers, weak references, legacy `__del__`, and
-//!   untracking of dicts (heaplab has no dicts).
+//! - Not modelled: finalizers, weak references and legacy `__del__`.
+//!
+//! Dicts (`crate::dict`) are born untracked and tracked when they take a
+//! container (`MAINTAIN_TRACKING`, through `Policy::track`); a full
+//! collection untracks the surviving dicts that hold only atomic keys and
+//! values before it counts `long_lived_total` (`untrack_dicts` and
+//! `_PyDict_MaybeUntrack` in 3.11's `gc_collect_main`). Sets and `__dict__`
+//! objects are tracked from birth, as tuples, lists and instances are.
 
 use std::ptr::NonNull;
 use std::time::Instant;
@@ -446,8 +452,10 @@ impl Cycle {
             }
             list::merge(young, old);
         } else {
+            // "We only un-track dicts in full collections, to avoid quadratic dict build-up."
+            let n_untracked = untrack_dicts(young);
             self.long_lived_pending = 0;
-            self.long_lived_total = n_survivors + self.interpreter_objects;
+            self.long_lived_total = n_survivors - n_untracked + self.interpreter_objects;
         }
         let old_generation = (generation + 1).min(oldest);
         self.delete_garbage(core, unreachable, old, old_generation);
@@ -481,11 +489,12 @@ impl Cycle {
         }
     }
 
-    /// `tp_clear`: drops every reference a list or instance holds (tuples have no `tp_clear`).
+    /// `tp_clear`: drops every reference a list, instance, object, dict or set holds (tuples have no `tp_clear`).
     ///
     /// `_list_clear` (Objects/listobject.c) detaches the items and releases them last to
     /// first; `subtype_clear` (Objects/typeobject.c) runs `clear_slots`, first to last: the
     /// order of [`layout::for_each_ref`].
+    /// `dict_tp_clear` and `set_clear_internal` take every key and value out and free the table.
     fn clear<A: Allocator>(&mut self, core: &mut Core<A>, obj: Obj) {
         let mut taken = std::mem::take(&mut self.scratch);
         let mut detached = None;
@@ -498,11 +507,13 @@ impl Cycle {
                 layout::set_list_len(obj, 0);
                 layout::set_list_buffer(obj, None, 0);
             }
-            Kind::Instance => {
+            Kind::Instance | Kind::Object => {
                 for index in 0..layout::ref_count_of(obj) {
                     taken.extend(layout::put_ref(obj, index, None));
                 }
             }
+            Kind::Dict => crate::dict::clear(core, obj, &mut taken),
+            Kind::Set => crate::set::clear(core, obj, &mut taken),
             _ => {}
         }
         // `obj` may die during these releases; it is not touched again.
@@ -603,6 +614,25 @@ fn move_unreachable_and_untrack_tuples(
     n_survivors
 }
 
+/// `untrack_dicts`: stops tracking every dict of `young` that holds only
+/// atomic keys and values (`_PyDict_MaybeUntrack`); returns how many.
+fn untrack_dicts(young: Node) -> u64 {
+    let mut n_untracked = 0;
+    let mut node = list::next(young);
+    while node != young {
+        let next = list::next(node);
+        // SAFETY: `node` is in `young` and is not its head.
+        let obj = unsafe { obj_of(node) };
+        if layout::kind(obj) == Kind::Dict && crate::dict::holds_only_atomic(obj) {
+            list::unlink(node);
+            set_flag(obj, FLAG_TRACKED, false);
+            n_untracked += 1;
+        }
+        node = next;
+    }
+    n_untracked
+}
+
 /// `visit_reachable`: `child` is reachable; bring it back if it was set aside.
 #[inline]
 fn visit_reachable(child: Obj, young: Node, generation: usize) {
@@ -686,8 +716,20 @@ impl<A: Allocator> Policy<A> for Cycle {
     /// `_PyObject_GC_TRACK`: containers join generation 0, with no internal references counted.
     #[inline]
     fn on_create(&mut self, _core: &mut Core<A>, obj: Obj) {
-        if layout::kind(obj).is_container() {
+        let kind = layout::kind(obj);
+        // `dict_new` and `PyDict_New` leave a new dict untracked.
+        if kind.is_container() && kind != Kind::Dict {
             // A fresh tag has no flags, so the generation bits already say 0.
+            set_flag(obj, FLAG_TRACKED, true);
+            layout::set_aux(obj, 0);
+            list::push_back(self.head(0), head_of(obj));
+        }
+    }
+
+    /// `_PyObject_GC_TRACK` of a dict that `MAINTAIN_TRACKING` decided to track: it joins generation 0.
+    fn track(&mut self, _core: &mut Core<A>, obj: Obj) {
+        if !has_flag(obj, FLAG_TRACKED) {
+            set_generation(obj, 0);
             set_flag(obj, FLAG_TRACKED, true);
             layout::set_aux(obj, 0);
             list::push_back(self.head(0), head_of(obj));

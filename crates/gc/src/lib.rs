@@ -10,10 +10,12 @@
 mod cycle;
 #[cfg(any(debug_assertions, feature = "checked"))]
 mod debug;
+mod dict;
 mod marksweep;
 mod object;
 mod refcount;
 mod runtime;
+mod set;
 
 use heaplab_core::version::Version;
 use heaplab_core::{Allocator, Heap, ProbeHandle};

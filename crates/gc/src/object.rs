@@ -21,6 +21,9 @@
 //! | list     | length at 16, item buffer at 24, capacity at 32          |
 //! | instance | slots at 16                                              |
 //! | array    | length at 16, data buffer at 24 (64 bytes in all)        |
+//! | dict     | see `dict.rs` (48 bytes and a keys object)               |
+//! | set      | see `set.rs` (200 bytes, a table beyond 8 slots)         |
+//! | object   | see `dict.rs` (40 bytes and a values array)              |
 //!
 //! A collector may put a header in front of the object (the cycle
 //! collector's `PyGC_Head`); an [`Obj`] always points at the object header.
@@ -145,11 +148,11 @@ pub(crate) fn set_aux(obj: Obj, value: u32) {
 pub(crate) fn object_size(obj: Obj) -> usize {
     let kind = kind(obj);
     let len = match kind {
-        Kind::Int | Kind::Instance => slots(obj),
+        Kind::Int | Kind::Instance | Kind::Object => slots(obj),
         // A str's header size is in its slot field (it depends on the CPython version).
         Kind::Str => return slots(obj) + read(obj, PAYLOAD) as usize + 1,
         Kind::Tuple => read(obj, PAYLOAD) as usize,
-        Kind::Float | Kind::List | Kind::Array => 0,
+        Kind::Float | Kind::List | Kind::Array | Kind::Dict | Kind::Set => 0,
     };
     kind.object_size(len)
 }
@@ -159,6 +162,9 @@ pub(crate) fn buffer(obj: Obj) -> Option<(NonNull<u8>, usize)> {
     let (ptr, bytes) = match kind(obj) {
         Kind::List => (read(obj, PAYLOAD + WORD), read(obj, PAYLOAD + 2 * WORD) as usize * WORD),
         Kind::Array => (read(obj, PAYLOAD + WORD), read(obj, PAYLOAD) as usize * WORD),
+        Kind::Dict => return crate::dict::buffer(obj),
+        Kind::Set => return crate::set::buffer(obj),
+        Kind::Object => return crate::dict::object_buffer(obj, slots(obj)),
         _ => return None,
     };
     NonNull::new(ptr as *mut u8).map(|p| (p, bytes))
@@ -219,13 +225,20 @@ fn refs(obj: Obj) -> (*mut u64, usize) {
         Kind::Tuple => (word(obj, PAYLOAD + WORD), read(obj, PAYLOAD) as usize),
         Kind::List => (read(obj, PAYLOAD + WORD) as *mut u64, read(obj, PAYLOAD) as usize),
         Kind::Instance => (word(obj, PAYLOAD), slots(obj)),
+        Kind::Object => crate::dict::object_refs(obj, slots(obj)),
         kind => panic!("a {} holds no references", kind.name()),
     }
 }
 
-/// The number of references a container holds (list length, tuple length, slot count).
+/// The number of references a container holds (list length, tuple length, slot count);
+/// for a dict, two a slot of its entry table (key and value, `None` where deleted), and
+/// for a set, one a slot of its table (`None` where empty or a dummy).
 pub(crate) fn ref_count_of(obj: Obj) -> usize {
-    refs(obj).1
+    match kind(obj) {
+        Kind::Dict => crate::dict::ref_slots(obj),
+        Kind::Set => crate::set::ref_slots(obj),
+        _ => refs(obj).1,
+    }
 }
 
 /// Reference `index` of a container (None for an empty slot).
@@ -254,12 +267,16 @@ pub(crate) fn put_ref(obj: Obj, index: usize, item: Option<Obj>) -> Option<Obj> 
 /// list's items last first (`tupletraverse`, `tupledealloc`, `list_traverse`,
 /// `list_dealloc` in Objects/tupleobject.c and listobject.c of 3.11 count `i`
 /// down from `Py_SIZE`), an instance's slots first to last (`traverse_slots`
-/// and `clear_slots` in Objects/typeobject.c walk the members up). Does
-/// nothing for objects that hold none.
+/// and `clear_slots` in Objects/typeobject.c walk the members up), and so an
+/// object's attributes; a dict's keys and values and a set's keys in table
+/// order (`dict_traverse`, `set_traverse`). Does nothing for objects that hold none.
 #[inline]
 pub(crate) fn for_each_ref(obj: Obj, mut f: impl FnMut(Obj)) {
-    if !kind(obj).is_container() {
-        return;
+    match kind(obj) {
+        Kind::Dict => return crate::dict::for_each_ref(obj, f),
+        Kind::Set => return crate::set::for_each_ref(obj, f),
+        kind if !kind.is_container() => return,
+        _ => {}
     }
     let (base, len) = refs(obj);
     let mut visit = |index: usize| {
@@ -268,7 +285,7 @@ pub(crate) fn for_each_ref(obj: Obj, mut f: impl FnMut(Obj)) {
             f(item);
         }
     };
-    if kind(obj) == Kind::Instance {
+    if matches!(kind(obj), Kind::Instance | Kind::Object) {
         (0..len).for_each(&mut visit);
     } else {
         (0..len).rev().for_each(&mut visit);
@@ -279,9 +296,15 @@ pub(crate) fn for_each_ref(obj: Obj, mut f: impl FnMut(Obj)) {
 /// [`for_each_ref`]; `None` for an empty slot.
 #[inline]
 pub(crate) fn ref_in_order(obj: Obj, position: usize, len: usize) -> Option<Obj> {
+    match kind(obj) {
+        Kind::Dict => return crate::dict::ref_at(obj, position),
+        Kind::Set => return crate::set::ref_at(obj, position),
+        _ => {}
+    }
     let (base, actual) = refs(obj);
     debug_assert!(position < len && len <= actual);
-    let index = if kind(obj) == Kind::Instance { position } else { len - 1 - position };
+    let index =
+        if matches!(kind(obj), Kind::Instance | Kind::Object) { position } else { len - 1 - position };
     assert!(index < actual, "reference {index} out of range for a {} of {actual}", kind(obj).name());
     // SAFETY: index < the container's length (checked), as in `get_ref`.
     unsafe { obj_at(base.add(index).read()) }

@@ -48,6 +48,11 @@ pub(crate) trait Policy<A: Allocator> {
     /// The workload takes a new reference (`Py_INCREF`).
     fn own(&mut self, core: &mut Core<A>, obj: Obj);
 
+    /// A dict that is not tracked now takes a key or value that may be
+    /// (`MAINTAIN_TRACKING` in `Objects/dictobject.c`): a collector that
+    /// tracks containers starts tracking it. Nothing to do for the others.
+    fn track(&mut self, _core: &mut Core<A>, _obj: Obj) {}
+
     /// The workload gives a reference back (`Py_DECREF`).
     fn disown(&mut self, core: &mut Core<A>, obj: Obj);
 
@@ -215,7 +220,7 @@ impl<A: Allocator> Core<A> {
 
     /// Checks that `obj` is live (debug builds and the `checked` feature), naming the operation if not.
     #[inline]
-    fn check(&self, obj: Obj, operation: &str) {
+    pub(crate) fn check(&self, obj: Obj, operation: &str) {
         #[cfg(any(debug_assertions, feature = "checked"))]
         self.debug.check(obj, operation);
         #[cfg(not(any(debug_assertions, feature = "checked")))]
@@ -225,8 +230,8 @@ impl<A: Allocator> Core<A> {
 
 /// A Heap: collector `P` over allocator `A`.
 pub(crate) struct Runtime<P: Policy<A>, A: Allocator> {
-    core: Core<A>,
-    policy: P,
+    pub(crate) core: Core<A>,
+    pub(crate) policy: P,
     /// The CPython release whose object sizes apply.
     version: &'static Version,
 }
@@ -239,7 +244,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
 
     /// Allocates and registers an object; `fill` writes its payload before the collector sees it.
     #[inline]
-    fn create(&mut self, kind: Kind, size: usize, slots: u16, fill: impl FnOnce(Obj)) -> Obj {
+    pub(crate) fn create(&mut self, kind: Kind, size: usize, slots: u16, fill: impl FnOnce(Obj)) -> Obj {
         let prefix = self.policy.prefix(kind);
         self.policy.before_create(&mut self.core);
         let obj = self.core.alloc_object(prefix, size);
@@ -252,7 +257,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
         obj
     }
 
-    fn expect_kind(&self, obj: Obj, expected: Kind, operation: &str) {
+    pub(crate) fn expect_kind(&self, obj: Obj, expected: Kind, operation: &str) {
         self.core.check(obj, operation);
         let kind = layout::kind(obj);
         assert!(kind == expected, "{operation}: expected a {}, got a {}", expected.name(), kind.name());
@@ -375,7 +380,9 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
         match layout::kind(obj) {
             Kind::Str => layout::str_bytes(obj).len(),
             Kind::Array => layout::floats(obj).len(),
-            Kind::Tuple | Kind::List | Kind::Instance => layout::ref_count_of(obj),
+            Kind::Tuple | Kind::List | Kind::Instance | Kind::Object => layout::ref_count_of(obj),
+            Kind::Dict => crate::dict::len(obj),
+            Kind::Set => crate::set::len(obj),
             kind => panic!("len: a {} has no length", kind.name()),
         }
     }
@@ -389,7 +396,7 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
         self.core.check(obj, "set");
         let kind = layout::kind(obj);
         assert!(
-            kind == Kind::Instance || (kind == Kind::List && item.is_some()),
+            kind == Kind::Instance || kind == Kind::Object || (kind == Kind::List && item.is_some()),
             "set: a {} cannot take {}",
             kind.name(),
             if item.is_some() { "items" } else { "None" }
@@ -448,6 +455,54 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
             assert!(input != out, "floats_zip: the output array is also an input");
         }
         (inputs.iter().map(|&a| layout::floats(a)).collect(), layout::floats_mut(out))
+    }
+
+    fn dict(&mut self) -> Obj {
+        self.dict_new()
+    }
+
+    fn dict_set(&mut self, dict: Obj, key: Obj, value: Obj) {
+        self.dict_set_item(dict, key, value);
+    }
+
+    fn dict_get(&self, dict: Obj, key: Obj) -> Option<Obj> {
+        self.dict_get_item(dict, key)
+    }
+
+    fn dict_del(&mut self, dict: Obj, key: Obj) -> bool {
+        self.dict_del_item(dict, key)
+    }
+
+    fn dict_entries(&self, dict: Obj) -> usize {
+        self.dict_entry_count(dict)
+    }
+
+    fn dict_entry(&self, dict: Obj, index: usize) -> Option<(Obj, Obj)> {
+        self.dict_entry_at(dict, index)
+    }
+
+    fn new_set(&mut self) -> Obj {
+        self.set_new()
+    }
+
+    fn set_add(&mut self, set: Obj, key: Obj) -> bool {
+        self.set_add_key(set, key)
+    }
+
+    fn set_contains(&self, set: Obj, key: Obj) -> bool {
+        self.set_has_key(set, key)
+    }
+
+    fn set_discard(&mut self, set: Obj, key: Obj) -> bool {
+        self.set_discard_key(set, key)
+    }
+
+    fn set_items(&self, set: Obj) -> Vec<Obj> {
+        self.set_keys(set)
+    }
+
+    fn object(&mut self, n_attrs: usize) -> Obj {
+        self.object_new(n_attrs)
     }
 
     fn is_tracked(&self, obj: Obj) -> bool {

@@ -32,6 +32,9 @@ enum Op {
     Retain(usize),
     Release(usize),
     Collect,
+    Dict,
+    DictSet(usize, usize, usize),
+    DictDel(usize, usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -50,6 +53,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => any::<usize>().prop_map(Op::Retain),
         4 => any::<usize>().prop_map(Op::Release),
         1 => Just(Op::Collect),
+        1 => Just(Op::Dict),
+        2 => (any::<usize>(), any::<usize>(), any::<usize>()).prop_map(|(d, k, v)| Op::DictSet(d, k, v)),
+        1 => (any::<usize>(), any::<usize>()).prop_map(|(d, k)| Op::DictDel(d, k)),
     ]
 }
 
@@ -60,6 +66,8 @@ enum Value {
     Float(u64),
     Str(String),
     Refs(Kind, Vec<Option<usize>>),
+    /// A dict's (key, value) entries in insertion order.
+    Dict(Vec<(usize, usize)>),
 }
 
 /// The model: objects by id, the heap's handle for each, and the workload's owned references.
@@ -82,11 +90,12 @@ impl Model {
     }
 
     fn children(&self, id: usize) -> impl Iterator<Item = usize> + '_ {
-        let refs = match &self.values[id] {
-            Value::Refs(_, refs) => refs.as_slice(),
-            _ => &[],
+        let (refs, entries) = match &self.values[id] {
+            Value::Refs(_, refs) => (refs.as_slice(), &[][..]),
+            Value::Dict(entries) => (&[][..], entries.as_slice()),
+            _ => (&[][..], &[][..]),
         };
-        refs.iter().flatten().copied()
+        refs.iter().flatten().copied().chain(entries.iter().flat_map(|&(k, v)| [k, v]))
     }
 
     /// Ids reachable from the owned references.
@@ -126,6 +135,15 @@ impl Model {
         }
         alive
     }
+
+    /// Whether two objects are the same dict key: identity, or equal ints or strs.
+    fn same_key(&self, a: usize, b: usize) -> bool {
+        match (&self.values[a], &self.values[b]) {
+            (Value::Int(x), Value::Int(y)) => x == y,
+            (Value::Str(x), Value::Str(y)) => x == y,
+            _ => a == b,
+        }
+    }
 }
 
 /// Checks that every reachable object is intact in the heap.
@@ -136,6 +154,11 @@ fn check_reachable(heap: &dyn Heap, model: &Model, reachable: &[bool]) {
             Value::Int(v) => assert_eq!(heap.int_value(obj), *v),
             Value::Float(bits) => assert_eq!(heap.float_value(obj).to_bits(), *bits),
             Value::Str(s) => assert_eq!(heap.str_bytes(obj), s.as_bytes()),
+            Value::Dict(entries) => {
+                let expected: Vec<(Obj, Obj)> =
+                    entries.iter().map(|&(k, v)| (model.handles[k], model.handles[v])).collect();
+                assert_eq!(heap.dict_items(obj), expected, "dict items");
+            }
             Value::Refs(kind, refs) => {
                 assert_eq!(heap.kind(obj), *kind);
                 assert_eq!(heap.len(obj), refs.len());
@@ -242,6 +265,34 @@ fn step(heap: &mut dyn Heap, model: &mut Model, op: &Op) {
             heap.release(model.handles[id]);
         }
         Op::Collect => heap.collect(),
+        Op::Dict => {
+            let obj = heap.dict();
+            model.add(obj, Value::Dict(Vec::new()));
+        }
+        Op::DictSet(d, k, v) => {
+            let (Some(dict), Some(key), Some(value)) = (model.pick(*d), model.pick(*k), model.pick(*v))
+            else {
+                return;
+            };
+            let Value::Dict(entries) = &model.values[dict] else { return };
+            let at = entries.iter().position(|&(old, _)| model.same_key(old, key));
+            let Value::Dict(entries) = &mut model.values[dict] else { return };
+            match at {
+                Some(at) => entries[at].1 = value,
+                None => entries.push((key, value)),
+            }
+            heap.dict_set(model.handles[dict], model.handles[key], model.handles[value]);
+        }
+        Op::DictDel(d, k) => {
+            let (Some(dict), Some(key)) = (model.pick(*d), model.pick(*k)) else { return };
+            let Value::Dict(entries) = &model.values[dict] else { return };
+            let at = entries.iter().position(|&(old, _)| model.same_key(old, key));
+            let Value::Dict(entries) = &mut model.values[dict] else { return };
+            if let Some(at) = at {
+                entries.remove(at);
+            }
+            assert_eq!(heap.dict_del(model.handles[dict], model.handles[key]), at.is_some());
+        }
     }
 }
 

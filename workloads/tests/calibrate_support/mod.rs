@@ -179,12 +179,17 @@ pub fn script_of(name: &str) -> &'static str {
         "fragmentation" | "fragmentation-contiguous" => "fragmentation.py",
         "bulk-load" | "bulk-load-gc-off" | "bulk-load-frozen" => "bulk_load.py",
         "gc-traverse" => "gc_traverse.py",
+        "objects-dict" => "binary_trees.py",
+        "bulk-load-dicts" | "bulk-load-dicts-gc-off" | "bulk-load-dicts-frozen" => "bulk_load_dicts.py",
+        "bulk-load-columns" => "bulk_load_columns.py",
+        "json-records" => "json_records.py",
+        "groupby-dict" => "groupby_dict.py",
         _ => panic!("{name} has no Python twin"),
     }
 }
 
 /// Every workload with a Python twin.
-pub const TWINNED: [&str; 9] = [
+pub const TWINNED: [&str; 16] = [
     "binary-trees",
     "cyclic-garbage",
     "churn",
@@ -194,4 +199,11 @@ pub const TWINNED: [&str; 9] = [
     "bulk-load-gc-off",
     "bulk-load-frozen",
     "gc-traverse",
+    "objects-dict",
+    "bulk-load-dicts",
+    "bulk-load-dicts-gc-off",
+    "bulk-load-dicts-frozen",
+    "bulk-load-columns",
+    "json-records",
+    "groupby-dict",
 ];

@@ -74,9 +74,13 @@ pub fn covered() -> impl Iterator<Item = &'static Workload> {
 /// A size at which a debug build runs the workload on every strategy in well under a second.
 pub fn small_size(workload: &Workload) -> u64 {
     match workload.name {
-        "binary-trees" => 6,
+        "binary-trees" | "objects-dict" => 6,
         "matmul-boxed" | "matmul-array" => 12,
         "alloc-sizes" => 20,
+        "bulk-load-dicts" | "bulk-load-dicts-gc-off" | "bulk-load-dicts-frozen" | "bulk-load-columns" => {
+            2_000
+        }
+        "json-records" | "groupby-dict" => 2_000,
         "cyclic-garbage" | "churn" | "fragmentation" | "fragmentation-contiguous" => 2_000,
         "bulk-load" | "bulk-load-gc-off" | "bulk-load-frozen" | "gc-traverse" | "groupby" => 2_000,
         "boxed-sum" | "array-sum" | "temporaries" | "temporaries-fused" | "chunked" | "bandwidth" => 5_000,
