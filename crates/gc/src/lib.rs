@@ -2,6 +2,8 @@
 //!
 //! - [`refcount`]: pure reference counting; cycles leak.
 //! - [`cycle`]: reference counting plus CPython's generational cycle detector.
+//! - [`incremental`]: reference counting plus CPython 3.14.0–3.14.4's incremental cycle
+//!   collector, modelled from the sources only.
 //! - [`marksweep`]: tracing from the workload's references, non-moving.
 //!
 //! Every collector is generic over the [`Allocator`] it draws from, so the
@@ -10,6 +12,7 @@
 mod cycle;
 #[cfg(any(debug_assertions, feature = "checked"))]
 mod debug;
+mod incremental;
 mod marksweep;
 mod object;
 mod refcount;
@@ -18,6 +21,7 @@ mod runtime;
 use heaplab_core::{Allocator, Heap, ProbeHandle};
 
 pub use crate::cycle::{MAX_GENERATIONS, THRESHOLDS_311, THRESHOLDS_313};
+pub use crate::incremental::{SCAN_RATE_DIVISOR, THRESHOLDS_314};
 use crate::runtime::Runtime;
 
 /// A collector's name and what it models.
@@ -37,6 +41,12 @@ pub const COLLECTORS: &[CollectorInfo] = &[
         summary: "reference counting plus CPython's generational cycle detector (CPython's configuration)",
     },
     CollectorInfo {
+        name: "incremental",
+        summary: "reference counting plus CPython 3.14.0-3.14.4's incremental cycle collector \
+                  (young, old in pending/visited spaces, bounded increments); modelled from the \
+                  sources only, no 3.14 interpreter to calibrate against",
+    },
+    CollectorInfo {
         name: "marksweep",
         summary: "non-moving mark-sweep from the workload's references; paced by a heap growth factor",
     },
@@ -51,7 +61,10 @@ pub const BARE_INTERPRETER_OBJECTS: u64 = 11_000;
 #[derive(Clone, Debug, PartialEq)]
 pub struct GcConfig {
     /// `cycle`: one threshold per generation (1 to [`MAX_GENERATIONS`] of them), CPython
-    /// 3.11's (700, 10, 10) by default.
+    /// 3.11's (700, 10, 10) by default. `incremental` reads them as 3.14's
+    /// `gc.set_threshold` does (young, `old[0]` = the scale factor, `old[1]` unused), and
+    /// takes [`THRESHOLDS_314`] while they are the default: see
+    /// [`GcConfig::incremental_thresholds`].
     pub thresholds: Vec<u32>,
     /// `marksweep`: the heap may grow to this multiple of the live bytes before the next collection.
     pub growth: f64,
@@ -75,6 +88,16 @@ impl Default for GcConfig {
             min_budget_bytes: 256 * 1024,
             interpreter_objects: BARE_INTERPRETER_OBJECTS,
         }
+    }
+}
+
+impl GcConfig {
+    /// The thresholds of `incremental`: [`THRESHOLDS_314`] (2000, 10, 0) while `thresholds`
+    /// holds the default (3.11's, which are `cycle`'s), and `thresholds` once set (the tests'
+    /// tiny thresholds, `--set cycle.thresholds=...`). Until strategies carry a CPython
+    /// version, this is how one setting serves both collectors.
+    pub fn incremental_thresholds(&self) -> &[u32] {
+        if self.thresholds == THRESHOLDS_311 { &THRESHOLDS_314 } else { &self.thresholds }
     }
 }
 
@@ -112,6 +135,11 @@ pub fn new_heap<A: Allocator + 'static>(
         "refcount" => Box::new(Runtime::new(refcount::RefCount, alloc, probe)),
         "cycle" => Box::new(Runtime::new(
             cycle::Cycle::new(&config.thresholds, config.interpreter_objects),
+            alloc,
+            probe,
+        )),
+        "incremental" => Box::new(Runtime::new(
+            incremental::Incremental::new(config.incremental_thresholds(), config.interpreter_objects),
             alloc,
             probe,
         )),
