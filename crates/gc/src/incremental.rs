@@ -765,7 +765,9 @@ mod tests {
         churn(&mut heap, 200_000);
         assert_eq!(heap.stats().collections_by_gen[2], full, "no gc.collect()");
         assert_eq!(heap.stats().live_objects, 0, "increments freed every old cycle");
-        assert!(heap.policy().log.iter().any(|l| l.marked_only), "scavenges started by marking");
+        let log = &heap.policy().log;
+        assert!(log.iter().any(|l| l.marked_only), "scavenges started by marking");
+        assert!(log.iter().any(|l| !l.marked_only && l.pending_after == 0), "scavenges completed");
     }
 
     #[test]
