@@ -91,6 +91,15 @@
 //! young objects the workload holds are collected with the increment, where
 //! their external references keep them alive.
 //!
+//! What follows from the source as read: where everything old is reachable
+//! from the roots (binary-trees, gc-traverse), marking empties the pending
+//! space, so the next increment (young only) completes the scavenge and the
+//! one after marks the whole live heap again — every other increment is a
+//! mark of the live heap, in one pause. Here that mark is three passes (the
+//! count that finds the roots, the walk that resets it, the marking) where
+//! CPython's is one, so the model overstates those pauses, by up to about
+//! three times.
+//!
 //! Also not modelled, as in [`crate::cycle`]: free lists, finalizers, weak
 //! references, legacy `__del__`, immortal objects. As there, the collection
 //! runs inside the allocation that triggers it, before the new container is
