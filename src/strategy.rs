@@ -41,8 +41,14 @@ impl Strategy {
     }
 
     /// The release whose sizes and rules apply: the one named, else 3.11.
+    /// A collector the default release lacks (`incremental`) means the first release that has it.
     pub fn effective_version(&self) -> &'static Version {
-        self.version.unwrap_or(version::DEFAULT)
+        self.version.unwrap_or_else(|| match self.collector {
+            Some(c) if !version::DEFAULT.has_collector(c) => {
+                version::VERSIONS.iter().find(|v| v.has_collector(c)).unwrap_or(version::DEFAULT)
+            }
+            _ => version::DEFAULT,
+        })
     }
 }
 

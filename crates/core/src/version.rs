@@ -14,7 +14,7 @@
 //! |---|---|---|---|---|---|
 //! | `sys.getsizeof(0)` | 24 | 28 | 28 | 28 | 28 |
 //! | `sys.getsizeof("abc")` | 52 | 52 | 44 | 44 | 44 |
-//! | `gc.get_threshold()` | 700, 10, 10 | 700, 10, 10 | 700, 10, 10 | 2000, 10, 10 | young 2000 |
+//! | `gc.get_threshold()` | 700, 10, 10 | 700, 10, 10 | 700, 10, 10 | 2000, 10, 10 | 2000, 10, 0 (young; old scale) |
 //! | pools / arenas | 4 KiB / 256 KiB (3.8, 3.9); 16 KiB / 1 MiB (3.10) | 16 KiB / 1 MiB | 16 KiB / 1 MiB | 16 KiB / 1 MiB | 16 KiB / 1 MiB |
 //! | a collection runs | in the allocation | in the allocation | at the eval breaker | at the eval breaker | at the eval breaker |
 //!
@@ -122,7 +122,7 @@ pub const VERSIONS: &[Version] = &[
     version("3.11", 11, Some("3.11.7"), &[700, 10, 10], GENERATIONAL),
     version("3.12", 12, Some("3.12.1"), &[700, 10, 10], GENERATIONAL),
     version("3.13", 13, Some("3.13.0"), &[2000, 10, 10], GENERATIONAL),
-    version("3.14", 14, None, &[2000], &["refcount", "incremental", "marksweep"]),
+    version("3.14", 14, None, &[2000, 10, 0], &["refcount", "incremental", "marksweep"]),
 ];
 
 /// The release a strategy without `@` means.

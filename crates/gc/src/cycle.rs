@@ -91,13 +91,13 @@ use crate::refcount::{decref, incref};
 use crate::runtime::{Core, Policy};
 
 /// Tag flag: set aside as tentatively unreachable (`NEXT_MASK_UNREACHABLE`).
-const FLAG_UNREACHABLE: u8 = 16;
+pub(crate) const FLAG_UNREACHABLE: u8 = 16;
 /// The tag bits that hold a tracked object's generation: 0 up to [`MAX_GENERATIONS`] - 1,
 /// or [`PERMANENT`].
 const GENERATION_BITS: u8 = 32 | 64 | 128;
 const GENERATION_SHIFT: u32 = 5;
 /// The generation number of `gc.freeze()`'s permanent generation, in the tag.
-const PERMANENT: usize = 7;
+pub(crate) const PERMANENT: usize = 7;
 /// The most generations a collector may have (the tag's three bits, less the permanent one).
 pub const MAX_GENERATIONS: usize = PERMANENT;
 
@@ -115,14 +115,14 @@ struct GcHead {
 }
 
 /// Doubly linked lists of GC heads, addressed by integers as CPython's `_gc_next`/`_gc_prev` are.
-mod list {
-    /// A list head of a `Cycle`, or the GC head of a live, tracked container.
+pub(crate) mod list {
+    /// A list head of a `Cycle` (or of `crate::incremental`'s collector), or the GC head of a live, tracked container.
     ///
     /// Only `unsafe` code makes one ([`Node::from_addr`]), so every `Node` a safe function
     /// here receives points at two words the collector owns; that is what makes these
     /// functions safe.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub(super) struct Node(u64);
+    pub(crate) struct Node(u64);
 
     impl Node {
         /// # Safety
@@ -130,12 +130,12 @@ mod list {
         /// heads of a `Cycle` live as long as it), or the GC head of a live container whose
         /// two words the cycle collector owns.
         #[inline]
-        pub(super) unsafe fn from_addr(addr: u64) -> Node {
+        pub(crate) unsafe fn from_addr(addr: u64) -> Node {
             Node(addr)
         }
 
         #[inline]
-        pub(super) fn addr(self) -> u64 {
+        pub(crate) fn addr(self) -> u64 {
             self.0
         }
 
@@ -146,14 +146,14 @@ mod list {
     }
 
     #[inline]
-    pub(super) fn next(node: Node) -> Node {
+    pub(crate) fn next(node: Node) -> Node {
         // SAFETY: a Node points at two words the collector owns (its contract); word 0 is
         // `_gc_next`, which holds another node of the same list.
         Node(unsafe { node.word(0).read() })
     }
 
     #[inline]
-    fn prev(node: Node) -> Node {
+    pub(crate) fn prev(node: Node) -> Node {
         // SAFETY: as in `next`; word 1 is `_gc_prev`.
         Node(unsafe { node.word(1).read() })
     }
@@ -171,18 +171,18 @@ mod list {
     }
 
     /// Makes `head` an empty list.
-    pub(super) fn init(head: Node) {
+    pub(crate) fn init(head: Node) {
         set_next(head, head);
         set_prev(head, head);
     }
 
-    pub(super) fn is_empty(head: Node) -> bool {
+    pub(crate) fn is_empty(head: Node) -> bool {
         next(head) == head
     }
 
     /// Appends `node` to the list of `head`.
     #[inline]
-    pub(super) fn push_back(head: Node, node: Node) {
+    pub(crate) fn push_back(head: Node, node: Node) {
         let last = prev(head);
         set_next(last, node);
         set_prev(node, last);
@@ -192,14 +192,14 @@ mod list {
 
     /// Takes `node` out of whatever list it is in.
     #[inline]
-    pub(super) fn unlink(node: Node) {
+    pub(crate) fn unlink(node: Node) {
         let (before, after) = (prev(node), next(node));
         set_next(before, after);
         set_prev(after, before);
     }
 
     /// Moves every node of `from` to the end of `to`.
-    pub(super) fn merge(from: Node, to: Node) {
+    pub(crate) fn merge(from: Node, to: Node) {
         if is_empty(from) {
             return;
         }
@@ -213,7 +213,7 @@ mod list {
 
     /// The number of nodes in a list.
     #[cfg(test)]
-    pub(super) fn len(head: Node) -> u64 {
+    pub(crate) fn len(head: Node) -> u64 {
         let mut n = 0;
         let mut node = next(head);
         while node != head {
@@ -226,7 +226,7 @@ mod list {
 
 /// The GC head of a tracked container.
 #[inline]
-fn head_of(obj: Obj) -> Node {
+pub(crate) fn head_of(obj: Obj) -> Node {
     // SAFETY: the object is a live container of a `cycle` heap (the crate's contract on every
     // Obj, see `crate::object`), so a `PyGC_Head` the collector owns lies in front of it.
     unsafe { Node::from_addr(obj.addr() as u64 - GC_HEADER as u64) }
@@ -238,7 +238,7 @@ fn head_of(obj: Obj) -> Node {
 /// `node` is not a list head: it is linked into a list of the collector, and only tracked,
 /// live containers are.
 #[inline]
-unsafe fn obj_of(node: Node) -> Obj {
+pub(crate) unsafe fn obj_of(node: Node) -> Obj {
     let ptr =
         NonNull::new((node.addr() + GC_HEADER as u64) as *mut u8).expect("a GC head is never at address 0");
     // SAFETY: the caller's contract: the object lies right after its GC head.
@@ -246,26 +246,26 @@ unsafe fn obj_of(node: Node) -> Obj {
 }
 
 #[inline]
-fn has_flag(obj: Obj, flag: u8) -> bool {
+pub(crate) fn has_flag(obj: Obj, flag: u8) -> bool {
     layout::flags(obj) & flag != 0
 }
 
 #[inline]
-fn set_flag(obj: Obj, flag: u8, on: bool) {
+pub(crate) fn set_flag(obj: Obj, flag: u8, on: bool) {
     let flags = layout::flags(obj);
     layout::set_flags(obj, if on { flags | flag } else { flags & !flag });
 }
 
 /// Records the generation a tracked object is in.
 #[inline]
-fn set_generation(obj: Obj, generation: usize) {
+pub(crate) fn set_generation(obj: Obj, generation: usize) {
     let flags = layout::flags(obj) & !GENERATION_BITS;
     layout::set_flags(obj, flags | ((generation as u8) << GENERATION_SHIFT));
 }
 
 /// The generation recorded in a tracked object's tag.
 #[inline]
-fn generation_of(obj: Obj) -> usize {
+pub(crate) fn generation_of(obj: Obj) -> usize {
     usize::from((layout::flags(obj) & GENERATION_BITS) >> GENERATION_SHIFT)
 }
 
@@ -279,7 +279,7 @@ fn is_collecting(obj: Obj, generation: usize) -> bool {
 
 /// `gc_refs`: the refcount less the references from inside the collected generation.
 #[inline]
-fn gc_refs(obj: Obj) -> u64 {
+pub(crate) fn gc_refs(obj: Obj) -> u64 {
     layout::word0(obj).saturating_sub(u64::from(layout::aux(obj)))
 }
 
@@ -297,13 +297,13 @@ fn set_gc_refs_to_one(obj: Obj) {
 /// the tracked objects' GC heads point at them and write through those pointers: a reference
 /// to the array would be invalidated by such writes.
 #[derive(Debug)]
-struct Heads {
+pub(crate) struct Heads {
     base: NonNull<GcHead>,
     len: usize,
 }
 
 impl Heads {
-    fn new(len: usize) -> Heads {
+    pub(crate) fn new(len: usize) -> Heads {
         let boxed: Box<[GcHead]> = (0..len).map(|_| GcHead { next: 0, prev: 0 }).collect();
         // From here on the heads are reached only through `base`; `Drop` rebuilds the Box.
         let base = NonNull::new(Box::into_raw(boxed).cast::<GcHead>()).expect("Box::into_raw is never null");
@@ -315,7 +315,7 @@ impl Heads {
     }
 
     #[inline]
-    fn get(&self, index: usize) -> Node {
+    pub(crate) fn get(&self, index: usize) -> Node {
         assert!(index < self.len, "list head {index} of {}", self.len);
         // SAFETY: `index` is within the allocation, which lives as long as `self`; a `Cycle`
         // and its heads outlive every tracked object (teardown collects before they go).
@@ -497,6 +497,25 @@ impl Cycle {
     /// `dict_tp_clear` and `set_clear_internal` take every key and value out and free the table.
     fn clear<A: Allocator>(&mut self, core: &mut Core<A>, obj: Obj) {
         let mut taken = std::mem::take(&mut self.scratch);
+        let detached = Cycle::detach_refs(core, obj, &mut taken);
+        // `obj` may die during these releases; it is not touched again.
+        for item in taken.drain(..) {
+            self.release(core, item);
+        }
+        if let Some((buffer, bytes)) = detached {
+            core.free_buffer(Some(buffer), bytes);
+        }
+        self.scratch = taken;
+    }
+
+    /// The first half of `tp_clear`: takes every reference out of a list or instance into
+    /// `taken`, in the order they are to be released, and detaches a list's item buffer,
+    /// returned to be freed after the releases. Shared with `crate::incremental`.
+    pub(crate) fn detach_refs<A: Allocator>(
+        core: &mut Core<A>,
+        obj: Obj,
+        taken: &mut Vec<Obj>,
+    ) -> Option<(NonNull<u8>, usize)> {
         let mut detached = None;
         match layout::kind(obj) {
             Kind::List => {
@@ -512,23 +531,16 @@ impl Cycle {
                     taken.extend(layout::put_ref(obj, index, None));
                 }
             }
-            Kind::Dict => crate::dict::clear(core, obj, &mut taken),
-            Kind::Set => crate::set::clear(core, obj, &mut taken),
+            Kind::Dict => crate::dict::clear(core, obj, taken),
+            Kind::Set => crate::set::clear(core, obj, taken),
             _ => {}
         }
-        // `obj` may die during these releases; it is not touched again.
-        for item in taken.drain(..) {
-            self.release(core, item);
-        }
-        if let Some((buffer, bytes)) = detached {
-            core.free_buffer(Some(buffer), bytes);
-        }
-        self.scratch = taken;
+        detached
     }
 }
 
 /// The collector header in front of an object of this kind.
-fn prefix(kind: Kind) -> usize {
+pub(crate) fn prefix(kind: Kind) -> usize {
     if kind.is_container() { GC_HEADER } else { 0 }
 }
 
@@ -543,7 +555,7 @@ fn prefix(kind: Kind) -> usize {
 /// collection — and "is this child being collected" reads the generation
 /// kept in its tag, so one walk does both: the same counts, one cache miss
 /// per object fewer.
-fn count_internal_refs(young: Node, generation: usize) {
+pub(crate) fn count_internal_refs(young: Node, generation: usize) {
     let mut node = list::next(young);
     while node != young {
         // SAFETY: `node` is in `young` and is not its head.
@@ -578,7 +590,7 @@ fn count_internal_refs(young: Node, generation: usize) {
 /// too — and sees every item's tracked flag as that pass would, so the
 /// same tuples are untracked. Folding the two passes (and the count) into
 /// one saves two walks over the generation, each a cache miss per object.
-fn move_unreachable_and_untrack_tuples(
+pub(crate) fn move_unreachable_and_untrack_tuples(
     young: Node,
     unreachable: Node,
     generation: usize,

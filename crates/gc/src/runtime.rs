@@ -242,6 +242,12 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
         Runtime { core: Core::new(alloc, probe, generations), policy, version }
     }
 
+    /// The policy, for a collector's unit tests to inspect.
+    #[cfg(test)]
+    pub(crate) fn policy(&self) -> &P {
+        &self.policy
+    }
+
     /// Allocates and registers an object; `fill` writes its payload before the collector sees it.
     #[inline]
     pub(crate) fn create(&mut self, kind: Kind, size: usize, slots: u16, fill: impl FnOnce(Obj)) -> Obj {

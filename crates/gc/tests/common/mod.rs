@@ -22,7 +22,7 @@ pub enum Frees {
 pub fn expectation(collector: &str) -> Frees {
     match collector {
         "refcount" => Frees::AtZero,
-        "cycle" => Frees::AtZeroAndCycles,
+        "cycle" | "incremental" => Frees::AtZeroAndCycles,
         _ => Frees::Unreachable,
     }
 }
