@@ -17,7 +17,8 @@
 //!   arena holds all 64).
 //! - Per-class `usedpools` lists of partly used pools, each a circular list whose head is a
 //!   pool header that is not a pool. A pool that fills up leaves its list; one that gets a
-//!   block back joins the front of it again.
+//!   block back joins the FRONT of it again (`insert_to_usedpool`), so the next request of
+//!   its class is served from it; a new pool joins an empty list.
 //! - Per-arena lists of empty pools (`freepools`), and `usable_arenas`: the arenas that have
 //!   a free pool, kept sorted by their count of free pools, fewest first, so that new pools
 //!   come from the fullest arena and nearly empty arenas can drain. `nfp2lasta` (the last
@@ -521,19 +522,31 @@ impl Pymalloc {
         }
     }
 
-    /// Links a pool that was full back into its `usedpools` list (`insert_to_usedpool`).
+    /// Links a pool that was full back into its `usedpools` list (`insert_to_usedpool`), at
+    /// the FRONT, so that the next request of its class is served from it.
+    ///
+    /// CPython 3.11 (`Objects/obmalloc.c`, `insert_to_usedpool`) writes
+    /// `next = usedpools[size + size]; prev = next->prevpool;` and inserts the pool between
+    /// `prev` and `next`. `usedpools[size + size]` is not the list head but the head's
+    /// `nextpool` field (the heads are the `PTA(x)` fake headers whose `nextpool` and
+    /// `prevpool` overlay `usedpools[2x]` and `usedpools[2x + 1]`), that is the first pool of
+    /// the list; its `prevpool` is the head. So the pool goes between the head and the first
+    /// pool. Measured on libpython 3.11.7 and 3.9.18 by the differential test
+    /// (`a_pool_that_was_full_goes_to_the_front_in_libpython_too`).
     ///
     /// # Safety
     /// `pool` is a carved pool, in no list, with at least one block in use.
     #[inline]
     unsafe fn insert_to_usedpool(&mut self, pool: *mut PoolHeader) {
-        // SAFETY: the caller's contract; the list head and its neighbour are valid headers.
+        // SAFETY: the caller's contract; the list head and its first pool (the head itself
+        // when the list is empty) are valid headers.
         unsafe {
             debug_assert!((*pool).count > 0);
-            let next = self.usedpool_head((*pool).szidx as usize);
+            let head = self.usedpool_head((*pool).szidx as usize);
+            let next = (*head).nextpool;
             let prev = (*next).prevpool;
-            // Insert before the head: at the end of the circular list, which is where
-            // CPython puts it too.
+            debug_assert_eq!(prev, head);
+            // insert pool before next:   prev (the head) <-> pool <-> next
             (*pool).nextpool = next;
             (*pool).prevpool = prev;
             (*next).prevpool = pool;
@@ -1166,6 +1179,58 @@ mod tests {
         let others = blocks.iter().enumerate().filter(|&(i, _)| i != 4).map(|(_, b)| *b);
         free_all(&mut alloc, others, 48);
         assert_eq!(alloc.stats().counters.map(|c| c.live_bytes), Some(0));
+    }
+
+    /// `insert_to_usedpool` puts a pool that was full at the front of its list
+    /// (`Objects/obmalloc.c` of 3.11, `insert_to_usedpool`), so the next request of the class
+    /// is served from it and not from the partly used pool already in the list.
+    #[test]
+    fn a_pool_that_was_full_and_got_a_block_back_serves_the_next_request() {
+        for geometry in [Geometry::Py310, Geometry::Py39] {
+            let mut alloc = Pymalloc::new(geometry);
+            let per_pool = geometry.blocks_per_pool(size_class(32));
+            // Two full pools of the 32 B class, and a third partly used one in usedpools.
+            let blocks = allocate_many(&mut alloc, 2 * per_pool + 1, 32);
+            let pool_of = |alloc: &Pymalloc, block: NonNull<u8>| alloc.pool_of(block.as_ptr()) as usize;
+            let (first, second, third) = (
+                pool_of(&alloc, blocks[0]),
+                pool_of(&alloc, blocks[per_pool]),
+                pool_of(&alloc, blocks[2 * per_pool]),
+            );
+            assert!(first != second && second != third && first != third, "{geometry:?}");
+            assert!(blocks[..per_pool].iter().all(|&b| pool_of(&alloc, b) == first));
+            // One block back to the first full pool: it rejoins usedpools, at the front.
+            free_all(&mut alloc, [blocks[7]], 32);
+            alloc.check_invariants();
+            let next = alloc.allocate(32).expect("memory");
+            assert_eq!(pool_of(&alloc, next), first, "{geometry:?}: served from the pool that was full");
+            assert_eq!(next, blocks[7]);
+            // It is full again and leaves the list: the third pool serves the one after.
+            let after = alloc.allocate(32).expect("memory");
+            assert_eq!(pool_of(&alloc, after), third, "{geometry:?}");
+            alloc.check_invariants();
+            let rest = blocks.iter().enumerate().filter(|&(i, _)| i != 7).map(|(_, b)| *b);
+            free_all(&mut alloc, rest.chain([next, after]), 32);
+            assert_eq!(alloc.small_blocks_in_use(), 0);
+            alloc.check_invariants();
+        }
+    }
+
+    /// Two pools that were full and got blocks back, in turn: the later one is served first.
+    #[test]
+    fn pools_that_were_full_are_served_last_returned_first() {
+        let mut alloc = Pymalloc::default();
+        let per_pool = alloc.geometry().blocks_per_pool(size_class(32));
+        let blocks = allocate_many(&mut alloc, 3 * per_pool, 32);
+        let pool_of = |alloc: &Pymalloc, block: NonNull<u8>| alloc.pool_of(block.as_ptr()) as usize;
+        free_all(&mut alloc, [blocks[per_pool + 3], blocks[5]], 32);
+        let next = alloc.allocate(32).expect("memory");
+        assert_eq!(pool_of(&alloc, next), pool_of(&alloc, blocks[0]));
+        let next2 = alloc.allocate(32).expect("memory");
+        assert_eq!(pool_of(&alloc, next2), pool_of(&alloc, blocks[per_pool]));
+        let rest = blocks.iter().enumerate().filter(|&(i, _)| i != 5 && i != per_pool + 3).map(|(_, b)| *b);
+        free_all(&mut alloc, rest.chain([next, next2]), 32);
+        alloc.check_invariants();
     }
 
     #[test]
