@@ -26,9 +26,11 @@ pub(crate) enum Op {
     Reallocate(Index, usize),
 }
 
-/// Sizes from 1 to 2048 bytes, mostly small, as a Python heap's are.
+/// Sizes from 0 to 2048 bytes, mostly small, as a Python heap's are (0 now and then: see
+/// "Zero-size requests" on [`Allocator`]).
 pub(crate) fn size() -> impl Strategy<Value = usize> {
     prop_oneof![
+        1 => Just(0usize),
         6 => 1..=64usize,
         3 => 65..=512usize,
         1 => 513..=2048usize,
@@ -86,6 +88,8 @@ impl Model {
     fn insert(&mut self, ptr: NonNull<u8>, size: usize, id: u64) -> Result<(), TestCaseError> {
         let start = ptr.as_ptr() as usize;
         prop_assert_eq!(start % ALIGN, 0, "block of {} bytes at {:#x} not 16-aligned", size, start);
+        // Distinct addresses, even for zero-size blocks.
+        prop_assert!(!self.by_address.contains_key(&start), "two live blocks at {:#x}", start);
         if let Some((&before, live)) = self.by_address.range(..=start).next_back() {
             prop_assert!(
                 before + live.size <= start,
@@ -346,4 +350,88 @@ fn every_shared_view_accepts_frees_from_another_thread() {
             assert_eq!(counters.live_bytes, 0, "{}", info.name);
         }
     }
+}
+
+/// A zero request is served as one of 1 byte by every allocator and every shared view: a
+/// unique, non-null, aligned block, freed with size 0; resizing to 0 gives such a block and
+/// never frees behind the caller's back (C's `realloc(p, 0)`).
+#[test]
+fn every_allocator_serves_zero_size_requests_as_one_byte() {
+    struct ZeroSize;
+    impl AllocVisitor for ZeroSize {
+        type Output = Result<(), String>;
+        fn visit<A: Allocator + 'static>(self, mut alloc: A) -> Self::Output {
+            let a = alloc.allocate(0).ok_or("allocate(0) gave None")?;
+            let b = alloc.allocate(0).ok_or("allocate(0) gave None")?;
+            let c = alloc.allocate(24).ok_or("allocate(24) gave None")?;
+            fill(c, 24, 7);
+            for ptr in [a, b, c] {
+                if ptr.as_ptr() as usize % ALIGN != 0 {
+                    return Err(format!("{ptr:p} not aligned"));
+                }
+            }
+            if a == b || a == c || b == c {
+                return Err(format!("zero-size blocks not unique: {a:p} {b:p} {c:p}"));
+            }
+            let counters = alloc.stats().counters;
+            if let Some(counters) = counters
+                && (counters.n_allocs, counters.live_bytes) != (3, 24)
+            {
+                return Err(format!("counters after two zero requests: {counters:?}"));
+            }
+            // SAFETY: `c` is live with 24 bytes and is not used again; the result has size 0.
+            let c0 = unsafe { alloc.reallocate(c, 24, 0) }.ok_or("reallocate(24 -> 0) gave None")?;
+            // SAFETY: `c0` is live with size 0; the result is live with 100 bytes.
+            let c100 = unsafe { alloc.reallocate(c0, 0, 100) }.ok_or("reallocate(0 -> 100) gave None")?;
+            fill(c100, 100, 8);
+            // SAFETY: `a` is live with size 0.
+            let a0 = unsafe { alloc.reallocate(a, 0, 0) }.ok_or("reallocate(0 -> 0) gave None")?;
+            if !holds_pattern(c100, 100, 8) {
+                return Err("a resized block lost its contents".into());
+            }
+            // SAFETY: each is live with the size given, and freed once.
+            unsafe {
+                alloc.free(a0, 0);
+                alloc.free(b, 0);
+                alloc.free(c100, 100);
+            }
+            if let Some(counters) = alloc.stats().counters
+                && (counters.n_allocs, counters.n_frees, counters.live_bytes) != (3, 3, 0)
+            {
+                return Err(format!("counters at the end: {counters:?}"));
+            }
+            Ok(())
+        }
+    }
+    for geometry in [Geometry::Py310, Geometry::Py39] {
+        let config = AllocConfig { pymalloc_geometry: geometry, ..AllocConfig::default() };
+        for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+            let result = with_allocator(info.name, &config, ZeroSize).expect("available");
+            assert_eq!(result, Ok(()), "{} ({geometry:?})", info.name);
+            let alloc = shared(info.name, &config).expect("available");
+            let blocks: Vec<NonNull<u8>> = (0..3).map(|_| alloc.allocate(0).expect("memory")).collect();
+            assert!(blocks.iter().all(|b| b.as_ptr() as usize % ALIGN == 0), "{}", info.name);
+            assert!(
+                blocks[0] != blocks[1] && blocks[1] != blocks[2] && blocks[0] != blocks[2],
+                "{}",
+                info.name
+            );
+            for block in blocks {
+                // SAFETY: allocated above with size 0, freed once.
+                unsafe { alloc.free(block, 0) };
+            }
+        }
+    }
+}
+
+/// A zero request to pymalloc goes where CPython sends it: to libc, as `malloc(1)`.
+#[test]
+fn a_zero_request_to_pymalloc_goes_to_libc_as_cpython_sends_it() {
+    let mut alloc = crate::Pymalloc::default();
+    let block = alloc.allocate(0).expect("memory");
+    let arenas = alloc.stats().arenas.expect("pymalloc's figures");
+    assert_eq!((arenas.large_blocks, arenas.arenas_current), (1, 0));
+    // SAFETY: allocated just above with size 0.
+    unsafe { alloc.free(block, 0) };
+    assert_eq!(alloc.arena_stats().large_blocks, 0);
 }

@@ -48,6 +48,15 @@ pub struct AllocatorInfo {
 pub struct AllocConfig {
     /// The pool and arena sizes of `pymalloc`.
     pub pymalloc_geometry: Geometry,
+    /// The Python release whose libpython `cpython` loads, as `major.minor` (`"3.9"`,
+    /// `"3.11"`); the strategy syntax `cycle+cpython@3.9` sets it. `None` loads the default
+    /// libpython (`HEAPLAB_LIBPYTHON`, then `python3`'s sysconfig, then `ldconfig -p`). With
+    /// a version the library is looked for as `$(pyenv root)/versions/<ver>.*/lib/
+    /// libpython<ver>.so*` (pyenv's root from `PYENV_ROOT`, else `~/.pyenv`), then as the
+    /// default libpython when that one is of this version; see [`cpython::resolve_version`].
+    /// A process loads at most one libpython: asking for another version than the one loaded
+    /// is an "unavailable" error.
+    pub cpython_version: Option<String>,
 }
 
 /// Why an allocator could not be made.
@@ -268,7 +277,7 @@ mod tests {
 
     #[test]
     fn the_pymalloc_geometry_comes_from_the_config() {
-        let config = AllocConfig { pymalloc_geometry: Geometry::Py39 };
+        let config = AllocConfig { pymalloc_geometry: Geometry::Py39, ..AllocConfig::default() };
         let mut alloc = boxed("pymalloc", &config).unwrap();
         let block = alloc.allocate(32).unwrap();
         let arenas = alloc.stats().arenas.unwrap();

@@ -33,7 +33,8 @@
 //! - The caller passes each block's size back (see [`heaplab_core::Allocator`]), so freeing a
 //!   small block finds its pool by masking the address, with no `address_in_range` lookup
 //!   (CPython 3.11 consults a radix tree of arenas on every free).
-//! - Requests over 512 bytes go to libc `malloc`, as `PyMem_RawMalloc` sends them. Because a
+//! - Requests over 512 bytes, and requests of 0 bytes, go to libc `malloc`, as
+//!   `PyMem_RawMalloc` sends them (which turns 0 into `malloc(1)`). Because a
 //!   block's size says where it lives, a large block resized to a small size moves into a pool
 //!   (CPython would `realloc` it in place with libc).
 //! - Each allocator value has its own arenas; CPython has one set per process (per
@@ -698,10 +699,12 @@ impl Pymalloc {
         }
     }
 
+    /// A request over the threshold, or of zero bytes, from libc: `PyMem_RawMalloc`, which
+    /// turns 0 into 1 (`_PyMem_RawMalloc` in `Objects/obmalloc.c`).
     #[inline(never)]
     fn allocate_large(&mut self, size: usize) -> Option<NonNull<u8>> {
         // SAFETY: malloc accepts any size.
-        let block = NonNull::new(unsafe { libc::malloc(size) }.cast::<u8>())?;
+        let block = NonNull::new(unsafe { libc::malloc(size.max(1)) }.cast::<u8>())?;
         debug_assert_eq!(
             block.as_ptr() as usize % ALIGNMENT,
             0,
@@ -765,7 +768,9 @@ impl Pymalloc {
             return Some(moved);
         }
         // SAFETY: a large block came from libc malloc; on failure realloc leaves it alone.
-        let moved = unsafe { libc::realloc(block.as_ptr().cast(), new_size) };
+        // A zero size is made 1, as `_PyMem_RawRealloc` does: glibc's `realloc(p, 0)` would
+        // free the block and return NULL, which reads here as a failure that kept it.
+        let moved = unsafe { libc::realloc(block.as_ptr().cast(), new_size.max(1)) };
         let moved = NonNull::new(moved.cast::<u8>())?;
         debug_assert_eq!(moved.as_ptr() as usize % ALIGNMENT, 0);
         self.large_bytes = self.large_bytes - old_size as u64 + new_size as u64;

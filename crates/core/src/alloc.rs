@@ -19,8 +19,21 @@ pub const ALIGN: usize = 16;
 ///
 /// Implementations count what they hand out in a [`Counters`] and report it,
 /// with anything of their own, through [`Allocator::stats`].
+///
+/// # Zero-size requests
+///
+/// Every allocator treats size 0 the same way, as CPython's `PyObject_Malloc(0)` does
+/// (`_PyMem_RawMalloc` in `Objects/obmalloc.c` turns a zero request into `malloc(1)`): a
+/// zero request is served as a request of one byte (or the allocator's smallest block). So
+/// `allocate(0)` returns `Some` unique, non-null, [`ALIGN`]-aligned block that overlaps no
+/// other live block (memory permitting), and `reallocate(ptr, old_size, 0)` returns such a
+/// block too, releasing the old one as any move does — never C's `realloc(p, 0)`, which may
+/// free `p` and return NULL. The block's size is 0: it is given back with `free(ptr, 0)` or
+/// resized with `old_size` 0, and none of its bytes may be read or written. The counters
+/// record 0 bytes for it (sizes are the sizes requested).
 pub trait Allocator {
-    /// Allocates `size` bytes (`size > 0`) aligned to [`ALIGN`]; `None` when memory is exhausted.
+    /// Allocates `size` bytes aligned to [`ALIGN`]; `None` when memory is exhausted.
+    /// A `size` of 0 is served as described under "Zero-size requests".
     fn allocate(&mut self, size: usize) -> Option<NonNull<u8>>;
 
     /// Gives a block back.
@@ -34,7 +47,8 @@ pub trait Allocator {
     /// On `None` the old block is untouched and still owned by the caller.
     ///
     /// # Safety
-    /// As for [`Allocator::free`], with `old_size` the block's current size; `new_size > 0`.
+    /// As for [`Allocator::free`], with `old_size` the block's current size. `new_size` may be
+    /// 0 (see "Zero-size requests").
     unsafe fn reallocate(
         &mut self,
         ptr: NonNull<u8>,
