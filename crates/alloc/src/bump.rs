@@ -152,7 +152,12 @@ impl Allocator for Bump {
     }
 
     fn stats(&self) -> AllocStats {
-        AllocStats { counters: Some(self.counters), mapped_bytes: Some(self.mapped_bytes), arenas: None }
+        AllocStats {
+            counters: Some(self.counters),
+            mapped_bytes: Some(self.mapped_bytes),
+            arenas: None,
+            poisoned: false,
+        }
     }
 }
 
@@ -259,6 +264,7 @@ impl SharedAllocator for SharedBump {
             counters: None,
             mapped_bytes: Some(self.mapped_bytes.load(Ordering::Relaxed)),
             arenas: None,
+            poisoned: false,
         }
     }
 }

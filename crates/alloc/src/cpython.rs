@@ -397,7 +397,7 @@ impl Allocator for CPython {
     }
 
     fn stats(&self) -> AllocStats {
-        AllocStats { counters: Some(self.counters), mapped_bytes: None, arenas: None }
+        AllocStats { counters: Some(self.counters), mapped_bytes: None, arenas: None, poisoned: false }
     }
 }
 
@@ -432,7 +432,7 @@ impl SharedAllocator for SharedCPython {
 
     fn stats(&self) -> AllocStats {
         let counters = *self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        AllocStats { counters: Some(counters), mapped_bytes: None, arenas: None }
+        AllocStats { counters: Some(counters), mapped_bytes: None, arenas: None, poisoned: false }
     }
 }
 

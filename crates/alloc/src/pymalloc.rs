@@ -869,6 +869,7 @@ impl Allocator for Pymalloc {
             counters: Some(self.counters),
             mapped_bytes: Some(arena_bytes + self.large_bytes),
             arenas: Some(self.arena_stats()),
+            poisoned: false,
         }
     }
 }

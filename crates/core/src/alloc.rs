@@ -136,6 +136,15 @@ pub struct AllocStats {
     pub mapped_bytes: Option<u64>,
     /// pymalloc's arenas, pools and blocks, as `sys._debugmallocstats()` shows them.
     pub arenas: Option<ArenaStats>,
+    /// The allocator panicked inside a call and was taken out of use: its structures may be
+    /// half-updated, so every later call fails cleanly (allocations give `None`, frees leak)
+    /// and nothing else is reported. Left out of serialized records when false.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub poisoned: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !*value
 }
 
 /// pymalloc's own figures, named as `sys._debugmallocstats()` names them.
@@ -444,6 +453,18 @@ mod tests {
         fn stats(&self) -> AllocStats {
             AllocStats { counters: Some(self.0), ..AllocStats::default() }
         }
+    }
+
+    #[test]
+    fn a_poisoned_allocator_says_so_in_its_record_and_a_healthy_one_adds_nothing() {
+        let healthy = serde_json::to_string(&AllocStats::default()).unwrap();
+        assert!(!healthy.contains("poisoned"), "{healthy}");
+        let back: AllocStats = serde_json::from_str(&healthy).unwrap();
+        assert!(!back.poisoned);
+        let poisoned =
+            serde_json::to_string(&AllocStats { poisoned: true, ..AllocStats::default() }).unwrap();
+        assert!(poisoned.contains(r#""poisoned":true"#), "{poisoned}");
+        assert!(serde_json::from_str::<AllocStats>(&poisoned).unwrap().poisoned);
     }
 
     #[test]
