@@ -366,7 +366,7 @@ fn every_allocator_serves_zero_size_requests_as_one_byte() {
             let c = alloc.allocate(24).ok_or("allocate(24) gave None")?;
             fill(c, 24, 7);
             for ptr in [a, b, c] {
-                if ptr.as_ptr() as usize % ALIGN != 0 {
+                if !(ptr.as_ptr() as usize).is_multiple_of(ALIGN) {
                     return Err(format!("{ptr:p} not aligned"));
                 }
             }
@@ -410,7 +410,7 @@ fn every_allocator_serves_zero_size_requests_as_one_byte() {
             assert_eq!(result, Ok(()), "{} ({geometry:?})", info.name);
             let alloc = shared(info.name, &config).expect("available");
             let blocks: Vec<NonNull<u8>> = (0..3).map(|_| alloc.allocate(0).expect("memory")).collect();
-            assert!(blocks.iter().all(|b| b.as_ptr() as usize % ALIGN == 0), "{}", info.name);
+            assert!(blocks.iter().all(|b| (b.as_ptr() as usize).is_multiple_of(ALIGN)), "{}", info.name);
             assert!(
                 blocks[0] != blocks[1] && blocks[1] != blocks[2] && blocks[0] != blocks[2],
                 "{}",
