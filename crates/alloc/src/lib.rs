@@ -85,8 +85,8 @@ pub trait RegisteredAllocator: Allocator + Sized + 'static {
     /// Its name and summary.
     const INFO: AllocatorInfo;
 
-    /// Whether it can run here; `Err` carries the reason, in one line.
-    fn availability() -> Result<(), String> {
+    /// Whether it can run here with `config`; `Err` carries the reason, in one line.
+    fn availability(_config: &AllocConfig) -> Result<(), String> {
         Ok(())
     }
 
@@ -152,17 +152,23 @@ pub fn shared(name: &str, config: &AllocConfig) -> Result<Box<dyn SharedAllocato
     resolve(name, Shared(config))
 }
 
-/// Whether the allocator `name` can run here: `Err` with the reason, or listing the valid
-/// names for an unknown one.
+/// Whether the allocator `name` can run here with the default config: `Err` with the reason,
+/// or listing the valid names for an unknown one.
 pub fn availability(name: &str) -> Result<(), String> {
-    struct Availability;
-    impl EntryVisitor for Availability {
+    availability_with(name, &AllocConfig::default())
+}
+
+/// Whether the allocator `name` can run here with `config` (for `cpython`, with its
+/// `cpython_version`): `Err` says what is missing, in one line.
+pub fn availability_with(name: &str, config: &AllocConfig) -> Result<(), String> {
+    struct Availability<'a>(&'a AllocConfig);
+    impl EntryVisitor for Availability<'_> {
         type Output = Result<(), String>;
         fn visit<E: RegisteredAllocator>(self) -> Self::Output {
-            E::availability()
+            E::availability(self.0)
         }
     }
-    resolve(name, Availability).map_err(|e| match e {
+    resolve(name, Availability(config)).map_err(|e| match e {
         AllocError::Unknown { .. } => e.to_string(),
         AllocError::Unavailable { reason, .. } => reason,
     })
