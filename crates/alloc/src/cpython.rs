@@ -210,9 +210,8 @@ pub fn parse_debug_malloc_stats(text: &str) -> Result<MallocStats, String> {
             _ => {
                 let words: Vec<&str> = label.split_whitespace().collect();
                 match words.as_slice() {
-                    [n, "arenas", "*", bytes, "bytes/arena"] => {
+                    [_, "arenas", "*", bytes, "bytes/arena"] => {
                         stats.arenas.arena_size = number(bytes).unwrap_or(0);
-                        let _ = n;
                     }
                     [n, "unused", "pools", "*", bytes, "bytes"] => {
                         stats.unused_pools = number(n).unwrap_or(0);
