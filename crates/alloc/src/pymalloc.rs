@@ -1293,32 +1293,61 @@ mod tests {
 
     #[test]
     fn scattered_survivors_pin_every_arena_and_contiguous_ones_do_not() {
-        let n = 200_000;
-        // Free 99 of every 100: the survivors sit in every pool.
-        let mut alloc = Pymalloc::default();
-        let blocks = allocate_many(&mut alloc, n, 24);
-        let arenas_before = arenas(&alloc).arenas_current;
-        let (kept, freed): (Vec<_>, Vec<_>) = blocks.iter().enumerate().partition(|(i, _)| i % 100 == 0);
-        free_all(&mut alloc, freed.into_iter().map(|(_, b)| *b), 24);
-        let stats = arenas(&alloc);
-        assert_eq!(stats.arenas_current, arenas_before, "every arena pinned");
-        assert_eq!(stats.arenas_reclaimed, 0);
-        assert_eq!(stats.classes[0].blocks_in_use, kept.len() as u64);
-        alloc.check_invariants();
-        free_all(&mut alloc, kept.into_iter().map(|(_, b)| *b), 24);
+        // Sizes and geometries whose pools hold different counts (1021, 510, 31; 254, 126,
+        // 7), so that no expectation is right for one size only.
+        for geometry in [Geometry::Py310, Geometry::Py39] {
+            for size in [16, 24, 100, 512] {
+                // Enough for two arenas and more, ending partway through a pool.
+                let per_pool = geometry.blocks_per_pool(size_class(size));
+                survivors_in(
+                    geometry,
+                    size,
+                    (2 * geometry.max_pools_in_arena() + 3) * per_pool + per_pool / 2,
+                );
+            }
+        }
+        survivors_in(Geometry::Py310, 24, 200_000);
+    }
 
-        // Free the first 99%: the survivors fill a couple of pools.
-        let mut alloc = Pymalloc::default();
-        let blocks = allocate_many(&mut alloc, n, 24);
-        let (freed, kept) = blocks.split_at(n - n / 100);
-        free_all(&mut alloc, freed.iter().copied(), 24);
+    fn survivors_in(geometry: Geometry, size: usize, n: usize) {
+        let per_pool = geometry.blocks_per_pool(size_class(size));
+        let at = format!("{geometry:?}, {n} blocks of {size} B");
+        // Free 99 of every 100: the survivors sit in every arena.
+        let mut alloc = Pymalloc::new(geometry);
+        let blocks = allocate_many(&mut alloc, n, size);
+        let arenas_before = arenas(&alloc).arenas_current;
+        assert!(arenas_before >= 2, "{at}: several arenas");
+        let (kept, freed): (Vec<_>, Vec<_>) = blocks.iter().enumerate().partition(|(i, _)| i % 100 == 0);
+        free_all(&mut alloc, freed.into_iter().map(|(_, b)| *b), size);
+        let stats = arenas(&alloc);
+        assert_eq!(stats.arenas_current, arenas_before, "{at}: every arena pinned");
+        assert_eq!(stats.arenas_reclaimed, 0, "{at}");
+        assert_eq!(stats.classes[0].blocks_in_use, kept.len() as u64, "{at}");
+        // A pool keeps a survivor when one of its blocks has an index that is a multiple of
+        // 100: blocks fill pools in order, `per_pool` at a time.
+        let pinned_pools = (0..n.div_ceil(per_pool))
+            .filter(|pool| (pool * per_pool..((pool + 1) * per_pool).min(n)).any(|i| i % 100 == 0))
+            .count();
+        assert_eq!(stats.classes[0].pools as usize, pinned_pools, "{at}: pinned pools");
+        alloc.check_invariants();
+        free_all(&mut alloc, kept.into_iter().map(|(_, b)| *b), size);
+
+        // Free the first 99%: the survivors fill a few pools.
+        let mut alloc = Pymalloc::new(geometry);
+        let blocks = allocate_many(&mut alloc, n, size);
+        let first_kept = n - n / 100;
+        let (freed, kept) = blocks.split_at(first_kept);
+        free_all(&mut alloc, freed.iter().copied(), size);
         let stats = arenas(&alloc);
         // What stays: the one or two arenas of the survivors, and one empty arena.
-        assert!(stats.arenas_current <= 3, "{:?}", stats.arena_map);
-        assert_eq!(stats.arenas_reclaimed, arenas_before - stats.arenas_current);
-        assert_eq!(stats.classes[0].pools, (n / 100).div_ceil(510) as u64 + 1);
+        assert!(stats.arenas_current <= 3, "{at}: {:?}", stats.arena_map);
+        assert_eq!(stats.arenas_reclaimed, arenas_before - stats.arenas_current, "{at}");
+        // The survivors' pools: from the one of the first kept block to the one of the last
+        // (the first may be shared with freed blocks, hence not `div_ceil` of the count).
+        let survivor_pools = (n - 1) / per_pool - first_kept / per_pool + 1;
+        assert_eq!(stats.classes[0].pools as usize, survivor_pools, "{at}: survivors' pools");
         alloc.check_invariants();
-        free_all(&mut alloc, kept.iter().copied(), 24);
+        free_all(&mut alloc, kept.iter().copied(), size);
     }
 
     #[test]
