@@ -719,7 +719,8 @@ impl RegisteredAllocator for CPython {
     }
 }
 
-#[cfg(test)]
+// Not under Miri: these load libraries and run `python3`, which Miri cannot.
+#[cfg(all(test, not(miri)))]
 mod tests {
     use super::*;
 

@@ -303,6 +303,19 @@ pub(crate) fn free_on_another_thread(alloc: &dyn SharedAllocator, sizes: &[usize
     });
 }
 
+/// The allocators the tests run: every available one; under Miri, which cannot call foreign
+/// allocators (mimalloc, jemalloc) or load libpython, those written in Rust over libc's
+/// malloc (which Miri provides) and `std::alloc`.
+fn testable_allocators() -> impl Iterator<Item = &'static crate::AllocatorInfo> {
+    ALLOCATORS.iter().filter(|info| {
+        if cfg!(miri) {
+            matches!(info.name, "pymalloc" | "system" | "bump")
+        } else {
+            availability(info.name).is_ok()
+        }
+    })
+}
+
 /// Runs `ops` on every available allocator, through [`with_allocator`].
 fn run_on_every_allocator(config: &AllocConfig, ops: &[Op]) -> Result<(), TestCaseError> {
     struct RunOps<'a>(&'a [Op]);
@@ -312,7 +325,7 @@ fn run_on_every_allocator(config: &AllocConfig, ops: &[Op]) -> Result<(), TestCa
             run_ops(&mut alloc, self.0)
         }
     }
-    for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+    for info in testable_allocators() {
         with_allocator(info.name, config, RunOps(ops))
             .expect("available")
             .map_err(|e| TestCaseError::fail(format!("{}: {e}", info.name)))?;
@@ -321,7 +334,7 @@ fn run_on_every_allocator(config: &AllocConfig, ops: &[Op]) -> Result<(), TestCa
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 48 }, ..ProptestConfig::default() })]
 
     #[test]
     fn every_allocator_keeps_blocks_aligned_apart_and_intact(ops in ops(200)) {
@@ -337,7 +350,7 @@ proptest! {
 
     #[test]
     fn every_shared_view_keeps_blocks_aligned_apart_and_intact(ops in ops(200)) {
-        for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+        for info in testable_allocators() {
             let alloc = shared(info.name, &AllocConfig::default()).expect("available");
             run_shared_ops(alloc.as_ref(), &ops).map_err(|e| TestCaseError::fail(format!("{}: {e}", info.name)))?;
         }
@@ -345,7 +358,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 1 } else { 8 }, ..ProptestConfig::default() })]
 
     /// Thousands of mixed operations of every class on pymalloc, through the model (aligned,
     /// apart, intact, counted), with every structural invariant checked every 250 steps, at
@@ -376,7 +389,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 24 }, ..ProptestConfig::default() })]
 
     /// pymalloc's lists, counts and arena order stay consistent through long mixed runs of
     /// many blocks of one class, where pools fill, drain and arenas come and go.
@@ -415,7 +428,7 @@ proptest! {
 #[test]
 fn every_shared_view_accepts_frees_from_another_thread() {
     let sizes: Vec<usize> = (0..2000).map(|i| [8, 24, 32, 100, 512, 700, 3000][i % 7]).collect();
-    for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+    for info in testable_allocators() {
         let alloc = shared(info.name, &AllocConfig::default()).expect("available");
         free_on_another_thread(alloc.as_ref(), &sizes);
         if let Some(counters) = alloc.stats().counters {
@@ -478,7 +491,7 @@ fn every_allocator_serves_zero_size_requests_as_one_byte() {
     }
     for geometry in [Geometry::Py310, Geometry::Py39] {
         let config = AllocConfig { pymalloc_geometry: geometry, ..AllocConfig::default() };
-        for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+        for info in testable_allocators() {
             let result = with_allocator(info.name, &config, ZeroSize).expect("available");
             assert_eq!(result, Ok(()), "{} ({geometry:?})", info.name);
             let alloc = shared(info.name, &config).expect("available");

@@ -1016,6 +1016,28 @@ impl Pymalloc {
             }
         }
         assert_eq!(current, self.narenas_currently_allocated);
+
+        // The table of arena objects starts at 16 and doubles (`new_arena`), and every object
+        // without an arena is on `unused_arena_objects`, once.
+        let len = self.arenas.len();
+        assert!(
+            len == 0 || (len % INITIAL_ARENA_OBJECTS == 0 && (len / INITIAL_ARENA_OBJECTS).is_power_of_two()),
+            "{len} arena objects"
+        );
+        let mut unused = vec![false; len];
+        let mut index = self.unused_arena_objects;
+        while index != NO_ARENA {
+            let ao = &self.arenas[index as usize];
+            assert!(ao.address.is_null(), "arena object {index} is on the unused list with an arena");
+            assert!(!std::mem::replace(&mut unused[index as usize], true), "unused list loops at {index}");
+            index = ao.nextarena;
+        }
+        let without_arena = self.arenas.iter().filter(|ao| ao.address.is_null()).count();
+        assert_eq!(
+            unused.iter().filter(|&&u| u).count(),
+            without_arena,
+            "every unused arena object is listed"
+        );
     }
 
     /// Blocks in use in pools, summed over every pool.
@@ -1118,6 +1140,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "hundreds of thousands of blocks: too slow under Miri")]
     fn a_hundred_thousand_32_byte_blocks_fill_197_pools_in_4_arenas() {
         let mut alloc = Pymalloc::new(Geometry::Py310);
         let blocks = allocate_many(&mut alloc, 100_000, 32);
@@ -1239,6 +1262,78 @@ mod tests {
         alloc.check_invariants();
     }
 
+    /// More arenas at once than the first table of arena objects holds (16): the table
+    /// doubles, and arena objects freed by reclaimed arenas are reused.
+    #[test]
+    fn the_arena_table_doubles_past_16_arenas_and_recycles_its_objects() {
+        let geometry = Geometry::Py39;
+        let mut alloc = Pymalloc::new(geometry);
+        let per_arena = geometry.max_pools_in_arena() * geometry.blocks_per_pool(size_class(512));
+        let blocks = allocate_many(&mut alloc, 17 * per_arena + 1, 512);
+        let stats = arenas(&alloc);
+        assert_eq!(stats.arenas_current, 18);
+        assert_eq!(stats.arena_map.len(), 18);
+        // (The map is in address order, which need not be the order of mapping.)
+        assert_eq!(stats.arena_map.iter().filter(|a| a.full == 64).count(), 17, "{:?}", stats.arena_map);
+        assert_eq!(alloc.arenas.len(), 32);
+        alloc.check_invariants();
+        // Drain all but the last arena's block, then fill again: reclaimed arenas' objects
+        // come back from the unused list, and the table does not grow.
+        let (first, rest) = blocks.split_at(17 * per_arena);
+        free_all(&mut alloc, first.iter().copied(), 512);
+        alloc.check_invariants();
+        let stats = arenas(&alloc);
+        // Each drained arena sits before the one still in use (63 free pools) in
+        // usable_arenas when its last pool empties, so it is not the last and goes.
+        assert_eq!((stats.arenas_current, stats.arenas_reclaimed), (1, 17), "{:?}", stats);
+        let again = allocate_many(&mut alloc, 17 * per_arena, 512);
+        assert_eq!(alloc.arenas.len(), 32);
+        assert_eq!(arenas(&alloc).arenas_highwater, 18);
+        alloc.check_invariants();
+        free_all(&mut alloc, again.into_iter().chain(rest.iter().copied()), 512);
+        alloc.check_invariants();
+        assert_eq!(alloc.small_blocks_in_use(), 0);
+    }
+
+    #[test]
+    fn mapped_bytes_count_arenas_and_large_blocks() {
+        for geometry in [Geometry::Py310, Geometry::Py39] {
+            let mut alloc = Pymalloc::new(geometry);
+            let per_arena = geometry.max_pools_in_arena() * geometry.blocks_per_pool(size_class(512));
+            let blocks = allocate_many(&mut alloc, per_arena + 1, 512);
+            let big = alloc.allocate(1000).expect("memory");
+            let arenas_now = alloc.arena_stats().arenas_current;
+            assert_eq!(arenas_now, 2);
+            assert_eq!(alloc.stats().mapped_bytes, Some(arenas_now * geometry.arena_size() as u64 + 1000));
+            // SAFETY: allocated above with 1000 bytes.
+            unsafe { alloc.free(big, 1000) };
+            free_all(&mut alloc, blocks, 512);
+        }
+    }
+
+    /// Dropping the allocator gives its arenas back to the kernel: `mincore` then finds
+    /// their pages unmapped (ENOMEM). Another test thread may map something at one of those
+    /// addresses in between, so it asks that not every one of the arenas be mapped still.
+    #[test]
+    #[cfg_attr(miri, ignore = "mincore")]
+    fn dropping_the_allocator_unmaps_its_arenas() {
+        let mut alloc = Pymalloc::new(Geometry::Py310);
+        let per_arena = 63 * alloc.geometry().blocks_per_pool(size_class(512));
+        let blocks = allocate_many(&mut alloc, 4 * per_arena, 512);
+        let page = os::page_size();
+        let mut pages: Vec<usize> = blocks.iter().map(|b| b.as_ptr() as usize & !(page - 1)).collect();
+        pages.dedup();
+        let arena_pages: Vec<usize> = pages.iter().step_by(pages.len() / 4).copied().collect();
+        let mapped = |address: usize| {
+            let mut vec = [0u8; 1];
+            // SAFETY: mincore only reports on the page at `address`; it writes one byte to `vec`.
+            unsafe { libc::mincore(address as *mut libc::c_void, page, vec.as_mut_ptr()) == 0 }
+        };
+        assert!(arena_pages.iter().all(|&address| mapped(address)));
+        drop(alloc);
+        assert!(!arena_pages.iter().all(|&address| mapped(address)), "arenas still mapped after drop");
+    }
+
     #[test]
     fn the_fullest_arena_is_preferred() {
         let mut alloc = Pymalloc::default();
@@ -1292,6 +1387,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "hundreds of thousands of blocks: too slow under Miri")]
     fn scattered_survivors_pin_every_arena_and_contiguous_ones_do_not() {
         // Sizes and geometries whose pools hold different counts (1021, 510, 31; 254, 126,
         // 7), so that no expectation is right for one size only.
