@@ -1021,7 +1021,9 @@ impl Pymalloc {
         // without an arena is on `unused_arena_objects`, once.
         let len = self.arenas.len();
         assert!(
-            len == 0 || (len % INITIAL_ARENA_OBJECTS == 0 && (len / INITIAL_ARENA_OBJECTS).is_power_of_two()),
+            len == 0
+                || (len.is_multiple_of(INITIAL_ARENA_OBJECTS)
+                    && (len / INITIAL_ARENA_OBJECTS).is_power_of_two()),
             "{len} arena objects"
         );
         let mut unused = vec![false; len];
