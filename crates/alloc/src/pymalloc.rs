@@ -704,7 +704,9 @@ impl Pymalloc {
     #[inline(never)]
     fn allocate_large(&mut self, size: usize) -> Option<NonNull<u8>> {
         // SAFETY: malloc accepts any size.
-        let block = NonNull::new(unsafe { libc::malloc(size.max(1)) }.cast::<u8>())?;
+        // (As 16, not 1: C promises a 1-byte block only 1-byte alignment, and glibc serves
+        // both from the same 32-byte chunk.)
+        let block = NonNull::new(unsafe { libc::malloc(size.max(ALIGNMENT)) }.cast::<u8>())?;
         debug_assert_eq!(
             block.as_ptr() as usize % ALIGNMENT,
             0,
@@ -768,9 +770,9 @@ impl Pymalloc {
             return Some(moved);
         }
         // SAFETY: a large block came from libc malloc; on failure realloc leaves it alone.
-        // A zero size is made 1, as `_PyMem_RawRealloc` does: glibc's `realloc(p, 0)` would
+        // A zero size is made 16 (`_PyMem_RawRealloc` makes it 1; see `allocate_large`): glibc's `realloc(p, 0)` would
         // free the block and return NULL, which reads here as a failure that kept it.
-        let moved = unsafe { libc::realloc(block.as_ptr().cast(), new_size.max(1)) };
+        let moved = unsafe { libc::realloc(block.as_ptr().cast(), new_size.max(ALIGNMENT)) };
         let moved = NonNull::new(moved.cast::<u8>())?;
         debug_assert_eq!(moved.as_ptr() as usize % ALIGNMENT, 0);
         self.large_bytes = self.large_bytes - old_size as u64 + new_size as u64;
