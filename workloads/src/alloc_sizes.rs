@@ -86,13 +86,14 @@ pub fn run(alloc: &mut dyn Allocator, log: &mut PhaseLog, params: &Params) -> Ou
     let mut n_blocks_allocated = 0;
     let mut batch_serial = 0;
 
+    let blocks = BlockAllocator::new(alloc);
     for order in [FreeOrder::Lifo, FreeOrder::Fifo, FreeOrder::Random] {
-        log.start(order.phase_name(), || snapshot(alloc));
+        log.start(order.phase_name(), || snapshot(&*blocks.allocator()));
         for _ in 0..ROUNDS {
             for block_size in block_sizes() {
                 let n_blocks = blocks_per_batch(params.size, block_size);
-                let batch = allocate_batch(alloc, block_size, n_blocks, batch_serial);
-                let sums = free_batch(alloc, batch, order, &mut rng);
+                let batch = allocate_batch(&blocks, block_size, n_blocks, batch_serial);
+                let sums = free_batch(&blocks, batch, order, &mut rng);
                 checksum.word(block_size as u64);
                 checksum.word(n_blocks);
                 checksum.word(sums.first_words);
@@ -102,7 +103,7 @@ pub fn run(alloc: &mut dyn Allocator, log: &mut PhaseLog, params: &Params) -> Ou
             }
         }
     }
-    log.end(|| snapshot(alloc));
+    log.end(|| snapshot(&*blocks.allocator()));
 
     Outcome { checksum: checksum.finish(), ops: n_blocks_allocated }
 }
@@ -129,15 +130,15 @@ fn stamp(batch_serial: u64, index: u64) -> u64 {
 
 /// Allocates `n_blocks` blocks of `block_size`, stamping each at its first
 /// and last word.
-fn allocate_batch(
-    alloc: &mut dyn Allocator,
+fn allocate_batch<'a>(
+    blocks: &BlockAllocator<'a>,
     block_size: usize,
     n_blocks: u64,
     batch_serial: u64,
-) -> Vec<Block> {
+) -> Vec<Block<'a>> {
     let mut batch = Vec::with_capacity(n_blocks as usize);
     for index in 0..n_blocks {
-        let mut block = match alloc.alloc_block(block_size) {
+        let mut block = match blocks.alloc_block(block_size) {
             Ok(block) => block,
             Err(error) => panic!("alloc-sizes: {error}"),
         };
@@ -158,37 +159,37 @@ struct StampSums {
 }
 
 /// Frees every block of `batch` in `order`, reading each block's stamps first.
-fn free_batch(
-    alloc: &mut dyn Allocator,
-    mut batch: Vec<Block>,
+fn free_batch<'a>(
+    blocks: &BlockAllocator<'a>,
+    mut batch: Vec<Block<'a>>,
     order: FreeOrder,
     rng: &mut Rng,
 ) -> StampSums {
     let mut sums = StampSums::default();
-    let mut free_one = |alloc: &mut dyn Allocator, block: Block| {
+    let mut free_one = |block: Block<'a>| {
         let bytes = block.bytes();
         let word_at = |offset: usize| {
             u64::from_le_bytes(bytes[offset..offset + STAMP_BYTES].try_into().expect("eight bytes"))
         };
         sums.first_words = sums.first_words.wrapping_add(word_at(0));
         sums.last_words = sums.last_words.wrapping_add(word_at(bytes.len() - STAMP_BYTES));
-        alloc.free_block(block);
+        blocks.free_block(block);
     };
     match order {
         FreeOrder::Lifo => {
             while let Some(block) = batch.pop() {
-                free_one(alloc, block);
+                free_one(block);
             }
         }
         FreeOrder::Fifo => {
             for block in batch {
-                free_one(alloc, block);
+                free_one(block);
             }
         }
         FreeOrder::Random => {
             shuffle(&mut batch, rng);
             for block in batch {
-                free_one(alloc, block);
+                free_one(block);
             }
         }
     }

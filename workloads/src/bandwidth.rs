@@ -58,18 +58,19 @@ const STREAM: u64 = 31;
 pub fn run(alloc: &mut dyn Allocator, log: &mut PhaseLog, params: &Params) -> Outcome {
     let n_bytes = params.size as usize * F64_BYTES;
 
-    log.start("fill", || alloc_snapshot(alloc));
-    let mut block = alloc.alloc_block(n_bytes).unwrap_or_else(|error| panic!("bandwidth: {error}"));
+    let blocks = BlockAllocator::new(alloc);
+    log.start("fill", || alloc_snapshot(&*blocks.allocator()));
+    let mut block = blocks.alloc_block(n_bytes).unwrap_or_else(|error| panic!("bandwidth: {error}"));
     for (index, slot) in block.bytes_mut().chunks_exact_mut(F64_BYTES).enumerate() {
         write_f64(slot, element_value(params.seed, STREAM, index as u64));
     }
 
-    log.start("read", || alloc_snapshot(alloc));
+    log.start("read", || alloc_snapshot(&*blocks.allocator()));
     let total = blocked_sum_le_bytes(block.bytes());
 
-    log.start("teardown", || alloc_snapshot(alloc));
-    alloc.free_block(block);
-    log.end(|| alloc_snapshot(alloc));
+    log.start("teardown", || alloc_snapshot(&*blocks.allocator()));
+    blocks.free_block(block);
+    log.end(|| alloc_snapshot(&*blocks.allocator()));
 
     let mut checksum = Checksum::new();
     checksum.word(params.size);

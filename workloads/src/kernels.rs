@@ -217,13 +217,13 @@ pub struct FreedTally {
 
 impl FreedTally {
     /// Reads `block`'s stamps, counts it, and frees it into `alloc`.
-    pub fn free(&mut self, alloc: &dyn SharedAllocator, block: Block) {
+    pub fn free<'a>(&mut self, blocks: &SharedBlockAllocator<'a>, block: Block<'a>) {
         let bytes = block.bytes();
         self.blocks += 1;
         self.bytes = self.bytes.wrapping_add(bytes.len() as u64);
         self.first_words = self.first_words.wrapping_add(read_u64_at(bytes, 0));
         self.last_words = self.last_words.wrapping_add(read_u64_at(bytes, bytes.len() - 8));
-        alloc.free_block(block);
+        blocks.free_block(block);
     }
 
     /// Adds another thread's tally to this one.

@@ -72,9 +72,9 @@ const STREAM: u64 = 51;
 
 /// One array of live blocks, its index among the arrays, and what has been freed from it.
 #[derive(Debug)]
-struct SlotArray {
+struct SlotArray<'a> {
     index: usize,
-    slots: Vec<Option<Block>>,
+    slots: Vec<Option<Block<'a>>>,
     freed: FreedTally,
 }
 
@@ -88,7 +88,9 @@ pub fn run(alloc: &dyn SharedAllocator, log: &mut PhaseLog, params: &Params) -> 
     let threads = params.threads.max(1) as usize;
     let per_round = replacements_per_array_round(params.size);
     let seed = params.seed;
-    let mut arrays: Vec<SlotArray> = (0..ARRAYS)
+    let blocks = SharedBlockAllocator::new(alloc);
+    let blocks = &blocks;
+    let mut arrays: Vec<SlotArray<'_>> = (0..ARRAYS)
         .map(|index| SlotArray { index, slots: Vec::with_capacity(SLOTS), freed: FreedTally::default() })
         .collect();
 
@@ -96,7 +98,7 @@ pub fn run(alloc: &dyn SharedAllocator, log: &mut PhaseLog, params: &Params) -> 
     arrays = in_parallel(arrays, threads, 0, |array| {
         let mut rng = array_rng(seed, array.index, ROUNDS);
         for _ in 0..SLOTS {
-            array.slots.push(Some(allocate(alloc, &mut rng)));
+            array.slots.push(Some(allocate(blocks, &mut rng)));
         }
     });
 
@@ -106,8 +108,8 @@ pub fn run(alloc: &dyn SharedAllocator, log: &mut PhaseLog, params: &Params) -> 
             let mut rng = array_rng(seed, array.index, round);
             for _ in 0..per_round {
                 let slot = &mut array.slots[rng.below(SLOTS as u64) as usize];
-                array.freed.free(alloc, slot.take().expect("every slot holds a block"));
-                *slot = Some(allocate(alloc, &mut rng));
+                array.freed.free(blocks, slot.take().expect("every slot holds a block"));
+                *slot = Some(allocate(blocks, &mut rng));
             }
         });
     }
@@ -115,7 +117,7 @@ pub fn run(alloc: &dyn SharedAllocator, log: &mut PhaseLog, params: &Params) -> 
     log.start("teardown", || shared_snapshot(alloc));
     arrays = in_parallel(arrays, threads, ROUNDS, |array| {
         for block in array.slots.drain(..).flatten() {
-            array.freed.free(alloc, block);
+            array.freed.free(blocks, block);
         }
     });
     log.end(|| shared_snapshot(alloc));
@@ -136,9 +138,9 @@ fn array_rng(seed: u64, array_index: usize, round: usize) -> Rng {
 }
 
 /// Allocates a block of a random size and stamps it at both ends with a random word and its complement.
-fn allocate(alloc: &dyn SharedAllocator, rng: &mut Rng) -> Block {
+fn allocate<'a>(blocks: &SharedBlockAllocator<'a>, rng: &mut Rng) -> Block<'a> {
     let size = (MIN_BLOCK + rng.below(MAX_BLOCK - MIN_BLOCK + 1)) as usize;
-    let mut block = alloc.alloc_block(size).unwrap_or_else(|error| panic!("larson: {error}"));
+    let mut block = blocks.alloc_block(size).unwrap_or_else(|error| panic!("larson: {error}"));
     stamp_block(&mut block, rng.next_u64());
     block
 }
@@ -151,23 +153,23 @@ pub fn thread_of(array_index: usize, round: usize, threads: usize) -> usize {
 /// Runs `work` on every array, each on thread [`thread_of`] of `threads`
 /// fresh threads (or on this thread when there is one), and gives the
 /// arrays back in index order.
-fn in_parallel(
-    arrays: Vec<SlotArray>,
+fn in_parallel<'a>(
+    arrays: Vec<SlotArray<'a>>,
     threads: usize,
     round: usize,
-    work: impl Fn(&mut SlotArray) + Sync,
-) -> Vec<SlotArray> {
+    work: impl Fn(&mut SlotArray<'a>) + Sync,
+) -> Vec<SlotArray<'a>> {
     if threads == 1 {
         let mut arrays = arrays;
         arrays.iter_mut().for_each(&work);
         return arrays;
     }
-    let mut shares: Vec<Vec<SlotArray>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut shares: Vec<Vec<SlotArray<'a>>> = (0..threads).map(|_| Vec::new()).collect();
     for array in arrays {
         shares[thread_of(array.index, round, threads)].push(array);
     }
     let work = &work;
-    let mut arrays: Vec<SlotArray> = std::thread::scope(|scope| {
+    let mut arrays: Vec<SlotArray<'a>> = std::thread::scope(|scope| {
         let handles: Vec<_> = shares
             .into_iter()
             .map(|mut share| {

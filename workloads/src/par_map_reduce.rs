@@ -93,18 +93,19 @@ pub fn run(alloc: &dyn SharedAllocator, log: &mut PhaseLog, params: &Params) -> 
 /// One task: builds the inputs of elements `start..start + len` in a new
 /// buffer, maps them into a second, sums it, and frees both.
 fn chunk_total(alloc: &dyn SharedAllocator, seed: u64, start: usize, len: usize) -> f64 {
+    let blocks = SharedBlockAllocator::new(alloc);
     let n_bytes = len * F64_BYTES;
-    let mut inputs = alloc.alloc_block(n_bytes).unwrap_or_else(|error| panic!("par-map-reduce: {error}"));
+    let mut inputs = blocks.alloc_block(n_bytes).unwrap_or_else(|error| panic!("par-map-reduce: {error}"));
     for (offset, slot) in inputs.bytes_mut().chunks_exact_mut(F64_BYTES).enumerate() {
         write_f64(slot, element_value(seed, SUM_INPUT_STREAM, (start + offset) as u64));
     }
-    let mut mapped = alloc.alloc_block(n_bytes).unwrap_or_else(|error| panic!("par-map-reduce: {error}"));
+    let mut mapped = blocks.alloc_block(n_bytes).unwrap_or_else(|error| panic!("par-map-reduce: {error}"));
     let input_values = inputs.bytes().chunks_exact(F64_BYTES);
     for (slot, input) in mapped.bytes_mut().chunks_exact_mut(F64_BYTES).zip(input_values) {
         write_f64(slot, map_value(read_f64(input)));
     }
     let total = block_sum_le_bytes(mapped.bytes());
-    alloc.free_block(inputs);
-    alloc.free_block(mapped);
+    blocks.free_block(inputs);
+    blocks.free_block(mapped);
     total
 }

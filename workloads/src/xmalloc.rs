@@ -70,7 +70,7 @@ pub const MAX_BLOCK: usize = 512;
 const SIZE_STREAM: u64 = 41;
 
 /// Blocks handed from a producer to a consumer at once.
-type Batch = Vec<Block>;
+type Batch<'a> = Vec<Block<'a>>;
 
 /// How the threads divide the work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,19 +110,20 @@ fn stamp(seed: u64, k: u64) -> u64 {
 pub fn run(alloc: &dyn SharedAllocator, log: &mut PhaseLog, params: &Params) -> Outcome {
     let n_blocks = params.size;
 
+    let blocks = SharedBlockAllocator::new(alloc);
     log.start("exchange", || shared_snapshot(alloc));
     let freed = match Roles::for_threads(params.threads) {
         None => {
             let mut freed = FreedTally::default();
             for start in (0..n_blocks).step_by(BATCH) {
                 let end = (start + BATCH as u64).min(n_blocks);
-                for block in allocate_batch(alloc, params.seed, start..end) {
-                    freed.free(alloc, block);
+                for block in allocate_batch(&blocks, params.seed, start..end) {
+                    freed.free(&blocks, block);
                 }
             }
             freed
         }
-        Some(roles) => exchange(alloc, params.seed, n_blocks, roles),
+        Some(roles) => exchange(&blocks, params.seed, n_blocks, roles),
     };
     log.end(|| shared_snapshot(alloc));
     assert_eq!(freed.blocks, n_blocks, "xmalloc: blocks lost between producers and consumers");
@@ -134,11 +135,15 @@ pub fn run(alloc: &dyn SharedAllocator, log: &mut PhaseLog, params: &Params) -> 
 }
 
 /// Allocates and stamps blocks `range`.
-fn allocate_batch(alloc: &dyn SharedAllocator, seed: u64, range: std::ops::Range<u64>) -> Batch {
+fn allocate_batch<'a>(
+    blocks: &SharedBlockAllocator<'a>,
+    seed: u64,
+    range: std::ops::Range<u64>,
+) -> Batch<'a> {
     range
         .map(|k| {
             let mut block =
-                alloc.alloc_block(block_size(seed, k)).unwrap_or_else(|error| panic!("xmalloc: {error}"));
+                blocks.alloc_block(block_size(seed, k)).unwrap_or_else(|error| panic!("xmalloc: {error}"));
             stamp_block(&mut block, stamp(seed, k));
             block
         })
@@ -146,8 +151,8 @@ fn allocate_batch(alloc: &dyn SharedAllocator, seed: u64, range: std::ops::Range
 }
 
 /// Runs the producers and consumers until every block is freed; returns what the consumers tallied.
-fn exchange(alloc: &dyn SharedAllocator, seed: u64, n_blocks: u64, roles: Roles) -> FreedTally {
-    let (senders, receivers): (Vec<SyncSender<Batch>>, Vec<Receiver<Batch>>) =
+fn exchange(blocks: &SharedBlockAllocator<'_>, seed: u64, n_blocks: u64, roles: Roles) -> FreedTally {
+    let (senders, receivers): (Vec<SyncSender<Batch<'_>>>, Vec<Receiver<Batch<'_>>>) =
         (0..roles.consumers).map(|_| sync_channel(CHANNEL_BATCHES)).unzip();
     std::thread::scope(|scope| {
         let consumers: Vec<_> = receivers
@@ -157,7 +162,7 @@ fn exchange(alloc: &dyn SharedAllocator, seed: u64, n_blocks: u64, roles: Roles)
                     let mut freed = FreedTally::default();
                     for batch in receiver {
                         for block in batch {
-                            freed.free(alloc, block);
+                            freed.free(blocks, block);
                         }
                     }
                     freed
@@ -172,7 +177,7 @@ fn exchange(alloc: &dyn SharedAllocator, seed: u64, n_blocks: u64, roles: Roles)
                 let end = (start + per_producer).min(n_blocks);
                 for (serial, batch_start) in (start..end).step_by(BATCH).enumerate() {
                     let batch_end = (batch_start + BATCH as u64).min(end);
-                    let batch = allocate_batch(alloc, seed, batch_start..batch_end);
+                    let batch = allocate_batch(blocks, seed, batch_start..batch_end);
                     senders[serial % senders.len()].send(batch).expect("a consumer hung up early");
                 }
             });

@@ -152,7 +152,12 @@ impl Allocator for Bump {
     }
 
     fn stats(&self) -> AllocStats {
-        AllocStats { counters: Some(self.counters), mapped_bytes: Some(self.mapped_bytes), arenas: None }
+        AllocStats {
+            counters: Some(self.counters),
+            mapped_bytes: Some(self.mapped_bytes),
+            arenas: None,
+            poisoned: false,
+        }
     }
 }
 
@@ -178,8 +183,10 @@ pub struct SharedBump {
     current: AtomicPtr<Chunk>,
     /// Every chunk and own mapping made, kept until the region is dropped so that a thread
     /// still looking at an old chunk reads valid memory.
-    #[expect(clippy::vec_box, reason = "chunks must not move: threads hold pointers to them")]
-    chunks: Mutex<Vec<Box<Chunk>>>,
+    /// Each from `Box::into_raw`, so that the pointers threads hold are derived from the
+    /// allocation itself and stay valid however this list moves (a pointer taken from a
+    /// `Box` is invalidated when the Box is moved: Miri's Stacked Borrows found that).
+    chunks: Mutex<Vec<NonNull<Chunk>>>,
     own_mappings: Mutex<Vec<(NonNull<u8>, usize)>>,
     mapped_bytes: AtomicU64,
 }
@@ -216,8 +223,8 @@ impl SharedBump {
             return Some(());
         }
         let base = os::map(CHUNK_SIZE)?;
-        let mut chunk = Box::new(Chunk { base, cursor: AtomicUsize::new(0) });
-        let chunk_ptr: *mut Chunk = &mut *chunk;
+        let chunk = NonNull::from(Box::leak(Box::new(Chunk { base, cursor: AtomicUsize::new(0) })));
+        let chunk_ptr: *mut Chunk = chunk.as_ptr();
         chunks.push(chunk);
         self.mapped_bytes.fetch_add(CHUNK_SIZE as u64, Ordering::Relaxed);
         self.current.store(chunk_ptr, Ordering::Release);
@@ -259,6 +266,7 @@ impl SharedAllocator for SharedBump {
             counters: None,
             mapped_bytes: Some(self.mapped_bytes.load(Ordering::Relaxed)),
             arenas: None,
+            poisoned: false,
         }
     }
 }
@@ -267,8 +275,13 @@ impl Drop for SharedBump {
     fn drop(&mut self) {
         let chunks = std::mem::take(self.chunks.get_mut().unwrap_or_else(|e| e.into_inner()));
         for chunk in chunks {
-            // SAFETY: each chunk owns one live mapping of CHUNK_SIZE bytes; the region dies here.
-            unsafe { os::unmap(chunk.base, CHUNK_SIZE) };
+            // SAFETY: each came from `Box::leak` in `refill` and is given back once, here,
+            // where no thread holds a pointer to it any more; its chunk owns one live mapping
+            // of CHUNK_SIZE bytes, and the region dies here.
+            unsafe {
+                let chunk = Box::from_raw(chunk.as_ptr());
+                os::unmap(chunk.base, CHUNK_SIZE);
+            }
         }
         let own = std::mem::take(self.own_mappings.get_mut().unwrap_or_else(|e| e.into_inner()));
         for (mapping, len) in own {

@@ -1,9 +1,14 @@
 //! `cpython`: `PyObject_Malloc`, `PyObject_Realloc` and `PyObject_Free` of the real libpython,
 //! loaded at run time.
 //!
-//! The library is found, once per process, through (in order) the environment variable
-//! `HEAPLAB_LIBPYTHON` (a path), `python3`'s sysconfig (`LIBDIR` joined with `INSTSONAME`),
-//! and `ldconfig -p` (a `libpython3.*.so*`). Where none is found, or it fails to load, the
+//! The default library is found, once per process, through (in order) the environment
+//! variable `HEAPLAB_LIBPYTHON` (a path), `python3`'s sysconfig (`LIBDIR` joined with
+//! `INSTSONAME`), and `ldconfig -p` (a `libpython3.*.so*`). A specific release is selected
+//! with [`crate::AllocConfig::cpython_version`] (`"3.9"`; the strategy `cycle+cpython@3.9`):
+//! it is looked for as `$(pyenv root)/versions/3.9.*/lib/libpython3.9.so*` (the newest patch
+//! release first), then as the default library when that one is 3.9 ([`resolve_version`]).
+//! Each library is loaded at most once per process, `RTLD_LOCAL`, so that two releases, which
+//! export the same symbols, can be loaded side by side (each keeps its own pymalloc state). Where none is found, or it fails to load, the
 //! allocator is unavailable with a one-line reason: libpython is never a build-time dependency
 //! and its absence never a crash. Python 3.8 or later is required (before 3.8 pymalloc
 //! aligned blocks to 8 bytes only).
@@ -30,7 +35,7 @@ use std::ptr::NonNull;
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::thread::ThreadId;
 
-use heaplab_core::{ALIGN, AllocStats, Allocator, Counters, SharedAllocator};
+use heaplab_core::{ALIGN, AllocStats, Allocator, ArenaStats, ClassStats, Counters, SharedAllocator};
 
 use crate::{AllocConfig, AllocatorInfo, RegisteredAllocator};
 
@@ -40,6 +45,7 @@ pub const LIBPYTHON_ENV: &str = "HEAPLAB_LIBPYTHON";
 type MallocFn = unsafe extern "C" fn(usize) -> *mut c_void;
 type ReallocFn = unsafe extern "C" fn(*mut c_void, usize) -> *mut c_void;
 type FreeFn = unsafe extern "C" fn(*mut c_void);
+type DebugMallocStatsFn = unsafe extern "C" fn(*mut libc::FILE) -> c_int;
 
 /// The functions that attach a thread to an initialised interpreter (3.12 and later).
 #[derive(Debug)]
@@ -92,6 +98,9 @@ pub struct LibPython {
     malloc: MallocFn,
     realloc: ReallocFn,
     free: FreeFn,
+    /// `_PyObject_DebugMallocStats(FILE *)`, which prints what `sys._debugmallocstats()`
+    /// shows of pymalloc; not part of the stable ABI, so it may be missing.
+    debug_malloc_stats: Option<DebugMallocStatsFn>,
     /// Set for 3.12 and later, whose allocator needs an attached thread state.
     interpreter: Option<Interpreter>,
     /// Kept loaded for the life of the process, so that the functions stay valid.
@@ -108,19 +117,245 @@ impl LibPython {
     pub fn version(&self) -> &str {
         &self.version
     }
+
+    /// The text `_PyObject_DebugMallocStats` prints, written to a temporary file and read back.
+    ///
+    /// Called only with the model GIL held (so by a [`CPython`]), since it walks the arenas
+    /// that allocations on other threads would change.
+    fn debug_malloc_stats_text(&self) -> Result<String, String> {
+        let print = self
+            .debug_malloc_stats
+            .ok_or_else(|| format!("{} exports no _PyObject_DebugMallocStats", self.path.display()))?;
+        // SAFETY: tmpfile has no preconditions; it returns NULL on failure.
+        let file = unsafe { libc::tmpfile() };
+        if file.is_null() {
+            return Err("tmpfile() failed".into());
+        }
+        let mut text = Vec::new();
+        // SAFETY: `file` is an open stream of ours until fclose below; the function writes to
+        // it and reads pymalloc's state, which the caller's GIL keeps still; fread writes at
+        // most `chunk.len()` bytes into `chunk`.
+        let printed = unsafe {
+            let printed = print(file);
+            libc::fflush(file);
+            libc::rewind(file);
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = libc::fread(chunk.as_mut_ptr().cast(), 1, chunk.len(), file);
+                text.extend_from_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    break;
+                }
+            }
+            libc::fclose(file);
+            printed
+        };
+        if printed == 0 {
+            return Err(format!("{}: pymalloc is not in use (PYTHONMALLOC?)", self.path.display()));
+        }
+        String::from_utf8(text).map_err(|e| format!("_PyObject_DebugMallocStats printed no text: {e}"))
+    }
 }
 
-/// The libpython of this process, resolved and loaded on first use.
+/// pymalloc's figures as libpython prints them (`_PyObject_DebugMallocStats` in
+/// `Objects/obmalloc.c`, the text of `sys._debugmallocstats()`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MallocStats {
+    /// Arenas and the per-class table; `arena_map` stays empty and `large_blocks` 0 (the
+    /// text has neither). `pool_size` comes from the "unused pools" line, `arena_size` from
+    /// the "arenas * bytes/arena" line.
+    pub arenas: ArenaStats,
+    /// "# bytes lost to arena alignment": a pool for each arena whose mmap address is not
+    /// pool-aligned (the pool `new_arena` gives up).
+    pub bytes_lost_to_arena_alignment: u64,
+    /// "N unused pools": empty pools in held arenas, carved or not.
+    pub unused_pools: u64,
+}
+
+/// Parses the text of `_PyObject_DebugMallocStats` / `sys._debugmallocstats()` (3.8 to 3.13).
+pub fn parse_debug_malloc_stats(text: &str) -> Result<MallocStats, String> {
+    let number = |s: &str| -> Option<u64> { s.trim().replace(',', "").parse().ok() };
+    let mut stats = MallocStats::default();
+    let mut seen = 0;
+    let mut in_table = false;
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with("-----") {
+            in_table = true;
+            continue;
+        }
+        if in_table {
+            let fields: Vec<u64> = trimmed.split_whitespace().filter_map(number).collect();
+            if fields.len() == 5 && trimmed.split_whitespace().count() == 5 {
+                stats.arenas.classes.push(ClassStats {
+                    class: fields[0] as u32,
+                    size: fields[1] as u32,
+                    pools: fields[2],
+                    blocks_in_use: fields[3],
+                    blocks_free: fields[4],
+                });
+                continue;
+            }
+            in_table = false;
+        }
+        let Some((label, value)) = line.split_once('=') else { continue };
+        let label = label.trim();
+        let Some(value) = number(value) else { continue };
+        match label {
+            "# arenas allocated total" => stats.arenas.arenas_allocated_total = value,
+            "# arenas reclaimed" => stats.arenas.arenas_reclaimed = value,
+            "# arenas highwater mark" => stats.arenas.arenas_highwater = value,
+            "# arenas allocated current" => stats.arenas.arenas_current = value,
+            "# bytes lost to arena alignment" => stats.bytes_lost_to_arena_alignment = value,
+            _ => {
+                let words: Vec<&str> = label.split_whitespace().collect();
+                match words.as_slice() {
+                    [_, "arenas", "*", bytes, "bytes/arena"] => {
+                        stats.arenas.arena_size = number(bytes).unwrap_or(0);
+                    }
+                    [n, "unused", "pools", "*", bytes, "bytes"] => {
+                        stats.unused_pools = number(n).unwrap_or(0);
+                        stats.arenas.pool_size = number(bytes).unwrap_or(0);
+                    }
+                    _ => continue,
+                }
+            }
+        }
+        seen += 1;
+    }
+    if seen < 7 {
+        return Err(format!("not the text of _PyObject_DebugMallocStats ({seen} of 7 figures found)"));
+    }
+    Ok(stats)
+}
+
+/// The default libpython of this process, resolved and loaded on first use.
 pub fn libpython() -> Result<&'static LibPython, String> {
-    static LIBPYTHON: OnceLock<Result<LibPython, String>> = OnceLock::new();
+    static LIBPYTHON: OnceLock<Result<&'static LibPython, String>> = OnceLock::new();
     LIBPYTHON
         .get_or_init(|| {
             let override_path = std::env::var_os(LIBPYTHON_ENV);
             let path = resolve_libpython(override_path.as_deref())?;
-            load(&path)
+            load_once(&path)
         })
-        .as_ref()
-        .map_err(Clone::clone)
+        .clone()
+}
+
+/// The libpython of release `version` (`"3.9"`), or the default one for `None`, loaded on
+/// first use; `Err` says what is missing.
+pub fn libpython_for(version: Option<&str>) -> Result<&'static LibPython, String> {
+    let Some(version) = version else { return libpython() };
+    let path = resolve_version(version)?;
+    let lib = load_once(&path)?;
+    let wanted = parse_release(version)?;
+    match parse_version(lib.version()) {
+        Some(found) if found == wanted => Ok(lib),
+        _ => Err(format!(
+            "{} is Python {}, not {version}",
+            path.display(),
+            lib.version().split_whitespace().next().unwrap_or("?")
+        )),
+    }
+}
+
+/// Loads the library at `path` unless it is loaded already (under any name of the same
+/// file), and keeps it for the life of the process.
+fn load_once(path: &Path) -> Result<&'static LibPython, String> {
+    static LOADED: Mutex<Vec<(PathBuf, &'static LibPython)>> = Mutex::new(Vec::new());
+    let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    // A panic while this lock is held leaves at most a library loaded and not listed.
+    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, lib)) = loaded.iter().find(|(known, _)| *known == canonical) {
+        return Ok(lib);
+    }
+    let lib: &'static LibPython = Box::leak(Box::new(load(path)?));
+    loaded.push((canonical, lib));
+    Ok(lib)
+}
+
+/// `(3, minor)` of a release named `3.N`, or why it is not one.
+fn parse_release(version: &str) -> Result<(u32, u32), String> {
+    let invalid = || format!("`{version}` is not a CPython release of the form 3.N (3.8 or later)");
+    let (major, minor) = version.split_once('.').ok_or_else(invalid)?;
+    let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if major != "3" || !all_digits(minor) {
+        return Err(invalid());
+    }
+    let minor: u32 = minor.parse().map_err(|_| invalid())?;
+    if minor < 8 {
+        return Err(invalid());
+    }
+    Ok((3, minor))
+}
+
+/// pyenv's root: `PYENV_ROOT`, else `~/.pyenv`.
+fn pyenv_root() -> PathBuf {
+    match std::env::var_os("PYENV_ROOT").filter(|root| !root.is_empty()) {
+        Some(root) => PathBuf::from(root),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".pyenv"),
+    }
+}
+
+/// Finds the libpython of release `version` (`"3.9"`): the newest
+/// `$(pyenv root)/versions/<version>.<patch>/lib/libpython<version>.so*`, else the default
+/// libpython ([`resolve_libpython`]) when its file is `libpython<version>.so*`. `Err` says
+/// what is missing, in one line.
+pub fn resolve_version(version: &str) -> Result<PathBuf, String> {
+    let override_path = std::env::var_os(LIBPYTHON_ENV);
+    let default = || resolve_libpython(override_path.as_deref()).ok();
+    resolve_version_in(&pyenv_root().join("versions"), version, default)
+}
+
+/// [`resolve_version`] with pyenv's `versions` directory and the default library given.
+fn resolve_version_in(
+    versions_dir: &Path,
+    version: &str,
+    default: impl FnOnce() -> Option<PathBuf>,
+) -> Result<PathBuf, String> {
+    parse_release(version)?;
+    let soname = format!("libpython{version}.so");
+    let mut installed: Vec<(u32, String)> = Vec::new();
+    let mut others: Vec<String> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(versions_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match name.strip_prefix(version).and_then(|rest| rest.strip_prefix('.')).map(str::parse::<u32>) {
+                Some(Ok(patch)) => installed.push((patch, name)),
+                _ => others.push(name),
+            }
+        }
+    }
+    installed.sort_unstable_by(|a, b| b.cmp(a));
+    for (_, name) in &installed {
+        let libdir = versions_dir.join(name).join("lib");
+        // `libpython3.9.so.1.0` and its link `libpython3.9.so` are the same file.
+        for candidate in [format!("{soname}.1.0"), soname.clone()] {
+            let path = libdir.join(candidate);
+            if path.is_file() {
+                return Ok(path);
+            }
+        }
+    }
+    if let Some(path) = default()
+        && path.file_name().is_some_and(|file| file.to_string_lossy().starts_with(&soname))
+    {
+        return Ok(path);
+    }
+    if let Some((_, name)) = installed.first() {
+        return Err(format!(
+            "Python {name} in {} has no shared library lib/{soname}* (reinstall it with \
+             PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install {name})",
+            versions_dir.display()
+        ));
+    }
+    others.sort_unstable();
+    let found = if others.is_empty() { "none".to_owned() } else { others.join(", ") };
+    Err(format!(
+        "no Python {version} with a shared libpython: none under {} (found: {found}), and the \
+         default libpython is not {soname}* (install one with PYTHON_CONFIGURE_OPTS=--enable-shared \
+         pyenv install {version})",
+        versions_dir.display()
+    ))
 }
 
 /// Finds the libpython to load: `override_path` (the value of `HEAPLAB_LIBPYTHON`) when
@@ -207,6 +442,9 @@ pub fn load(path: &Path) -> Result<LibPython, String> {
             *library.get::<FreeFn>(b"PyObject_Free\0").map_err(symbol_error)?,
         )
     };
+    // SAFETY: this is the C signature of `_PyObject_DebugMallocStats` in 3.8 and later.
+    let debug_malloc_stats =
+        unsafe { library.get::<DebugMallocStatsFn>(b"_PyObject_DebugMallocStats\0") }.ok().map(|f| *f);
     // SAFETY: Py_GetVersion returns a static NUL-terminated string and needs no interpreter.
     let version = unsafe { CStr::from_ptr(get_version()) }.to_string_lossy().into_owned();
     let version_line = version.split_whitespace().next().unwrap_or("").to_owned();
@@ -221,6 +459,7 @@ pub fn load(path: &Path) -> Result<LibPython, String> {
         malloc,
         realloc,
         free,
+        debug_malloc_stats,
         interpreter,
         _library: library,
     };
@@ -284,9 +523,15 @@ fn initialize(library: &libloading::Library, path: &Path, minor: u32) -> Result<
     Ok(interpreter)
 }
 
-/// Whether the allocator can be used here, and if not, why.
+/// Whether the allocator can be used here with the default libpython, and if not, why.
 pub fn availability() -> Result<(), String> {
     libpython().map(|_| ())
+}
+
+/// Whether the allocator can be used here with release `version` (`None`: the default
+/// libpython), and if not, what is missing.
+pub fn availability_of(version: Option<&str>) -> Result<(), String> {
+    libpython_for(version).map(|_| ())
 }
 
 /// The model of the GIL: which thread holds it, and how many times.
@@ -352,10 +597,24 @@ pub struct CPython {
 }
 
 impl CPython {
-    /// The allocator, or why libpython cannot be used.
+    /// The allocator of the default libpython, or why it cannot be used.
     pub fn new() -> Result<CPython, String> {
-        let lib = libpython()?;
+        CPython::with_version(None)
+    }
+
+    /// The allocator of release `version` (`"3.9"`; `None`: the default libpython), or what
+    /// is missing.
+    pub fn with_version(version: Option<&str>) -> Result<CPython, String> {
+        let lib = libpython_for(version)?;
         Ok(CPython { lib, counters: Counters::default(), _gil: Gil::acquire(Some(lib)) })
+    }
+
+    /// libpython's own figures of its pymalloc, from `_PyObject_DebugMallocStats`: what
+    /// `sys._debugmallocstats()` prints, parsed. They cover the whole process's use of this
+    /// libpython, not this allocator's alone.
+    pub fn malloc_stats(&self) -> Result<MallocStats, String> {
+        // The model GIL (and on 3.12 and later the real one) is held while `self` lives.
+        parse_debug_malloc_stats(&self.lib.debug_malloc_stats_text()?)
     }
 
     /// The library in use.
@@ -397,7 +656,7 @@ impl Allocator for CPython {
     }
 
     fn stats(&self) -> AllocStats {
-        AllocStats { counters: Some(self.counters), mapped_bytes: None, arenas: None }
+        AllocStats { counters: Some(self.counters), mapped_bytes: None, arenas: None, poisoned: false }
     }
 }
 
@@ -408,9 +667,14 @@ pub struct SharedCPython {
 }
 
 impl SharedCPython {
-    /// The shared allocator, or why libpython cannot be used.
+    /// The shared allocator of the default libpython, or why it cannot be used.
     pub fn new() -> Result<SharedCPython, String> {
-        Ok(SharedCPython { lib: libpython()?, counters: Mutex::new(Counters::default()) })
+        SharedCPython::with_version(None)
+    }
+
+    /// The shared allocator of release `version` (`None`: the default libpython).
+    pub fn with_version(version: Option<&str>) -> Result<SharedCPython, String> {
+        Ok(SharedCPython { lib: libpython_for(version)?, counters: Mutex::new(Counters::default()) })
     }
 }
 
@@ -432,7 +696,7 @@ impl SharedAllocator for SharedCPython {
 
     fn stats(&self) -> AllocStats {
         let counters = *self.counters.lock().unwrap_or_else(|e| e.into_inner());
-        AllocStats { counters: Some(counters), mapped_bytes: None, arenas: None }
+        AllocStats { counters: Some(counters), mapped_bytes: None, arenas: None, poisoned: false }
     }
 }
 
@@ -442,20 +706,21 @@ impl RegisteredAllocator for CPython {
         summary: "PyObject_Malloc of the real libpython, loaded at run time",
     };
 
-    fn availability() -> Result<(), String> {
-        availability()
+    fn availability(config: &AllocConfig) -> Result<(), String> {
+        availability_of(config.cpython_version.as_deref())
     }
 
-    fn create(_config: &AllocConfig) -> Result<Self, String> {
-        CPython::new()
+    fn create(config: &AllocConfig) -> Result<Self, String> {
+        CPython::with_version(config.cpython_version.as_deref())
     }
 
-    fn create_shared(_config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
-        Ok(Box::new(SharedCPython::new()?))
+    fn create_shared(config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
+        Ok(Box::new(SharedCPython::with_version(config.cpython_version.as_deref())?))
     }
 }
 
-#[cfg(test)]
+// Not under Miri: these load libraries and run `python3`, which Miri cannot.
+#[cfg(all(test, not(miri)))]
 mod tests {
     use super::*;
 
@@ -475,6 +740,110 @@ mod tests {
         assert_eq!(resolve_libpython(Some(not_a_library.as_os_str())), Ok(not_a_library.clone()));
         let reason = load(&not_a_library).unwrap_err();
         assert!(reason.starts_with("cannot load") && !reason.contains('\n'), "{reason}");
+    }
+
+    #[test]
+    fn a_release_is_named_3_n() {
+        assert_eq!(parse_release("3.9"), Ok((3, 9)));
+        assert_eq!(parse_release("3.11"), Ok((3, 11)));
+        for bad in ["3", "3.", "3.x", "2.7", "3.7", "3.11.7", "", " 3.9"] {
+            let reason = parse_release(bad).unwrap_err();
+            assert!(reason.contains("3.N") && !reason.contains('\n'), "{bad}: {reason}");
+        }
+    }
+
+    /// A pyenv tree in a temporary directory: `versions/<name>/lib/<files>`.
+    fn fake_pyenv(tag: &str, installs: &[(&str, &[&str])]) -> PathBuf {
+        let root = std::env::temp_dir().join(format!("heaplab-pyenv-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (name, files) in installs {
+            let lib = root.join("versions").join(name).join("lib");
+            std::fs::create_dir_all(&lib).unwrap();
+            for file in *files {
+                std::fs::write(lib.join(file), b"").unwrap();
+            }
+        }
+        root.join("versions")
+    }
+
+    #[test]
+    fn a_version_resolves_to_the_newest_pyenv_install_with_a_shared_library() {
+        let versions = fake_pyenv(
+            "newest",
+            &[
+                ("3.9.2", &["libpython3.9.so.1.0", "libpython3.9.so"]),
+                ("3.9.18", &["libpython3.9.so.1.0", "libpython3.9.so"]),
+                ("3.90.1", &["libpython3.90.so"]),
+                ("3.11.7", &["libpython3.11.so"]),
+            ],
+        );
+        let found = resolve_version_in(&versions, "3.9", || None).unwrap();
+        assert_eq!(found, versions.join("3.9.18/lib/libpython3.9.so.1.0"));
+        let found = resolve_version_in(&versions, "3.11", || None).unwrap();
+        assert_eq!(found, versions.join("3.11.7/lib/libpython3.11.so"));
+        let _ = std::fs::remove_dir_all(versions.parent().unwrap());
+    }
+
+    #[test]
+    fn a_missing_version_says_what_is_missing() {
+        let versions =
+            fake_pyenv("missing", &[("3.9.18", &["libpython3.a"]), ("3.11.7", &["libpython3.11.so"])]);
+        let reason = resolve_version_in(&versions, "3.9", || None).unwrap_err();
+        assert!(reason.contains("3.9.18") && reason.contains("--enable-shared"), "{reason}");
+        let reason = resolve_version_in(&versions, "3.12", || None).unwrap_err();
+        assert!(reason.contains("no Python 3.12") && reason.contains("3.11.7"), "{reason}");
+        assert!(!reason.contains('\n'));
+        // The default library serves when it is of the version asked for.
+        let default = versions.join("3.11.7/lib/libpython3.11.so");
+        let found =
+            resolve_version_in(&versions, "3.11", || Some(PathBuf::from("/elsewhere/libpython3.11.so.1.0")));
+        assert_eq!(found, Ok(default));
+        let found =
+            resolve_version_in(&versions, "3.13", || Some(PathBuf::from("/usr/lib/libpython3.13.so.1.0")));
+        assert_eq!(found, Ok(PathBuf::from("/usr/lib/libpython3.13.so.1.0")));
+        let _ = std::fs::remove_dir_all(versions.parent().unwrap());
+    }
+
+    #[test]
+    fn an_unavailable_version_is_explained_by_availability() {
+        let config = AllocConfig { cpython_version: Some("3.7".into()), ..AllocConfig::default() };
+        let reason = crate::availability_with("cpython", &config).unwrap_err();
+        assert!(reason.contains("3.N"), "{reason}");
+        let config = AllocConfig { cpython_version: Some("3.99".into()), ..AllocConfig::default() };
+        let reason = crate::availability_with("cpython", &config).unwrap_err();
+        assert!(reason.contains("3.99") && !reason.contains('\n'), "{reason}");
+        assert!(CPython::with_version(Some("3.99")).is_err());
+    }
+
+    #[test]
+    fn the_debug_malloc_stats_text_parses() {
+        let text = "Small block threshold = 512, in 32 size classes.\n\n\
+            class   size   num pools   blocks in use  avail blocks\n\
+            -----   ----   ---------   -------------  ------------\n\
+            \x20   0     16           1             106           915\n\
+            \x20  31    512           2              50            12\n\n\
+            # arenas allocated total           =                    4\n\
+            # arenas reclaimed                 =                    1\n\
+            # arenas highwater mark            =                    4\n\
+            # arenas allocated current         =                    3\n\
+            3 arenas * 1048576 bytes/arena     =            3,145,728\n\n\
+            # bytes in allocated blocks        =            3,491,952\n\
+            17 unused pools * 16384 bytes      =              278,528\n\
+            # bytes lost to arena alignment    =               49,152\n";
+        let stats = parse_debug_malloc_stats(text).unwrap();
+        let a = &stats.arenas;
+        assert_eq!(
+            (a.arenas_allocated_total, a.arenas_reclaimed, a.arenas_highwater, a.arenas_current),
+            (4, 1, 4, 3)
+        );
+        assert_eq!((a.pool_size, a.arena_size), (16384, 1 << 20));
+        assert_eq!((stats.unused_pools, stats.bytes_lost_to_arena_alignment), (17, 49_152));
+        assert_eq!(a.classes.len(), 2);
+        assert_eq!(
+            a.classes[1],
+            ClassStats { class: 31, size: 512, pools: 2, blocks_in_use: 50, blocks_free: 12 }
+        );
+        assert!(parse_debug_malloc_stats("hello").is_err());
     }
 
     #[test]

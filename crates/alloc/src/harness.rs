@@ -26,9 +26,11 @@ pub(crate) enum Op {
     Reallocate(Index, usize),
 }
 
-/// Sizes from 1 to 2048 bytes, mostly small, as a Python heap's are.
+/// Sizes from 0 to 2048 bytes, mostly small, as a Python heap's are (0 now and then: see
+/// "Zero-size requests" on [`Allocator`]).
 pub(crate) fn size() -> impl Strategy<Value = usize> {
     prop_oneof![
+        1 => Just(0usize),
         6 => 1..=64usize,
         3 => 65..=512usize,
         1 => 513..=2048usize,
@@ -86,6 +88,8 @@ impl Model {
     fn insert(&mut self, ptr: NonNull<u8>, size: usize, id: u64) -> Result<(), TestCaseError> {
         let start = ptr.as_ptr() as usize;
         prop_assert_eq!(start % ALIGN, 0, "block of {} bytes at {:#x} not 16-aligned", size, start);
+        // Distinct addresses, even for zero-size blocks.
+        prop_assert!(!self.by_address.contains_key(&start), "two live blocks at {:#x}", start);
         if let Some((&before, live)) = self.by_address.range(..=start).next_back() {
             prop_assert!(
                 before + live.size <= start,
@@ -144,8 +148,20 @@ impl Model {
 
 /// Runs `ops` on `alloc`, then frees what is left, checking everything on the way.
 pub(crate) fn run_ops<A: Allocator + ?Sized>(alloc: &mut A, ops: &[Op]) -> Result<(), TestCaseError> {
+    run_ops_with(alloc, ops, 1, |_, _| {})
+}
+
+/// As [`run_ops`], checking the counters every `counters_every` steps (pymalloc's `stats`
+/// walks every pool) and calling `check(alloc, step)` after every step and once more (with
+/// `ops.len()`) before the final drain.
+pub(crate) fn run_ops_with<A: Allocator + ?Sized>(
+    alloc: &mut A,
+    ops: &[Op],
+    counters_every: usize,
+    mut check: impl FnMut(&A, usize),
+) -> Result<(), TestCaseError> {
     let mut model = Model::default();
-    for op in ops {
+    for (step, op) in ops.iter().enumerate() {
         match *op {
             Op::Allocate(size) => {
                 let ptr = alloc.allocate(size).expect("memory");
@@ -175,13 +191,43 @@ pub(crate) fn run_ops<A: Allocator + ?Sized>(alloc: &mut A, ops: &[Op]) -> Resul
                 }
             }
         }
-        model.check_counters(alloc.stats().counters)?;
+        if step % counters_every == 0 {
+            model.check_counters(alloc.stats().counters)?;
+        }
+        check(alloc, step);
     }
+    check(alloc, ops.len());
     while let Some(live) = model.take_at(0)? {
         // SAFETY: as above.
         unsafe { alloc.free(live.ptr, live.size) };
     }
     model.check_counters(alloc.stats().counters)
+}
+
+/// Long sequences for pymalloc: an allocation-heavy run of `fill` steps then a free-heavy
+/// one of `drain` steps, sizes 1..=512 (every class), so that pools and arenas fill up and
+/// empty again.
+pub(crate) fn fill_then_drain(
+    fill: std::ops::Range<usize>,
+    drain: std::ops::Range<usize>,
+) -> impl Strategy<Value = Vec<Op>> {
+    let small = || 1..=512usize;
+    let fill_op = prop_oneof![
+        8 => small().prop_map(Op::Allocate),
+        1 => any::<Index>().prop_map(Op::Free),
+        1 => (any::<Index>(), small()).prop_map(|(index, size)| Op::Reallocate(index, size)),
+    ];
+    let drain_op = prop_oneof![
+        1 => small().prop_map(Op::Allocate),
+        8 => any::<Index>().prop_map(Op::Free),
+        1 => (any::<Index>(), small()).prop_map(|(index, size)| Op::Reallocate(index, size)),
+    ];
+    (proptest::collection::vec(fill_op, fill), proptest::collection::vec(drain_op, drain)).prop_map(
+        |(mut fill, drain)| {
+            fill.extend(drain);
+            fill
+        },
+    )
 }
 
 /// Runs `ops` through a shared view (a resize there is a free and a fresh allocation).
@@ -257,6 +303,19 @@ pub(crate) fn free_on_another_thread(alloc: &dyn SharedAllocator, sizes: &[usize
     });
 }
 
+/// The allocators the tests run: every available one; under Miri, which cannot call foreign
+/// allocators (mimalloc, jemalloc) or load libpython, those written in Rust over libc's
+/// malloc (which Miri provides) and `std::alloc`.
+fn testable_allocators() -> impl Iterator<Item = &'static crate::AllocatorInfo> {
+    ALLOCATORS.iter().filter(|info| {
+        if cfg!(miri) {
+            matches!(info.name, "pymalloc" | "system" | "bump")
+        } else {
+            availability(info.name).is_ok()
+        }
+    })
+}
+
 /// Runs `ops` on every available allocator, through [`with_allocator`].
 fn run_on_every_allocator(config: &AllocConfig, ops: &[Op]) -> Result<(), TestCaseError> {
     struct RunOps<'a>(&'a [Op]);
@@ -266,7 +325,7 @@ fn run_on_every_allocator(config: &AllocConfig, ops: &[Op]) -> Result<(), TestCa
             run_ops(&mut alloc, self.0)
         }
     }
-    for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+    for info in testable_allocators() {
         with_allocator(info.name, config, RunOps(ops))
             .expect("available")
             .map_err(|e| TestCaseError::fail(format!("{}: {e}", info.name)))?;
@@ -275,7 +334,7 @@ fn run_on_every_allocator(config: &AllocConfig, ops: &[Op]) -> Result<(), TestCa
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 48 }, ..ProptestConfig::default() })]
 
     #[test]
     fn every_allocator_keeps_blocks_aligned_apart_and_intact(ops in ops(200)) {
@@ -291,7 +350,7 @@ proptest! {
 
     #[test]
     fn every_shared_view_keeps_blocks_aligned_apart_and_intact(ops in ops(200)) {
-        for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+        for info in testable_allocators() {
             let alloc = shared(info.name, &AllocConfig::default()).expect("available");
             run_shared_ops(alloc.as_ref(), &ops).map_err(|e| TestCaseError::fail(format!("{}: {e}", info.name)))?;
         }
@@ -299,7 +358,38 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 1 } else { 8 }, ..ProptestConfig::default() })]
+
+    /// Thousands of mixed operations of every class on pymalloc, through the model (aligned,
+    /// apart, intact, counted), with every structural invariant checked every 250 steps, at
+    /// the end of the sequence and after the last block is freed (counters every 64 steps and
+    /// at the end); the sequence fills several
+    /// arenas and drains them.
+    #[test]
+    fn pymalloc_keeps_its_invariants_through_long_fill_and_drain_runs(
+        geometry in prop_oneof![Just(Geometry::Py310), Just(Geometry::Py39)],
+        ops in fill_then_drain(6_000..8_000, 4_000..8_000),
+    ) {
+        let mut alloc = crate::Pymalloc::new(geometry);
+        run_ops_with(&mut alloc, &ops, 64, |alloc, step| {
+            if step % 500 == 0 || step == ops.len() {
+                alloc.check_invariants();
+            }
+        })?;
+        alloc.check_invariants();
+        let stats = alloc.arena_stats();
+        prop_assert!(stats.arenas_highwater >= 2, "the run fills several arenas: {:?}", stats);
+        prop_assert_eq!(alloc.small_blocks_in_use(), 0);
+        prop_assert!(stats.classes.is_empty());
+        // Every arena drained: at most the one kept empty (two in the corner that
+        // `a_hundred_thousand_32_byte_blocks_fill_197_pools_in_4_arenas` describes).
+        prop_assert!(stats.arenas_current <= 2, "{:?}", stats);
+        prop_assert_eq!(stats.arenas_reclaimed, stats.arenas_allocated_total - stats.arenas_current);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: if cfg!(miri) { 2 } else { 24 }, ..ProptestConfig::default() })]
 
     /// pymalloc's lists, counts and arena order stay consistent through long mixed runs of
     /// many blocks of one class, where pools fill, drain and arenas come and go.
@@ -338,7 +428,7 @@ proptest! {
 #[test]
 fn every_shared_view_accepts_frees_from_another_thread() {
     let sizes: Vec<usize> = (0..2000).map(|i| [8, 24, 32, 100, 512, 700, 3000][i % 7]).collect();
-    for info in ALLOCATORS.iter().filter(|info| availability(info.name).is_ok()) {
+    for info in testable_allocators() {
         let alloc = shared(info.name, &AllocConfig::default()).expect("available");
         free_on_another_thread(alloc.as_ref(), &sizes);
         if let Some(counters) = alloc.stats().counters {
@@ -346,4 +436,88 @@ fn every_shared_view_accepts_frees_from_another_thread() {
             assert_eq!(counters.live_bytes, 0, "{}", info.name);
         }
     }
+}
+
+/// A zero request is served as one of 1 byte by every allocator and every shared view: a
+/// unique, non-null, aligned block, freed with size 0; resizing to 0 gives such a block and
+/// never frees behind the caller's back (C's `realloc(p, 0)`).
+#[test]
+fn every_allocator_serves_zero_size_requests_as_one_byte() {
+    struct ZeroSize;
+    impl AllocVisitor for ZeroSize {
+        type Output = Result<(), String>;
+        fn visit<A: Allocator + 'static>(self, mut alloc: A) -> Self::Output {
+            let a = alloc.allocate(0).ok_or("allocate(0) gave None")?;
+            let b = alloc.allocate(0).ok_or("allocate(0) gave None")?;
+            let c = alloc.allocate(24).ok_or("allocate(24) gave None")?;
+            fill(c, 24, 7);
+            for ptr in [a, b, c] {
+                if !(ptr.as_ptr() as usize).is_multiple_of(ALIGN) {
+                    return Err(format!("{ptr:p} not aligned"));
+                }
+            }
+            if a == b || a == c || b == c {
+                return Err(format!("zero-size blocks not unique: {a:p} {b:p} {c:p}"));
+            }
+            let counters = alloc.stats().counters;
+            if let Some(counters) = counters
+                && (counters.n_allocs, counters.live_bytes) != (3, 24)
+            {
+                return Err(format!("counters after two zero requests: {counters:?}"));
+            }
+            // SAFETY: `c` is live with 24 bytes and is not used again; the result has size 0.
+            let c0 = unsafe { alloc.reallocate(c, 24, 0) }.ok_or("reallocate(24 -> 0) gave None")?;
+            // SAFETY: `c0` is live with size 0; the result is live with 100 bytes.
+            let c100 = unsafe { alloc.reallocate(c0, 0, 100) }.ok_or("reallocate(0 -> 100) gave None")?;
+            fill(c100, 100, 8);
+            // SAFETY: `a` is live with size 0.
+            let a0 = unsafe { alloc.reallocate(a, 0, 0) }.ok_or("reallocate(0 -> 0) gave None")?;
+            if !holds_pattern(c100, 100, 8) {
+                return Err("a resized block lost its contents".into());
+            }
+            // SAFETY: each is live with the size given, and freed once.
+            unsafe {
+                alloc.free(a0, 0);
+                alloc.free(b, 0);
+                alloc.free(c100, 100);
+            }
+            if let Some(counters) = alloc.stats().counters
+                && (counters.n_allocs, counters.n_frees, counters.live_bytes) != (3, 3, 0)
+            {
+                return Err(format!("counters at the end: {counters:?}"));
+            }
+            Ok(())
+        }
+    }
+    for geometry in [Geometry::Py310, Geometry::Py39] {
+        let config = AllocConfig { pymalloc_geometry: geometry, ..AllocConfig::default() };
+        for info in testable_allocators() {
+            let result = with_allocator(info.name, &config, ZeroSize).expect("available");
+            assert_eq!(result, Ok(()), "{} ({geometry:?})", info.name);
+            let alloc = shared(info.name, &config).expect("available");
+            let blocks: Vec<NonNull<u8>> = (0..3).map(|_| alloc.allocate(0).expect("memory")).collect();
+            assert!(blocks.iter().all(|b| (b.as_ptr() as usize).is_multiple_of(ALIGN)), "{}", info.name);
+            assert!(
+                blocks[0] != blocks[1] && blocks[1] != blocks[2] && blocks[0] != blocks[2],
+                "{}",
+                info.name
+            );
+            for block in blocks {
+                // SAFETY: allocated above with size 0, freed once.
+                unsafe { alloc.free(block, 0) };
+            }
+        }
+    }
+}
+
+/// A zero request to pymalloc goes where CPython sends it: to libc, as `malloc(1)`.
+#[test]
+fn a_zero_request_to_pymalloc_goes_to_libc_as_cpython_sends_it() {
+    let mut alloc = crate::Pymalloc::default();
+    let block = alloc.allocate(0).expect("memory");
+    let arenas = alloc.stats().arenas.expect("pymalloc's figures");
+    assert_eq!((arenas.large_blocks, arenas.arenas_current), (1, 0));
+    // SAFETY: allocated just above with size 0.
+    unsafe { alloc.free(block, 0) };
+    assert_eq!(alloc.arena_stats().large_blocks, 0);
 }

@@ -22,10 +22,18 @@ pub struct JemallocRaw;
 /// `jemalloc` as a single-threaded, counting [`heaplab_core::Allocator`].
 pub type Jemalloc = Counted<JemallocRaw>;
 
-/// The layout every block of `size` bytes is requested with.
+/// The layout every block of `size` bytes is requested with: never of size zero, which
+/// `GlobalAlloc::alloc` does not allow (a zero request is served as one of 1 byte, see
+/// `heaplab_core::Allocator`, so it gets 16 bytes).
 #[inline]
 fn layout(size: usize) -> Layout {
-    Layout::from_size_align(align_up(size), ALIGN).expect("a block size below isize::MAX")
+    Layout::from_size_align(rounded(size), ALIGN).expect("a block size below isize::MAX")
+}
+
+/// The size every request of `size` bytes is made with: a multiple of 16, at least 16.
+#[inline]
+const fn rounded(size: usize) -> usize {
+    align_up(if size == 0 { 1 } else { size })
 }
 
 // SAFETY: jemalloc returns fresh blocks of the requested layout, here 16-byte-aligned, and
@@ -33,7 +41,7 @@ fn layout(size: usize) -> Layout {
 unsafe impl RawAllocator for JemallocRaw {
     #[inline]
     fn allocate(&self, size: usize) -> Option<NonNull<u8>> {
-        // SAFETY: the layout has a non-zero size (every request is at least 1 byte, rounded to 16).
+        // SAFETY: the layout has a non-zero size (`layout` makes every size at least 16).
         NonNull::new(unsafe { tikv_jemallocator::Jemalloc.alloc(layout(size)) })
     }
 
@@ -48,7 +56,7 @@ unsafe impl RawAllocator for JemallocRaw {
         // SAFETY: a live block of `old_size` (so of its layout); the new size, rounded, is
         // non-zero and keeps the layout valid.
         NonNull::new(unsafe {
-            tikv_jemallocator::Jemalloc.realloc(ptr.as_ptr(), layout(old_size), align_up(new_size))
+            tikv_jemallocator::Jemalloc.realloc(ptr.as_ptr(), layout(old_size), rounded(new_size))
         })
     }
 }

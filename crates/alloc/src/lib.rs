@@ -48,6 +48,15 @@ pub struct AllocatorInfo {
 pub struct AllocConfig {
     /// The pool and arena sizes of `pymalloc`.
     pub pymalloc_geometry: Geometry,
+    /// The Python release whose libpython `cpython` loads, as `major.minor` (`"3.9"`,
+    /// `"3.11"`); the strategy syntax `cycle+cpython@3.9` sets it. `None` loads the default
+    /// libpython (`HEAPLAB_LIBPYTHON`, then `python3`'s sysconfig, then `ldconfig -p`). With
+    /// a version the library is looked for as `$(pyenv root)/versions/<ver>.*/lib/
+    /// libpython<ver>.so*` (pyenv's root from `PYENV_ROOT`, else `~/.pyenv`), then as the
+    /// default libpython when that one is of this version; see [`cpython::resolve_version`].
+    /// A process loads at most one libpython: asking for another version than the one loaded
+    /// is an "unavailable" error.
+    pub cpython_version: Option<String>,
 }
 
 /// Why an allocator could not be made.
@@ -76,8 +85,8 @@ pub trait RegisteredAllocator: Allocator + Sized + 'static {
     /// Its name and summary.
     const INFO: AllocatorInfo;
 
-    /// Whether it can run here; `Err` carries the reason, in one line.
-    fn availability() -> Result<(), String> {
+    /// Whether it can run here with `config`; `Err` carries the reason, in one line.
+    fn availability(_config: &AllocConfig) -> Result<(), String> {
         Ok(())
     }
 
@@ -143,17 +152,23 @@ pub fn shared(name: &str, config: &AllocConfig) -> Result<Box<dyn SharedAllocato
     resolve(name, Shared(config))
 }
 
-/// Whether the allocator `name` can run here: `Err` with the reason, or listing the valid
-/// names for an unknown one.
+/// Whether the allocator `name` can run here with the default config: `Err` with the reason,
+/// or listing the valid names for an unknown one.
 pub fn availability(name: &str) -> Result<(), String> {
-    struct Availability;
-    impl EntryVisitor for Availability {
+    availability_with(name, &AllocConfig::default())
+}
+
+/// Whether the allocator `name` can run here with `config` (for `cpython`, with its
+/// `cpython_version`): `Err` says what is missing, in one line.
+pub fn availability_with(name: &str, config: &AllocConfig) -> Result<(), String> {
+    struct Availability<'a>(&'a AllocConfig);
+    impl EntryVisitor for Availability<'_> {
         type Output = Result<(), String>;
         fn visit<E: RegisteredAllocator>(self) -> Self::Output {
-            E::availability()
+            E::availability(self.0)
         }
     }
-    resolve(name, Availability).map_err(|e| match e {
+    resolve(name, Availability(config)).map_err(|e| match e {
         AllocError::Unknown { .. } => e.to_string(),
         AllocError::Unavailable { reason, .. } => reason,
     })
@@ -268,7 +283,7 @@ mod tests {
 
     #[test]
     fn the_pymalloc_geometry_comes_from_the_config() {
-        let config = AllocConfig { pymalloc_geometry: Geometry::Py39 };
+        let config = AllocConfig { pymalloc_geometry: Geometry::Py39, ..AllocConfig::default() };
         let mut alloc = boxed("pymalloc", &config).unwrap();
         let block = alloc.allocate(32).unwrap();
         let arenas = alloc.stats().arenas.unwrap();

@@ -30,8 +30,9 @@ pub type Mimalloc = Counted<MimallocRaw>;
 unsafe impl RawAllocator for MimallocRaw {
     #[inline]
     fn allocate(&self, size: usize) -> Option<NonNull<u8>> {
+        // A zero request is one of 1 byte (see `heaplab_core::Allocator`), so 16 here.
         // SAFETY: mi_malloc accepts any size.
-        let block = NonNull::new(unsafe { ffi::mi_malloc(align_up(size)) }.cast::<u8>())?;
+        let block = NonNull::new(unsafe { ffi::mi_malloc(align_up(size.max(1))) }.cast::<u8>())?;
         debug_assert_eq!(block.as_ptr() as usize % ALIGN, 0, "mi_malloc returned a block not 16-aligned");
         Some(block)
     }
@@ -46,8 +47,9 @@ unsafe impl RawAllocator for MimallocRaw {
     unsafe fn reallocate(&self, ptr: NonNull<u8>, _old_size: usize, new_size: usize) -> Option<NonNull<u8>> {
         // SAFETY: the caller passes a live block of mi_malloc or mi_realloc; on failure
         // mi_realloc leaves it untouched.
-        let moved =
-            NonNull::new(unsafe { ffi::mi_realloc(ptr.as_ptr().cast(), align_up(new_size)) }.cast::<u8>())?;
+        let moved = NonNull::new(
+            unsafe { ffi::mi_realloc(ptr.as_ptr().cast(), align_up(new_size.max(1))) }.cast::<u8>(),
+        )?;
         debug_assert_eq!(moved.as_ptr() as usize % ALIGN, 0, "mi_realloc returned a block not 16-aligned");
         Some(moved)
     }

@@ -2,13 +2,44 @@
 //!
 //! Mappings are private and anonymous, as CPython's `_PyObject_ArenaMmap` makes them: pages
 //! are zero and cost no resident memory until they are touched.
+//!
+//! Under Miri, which cannot call `mmap`, the same requests are served by `std::alloc` with
+//! zeroed memory, aligned to the mapping's length when that is a power of two (an arena's
+//! size: so every arena is pool-aligned there), else to the page size. Only Miri builds use
+//! it; CI and every measurement use the kernel.
 
 use std::ptr::NonNull;
+
+/// The alignment the Miri fallback gives a mapping of `len` bytes.
+#[cfg(miri)]
+fn miri_layout(len: usize) -> std::alloc::Layout {
+    let align = if len.is_power_of_two() { len } else { page_size() };
+    std::alloc::Layout::from_size_align(len, align).expect("a mapping size below isize::MAX")
+}
+
+/// Maps `len` bytes (a multiple of the page size) of fresh, zeroed, read-write memory:
+/// the Miri fallback of the function below.
+#[cfg(miri)]
+pub(crate) fn map(len: usize) -> Option<NonNull<u8>> {
+    // SAFETY: the layout has a non-zero size (callers map whole pages).
+    NonNull::new(unsafe { std::alloc::alloc_zeroed(miri_layout(len)) })
+}
+
+/// Gives back a mapping made by [`map`]: the Miri fallback.
+///
+/// # Safety
+/// As for the kernel version below.
+#[cfg(miri)]
+pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: `ptr` came from `map(len)`, so from `alloc_zeroed` with this very layout.
+    unsafe { std::alloc::dealloc(ptr.as_ptr(), miri_layout(len)) }
+}
 
 /// Maps `len` bytes (a multiple of the page size) of fresh, zeroed, read-write memory.
 ///
 /// Returns `None` where the kernel refuses, as when the address space or the overcommit
 /// limit is exhausted.
+#[cfg(not(miri))]
 pub(crate) fn map(len: usize) -> Option<NonNull<u8>> {
     // SAFETY: an anonymous private mapping at an address of the kernel's choosing touches
     // no existing memory; every argument is valid for that request.
@@ -30,6 +61,7 @@ pub(crate) fn map(len: usize) -> Option<NonNull<u8>> {
 /// # Safety
 /// `ptr` and `len` are those of one earlier call to [`map`], not unmapped since, and no
 /// reference into the mapping is used afterwards.
+#[cfg(not(miri))]
 pub(crate) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
     // SAFETY: the caller guarantees this is one whole live mapping of ours.
     let rc = unsafe { libc::munmap(ptr.as_ptr().cast(), len) };

@@ -24,8 +24,12 @@ pub type System = Counted<SystemMalloc>;
 unsafe impl RawAllocator for SystemMalloc {
     #[inline]
     fn allocate(&self, size: usize) -> Option<NonNull<u8>> {
+        // A zero request is one of 1 byte (see `Allocator`): glibc's `malloc(0)` returns a
+        // unique block already, but C allows NULL. Requests under 16 bytes ask for 16: C
+        // promises only the alignment of what fits in the size (Miri's malloc gives a 1-byte
+        // request less than 16), and glibc serves 1 to 24 bytes from the same 32-byte chunk.
         // SAFETY: malloc accepts any size.
-        let block = NonNull::new(unsafe { libc::malloc(size) }.cast::<u8>())?;
+        let block = NonNull::new(unsafe { libc::malloc(size.max(ALIGN)) }.cast::<u8>())?;
         debug_assert_eq!(block.as_ptr() as usize % ALIGN, 0, "malloc returned a block not 16-aligned");
         Some(block)
     }
@@ -39,8 +43,11 @@ unsafe impl RawAllocator for SystemMalloc {
     #[inline]
     unsafe fn reallocate(&self, ptr: NonNull<u8>, _old_size: usize, new_size: usize) -> Option<NonNull<u8>> {
         // SAFETY: the caller passes a live block from malloc or realloc; on failure realloc
-        // leaves it untouched.
-        let moved = NonNull::new(unsafe { libc::realloc(ptr.as_ptr().cast(), new_size) }.cast::<u8>())?;
+        // leaves it untouched. The size is at least 16 (see `allocate`): glibc's
+        // `realloc(p, 0)` frees `p` and returns NULL, which would read here as a failure that
+        // left the block live.
+        let moved =
+            NonNull::new(unsafe { libc::realloc(ptr.as_ptr().cast(), new_size.max(ALIGN)) }.cast::<u8>())?;
         debug_assert_eq!(moved.as_ptr() as usize % ALIGN, 0, "realloc returned a block not 16-aligned");
         Some(moved)
     }

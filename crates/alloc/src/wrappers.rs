@@ -84,7 +84,12 @@ impl<R: RawAllocator> Allocator for Counted<R> {
     }
 
     fn stats(&self) -> AllocStats {
-        AllocStats { counters: Some(self.counters), mapped_bytes: self.raw.mapped_bytes(), arenas: None }
+        AllocStats {
+            counters: Some(self.counters),
+            mapped_bytes: self.raw.mapped_bytes(),
+            arenas: None,
+            poisoned: false,
+        }
     }
 }
 
@@ -105,12 +110,19 @@ impl<R: RawAllocator> SharedAllocator for Uncounted<R> {
     }
 
     fn stats(&self) -> AllocStats {
-        AllocStats { counters: None, mapped_bytes: self.0.mapped_bytes(), arenas: None }
+        AllocStats { counters: None, mapped_bytes: self.0.mapped_bytes(), arenas: None, poisoned: false }
     }
 }
 
 /// A single-threaded allocator behind one mutex: the shared view of `pymalloc`, whose lock
 /// plays the part of the GIL.
+///
+/// A panic inside a call (while the lock is held) poisons the mutex and may leave the
+/// allocator half-updated: a pool unlinked from one list and not yet in another, a count
+/// changed and its block not. From then on the allocator is out of use, and every call
+/// fails cleanly without touching it: `allocate` returns `None`, `free` leaks the block,
+/// and `stats` reports only `poisoned: true` (so a record can say so). The allocator is
+/// still dropped with the `Locked`, which only unmaps what it holds.
 pub struct Locked<A>(Mutex<A>);
 
 impl<A: Allocator + Send> Locked<A> {
@@ -119,23 +131,116 @@ impl<A: Allocator + Send> Locked<A> {
         Locked(Mutex::new(alloc))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, A> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    /// The allocator, unless a panic inside an earlier call took it out of use.
+    fn lock(&self) -> Option<std::sync::MutexGuard<'_, A>> {
+        self.0.lock().ok()
+    }
+
+    /// Whether a panic inside a call has taken the allocator out of use.
+    pub fn poisoned(&self) -> bool {
+        self.0.is_poisoned()
     }
 }
 
 impl<A: Allocator + Send> SharedAllocator for Locked<A> {
     fn allocate(&self, size: usize) -> Option<NonNull<u8>> {
-        self.lock().allocate(size)
+        self.lock()?.allocate(size)
     }
 
     unsafe fn free(&self, ptr: NonNull<u8>, size: usize) {
-        // SAFETY: the caller upholds the contract of `SharedAllocator::free`, and the lock
-        // gives this call the allocator alone.
-        unsafe { self.lock().free(ptr, size) }
+        // A poisoned allocator is not touched again: the block leaks.
+        if let Some(mut alloc) = self.lock() {
+            // SAFETY: the caller upholds the contract of `SharedAllocator::free`, and the
+            // lock gives this call the allocator alone.
+            unsafe { alloc.free(ptr, size) }
+        }
     }
 
     fn stats(&self) -> AllocStats {
-        self.lock().stats()
+        match self.lock() {
+            Some(alloc) => alloc.stats(),
+            None => AllocStats { poisoned: true, ..AllocStats::default() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// An allocator over libc that counts the calls that reach it, and panics halfway through
+    /// a request of 13 bytes, after changing its state, as a bug in an allocator would.
+    struct Fragile {
+        calls: Arc<AtomicUsize>,
+        counters: Counters,
+    }
+
+    impl Allocator for Fragile {
+        fn allocate(&mut self, size: usize) -> Option<NonNull<u8>> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            self.counters.on_alloc(size);
+            assert_ne!(size, 13, "a bug halfway through an update");
+            // SAFETY: malloc accepts any size.
+            NonNull::new(unsafe { libc::malloc(size.max(1)) }.cast::<u8>())
+        }
+
+        unsafe fn free(&mut self, ptr: NonNull<u8>, size: usize) {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            // SAFETY: the caller passes a live block of `allocate`.
+            unsafe { libc::free(ptr.as_ptr().cast()) };
+            self.counters.on_free(size);
+        }
+
+        unsafe fn reallocate(&mut self, _ptr: NonNull<u8>, _old: usize, _new: usize) -> Option<NonNull<u8>> {
+            unreachable!("the shared view does not resize")
+        }
+
+        fn stats(&self) -> AllocStats {
+            AllocStats { counters: Some(self.counters), ..AllocStats::default() }
+        }
+    }
+
+    #[test]
+    fn a_panic_inside_a_locked_allocator_takes_it_out_of_use() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let locked = Locked::new(Fragile { calls: Arc::clone(&calls), counters: Counters::default() });
+        let before = locked.allocate(32).expect("memory");
+        assert!(!locked.poisoned() && !locked.stats().poisoned);
+        assert_eq!(locked.stats().counters.map(|c| c.n_allocs), Some(1));
+
+        let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| locked.allocate(13)));
+        assert!(panic.is_err(), "the panic reaches the caller");
+        assert!(locked.poisoned());
+        let reached = calls.load(Ordering::SeqCst);
+        assert_eq!(reached, 2);
+
+        // Every later call fails cleanly and none reaches the half-updated allocator.
+        assert_eq!(locked.allocate(32), None);
+        assert_eq!(locked.allocate(0), None);
+        // SAFETY: `before` is a live block of this allocator; a poisoned one leaks it.
+        unsafe { locked.free(before, 32) };
+        let stats = locked.stats();
+        assert!(stats.poisoned);
+        assert_eq!(stats.counters, None, "nothing is read from a half-updated allocator");
+        assert_eq!(calls.load(Ordering::SeqCst), reached, "no call reached the allocator");
+    }
+
+    #[test]
+    fn a_poisoned_pymalloc_fails_cleanly_too() {
+        let locked = Locked::new(crate::Pymalloc::default());
+        let block = locked.allocate(64).expect("memory");
+        // A panic while the lock is held, as a bug inside pymalloc would raise.
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _guard = locked.0.lock().unwrap();
+            panic!("a bug inside pymalloc");
+        }));
+        assert!(locked.poisoned());
+        assert_eq!(locked.allocate(64), None);
+        // SAFETY: a live block of this allocator; it leaks.
+        unsafe { locked.free(block, 64) };
+        assert!(locked.stats().poisoned && locked.stats().arenas.is_none());
     }
 }
