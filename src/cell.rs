@@ -102,6 +102,7 @@ fn parse_settings(strategy: &Strategy, items: &[String]) -> Result<Settings> {
     settings.gc.version = version;
     settings.gc.thresholds = version.thresholds.to_vec();
     settings.alloc.pymalloc_geometry = version.geometry.parse().map_err(anyhow::Error::msg)?;
+    settings.alloc.cpython_version = strategy.allocator_version.map(|v| v.name.to_owned());
     for item in items {
         let Some((key, value)) = item.split_once('=') else {
             bail!("--set takes KEY=VALUE (got '{item}')");
@@ -293,7 +294,8 @@ pub fn run(args: RunArgs) -> Result<()> {
         params_recorded = heaplab_core::record::with_param(&params_recorded, "allocator_version", v.name);
     }
     if let Some(trace) = &args.trace {
-        params_recorded = heaplab_core::record::with_param(&params_recorded, "trace", &trace.display().to_string());
+        params_recorded =
+            heaplab_core::record::with_param(&params_recorded, "trace", &trace.display().to_string());
     }
     for item in &args.settings {
         let (key, value) = item.split_once('=').expect("checked by parse_settings");

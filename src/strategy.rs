@@ -78,6 +78,13 @@ pub fn versioned_strategy_names() -> Vec<String> {
                 .filter(|c| COLLECTORS.iter().any(|info| info.name == **c))
                 .map(move |c| format!("{c}@{}+pymalloc", v.name))
         })
+        .chain(
+            // CPython's own allocator of every release with an interpreter to load it from.
+            version::VERSIONS
+                .iter()
+                .filter(|v| v.measured_with.is_some() && v.name != version::DEFAULT.name)
+                .map(|v| format!("cycle+cpython@{}", v.name)),
+        )
         .collect()
 }
 
@@ -150,7 +157,11 @@ pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
             strategy.allocator
         );
     }
-    if let Err(reason) = heaplab_alloc::availability(strategy.allocator) {
+    let config = heaplab_alloc::AllocConfig {
+        cpython_version: strategy.allocator_version.map(|v| v.name.to_owned()),
+        ..Default::default()
+    };
+    if let Err(reason) = heaplab_alloc::availability_with(strategy.allocator, &config) {
         bail!("strategy '{name}' is unavailable here: {reason}");
     }
     Ok(strategy)
@@ -224,7 +235,12 @@ fn listing() -> Listing {
     }
     for name in versioned_strategy_names() {
         let (collector, allocator) = name.split_once('+').expect("collector+allocator");
-        let availability = heaplab_alloc::availability(allocator);
+        let (allocator, allocator_version) = split_version(allocator).expect("a registered version");
+        let config = heaplab_alloc::AllocConfig {
+            cpython_version: allocator_version.map(|v| v.name.to_owned()),
+            ..Default::default()
+        };
+        let availability = heaplab_alloc::availability_with(allocator, &config);
         strategies.push(StrategyEntry {
             collector: {
                 let bare = collector.split_once('@').map_or(collector, |(c, _)| c);

@@ -81,6 +81,7 @@ fn request_size(size: u64, alignment: u64) -> usize {
 
 /// Replays `trace` once; the calls replayed.
 fn replay(alloc: &mut dyn Allocator, trace: &Trace, checksum: &mut Checksum) -> u64 {
+    let alloc = BlockAllocator::new(alloc);
     let mut blocks: Vec<Option<Block>> = Vec::new();
     blocks.resize_with(trace.n_ids as usize, || None);
     // One multiply per call, folded into the run's checksum at the end: the digest must
