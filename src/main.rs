@@ -28,7 +28,7 @@ enum Cmd {
         json: bool,
     },
     /// Runs one cell and prints its record as one line of JSON.
-    Run(cell::RunArgs),
+    Run(Box<cell::RunArgs>),
 }
 
 fn main() -> ExitCode {
@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.cmd {
         Cmd::List { json } => strategy::list(json),
-        Cmd::Run(args) => cell::run(args),
+        Cmd::Run(args) => cell::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
