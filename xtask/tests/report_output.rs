@@ -339,7 +339,30 @@ fn the_report_links_only_to_files_that_exist() {
     }
     assert!(links.iter().any(|l| l == "plots/binary-trees-throughput.png"), "{links:?}");
     assert!(links.iter().any(|l| l.starts_with("failures/")), "the crash links its stderr: {links:?}");
+    let anchors: Vec<String> = markdown
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|heading| {
+            heading
+                .trim_start_matches('#')
+                .trim()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => c.to_lowercase().next(),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
     for link in &links {
+        if let Some(anchor) = link.strip_prefix('#') {
+            assert!(
+                anchors.iter().any(|a| a == anchor),
+                "REPORT.md links to #{anchor}, which no heading has"
+            );
+            continue;
+        }
         assert!(!link.starts_with("http") && !link.starts_with('/'), "not relative: {link}");
         assert!(dir.join(link).is_file(), "REPORT.md links to {link}, which does not exist");
     }
