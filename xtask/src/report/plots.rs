@@ -292,19 +292,50 @@ pub fn save(chart: &Chart, dir: &Path, stem: &str) -> Result<()> {
     write_png(&dir.join(format!("{stem}.png")), size, &pixels)
 }
 
-/// Encodes RGB pixels as a PNG with one fixed row filter (`Up`: charts are
-/// mostly flat colour and repeated rows) rather than trying every filter on
-/// every row, which is most of the time a PNG takes in a debug build.
+/// Colours of an indexed PNG.
+const PALETTE_SIZE: usize = 256;
+
+/// The pixels as indices into a palette of at most [`PALETTE_SIZE`] colours: every
+/// colour where there are that few (a chart's flat colours), else the most
+/// frequent ones, each other colour (antialiased edges) mapped to its nearest.
+pub fn quantize(pixels: &[u8]) -> (Vec<[u8; 3]>, Vec<u8>) {
+    let mut counts: std::collections::HashMap<[u8; 3], usize> = std::collections::HashMap::new();
+    for rgb in pixels.chunks_exact(3) {
+        *counts.entry([rgb[0], rgb[1], rgb[2]]).or_insert(0) += 1;
+    }
+    let mut by_count: Vec<([u8; 3], usize)> = counts.iter().map(|(c, n)| (*c, *n)).collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let palette: Vec<[u8; 3]> = by_count.iter().take(PALETTE_SIZE).map(|(c, _)| *c).collect();
+    let distance = |a: [u8; 3], b: [u8; 3]| {
+        a.iter().zip(b).map(|(x, y)| (i32::from(*x) - i32::from(y)).pow(2)).sum::<i32>()
+    };
+    let index: std::collections::HashMap<[u8; 3], u8> = counts
+        .keys()
+        .map(|colour| {
+            let nearest = (0..palette.len()).min_by_key(|&i| distance(*colour, palette[i])).unwrap_or(0);
+            (*colour, nearest as u8)
+        })
+        .collect();
+    let indices = pixels.chunks_exact(3).map(|rgb| index[&[rgb[0], rgb[1], rgb[2]]]).collect();
+    (palette, indices)
+}
+
+/// Encodes RGB pixels as an indexed PNG (see [`quantize`]: a chart is mostly
+/// flat colour, so its PNG is a fraction of an RGB one and the HTML page that
+/// inlines every plot stays small) with one fixed row filter (`Up`) rather than
+/// trying every filter on every row, which is most of the time a PNG takes in a debug build.
 fn write_png(path: &Path, (width, height): (u32, u32), pixels: &[u8]) -> Result<()> {
+    let (palette, indices) = quantize(pixels);
     let file = std::fs::File::create(path).map_err(|e| anyhow!("creating {}: {e}", path.display()))?;
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
-    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_palette(palette.concat());
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_filter(png::FilterType::Up);
     encoder.set_adaptive_filter(png::AdaptiveFilterType::NonAdaptive);
-    encoder.set_compression(png::Compression::Default);
+    encoder.set_compression(png::Compression::Best);
     let mut writer = encoder.write_header().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-    writer.write_image_data(pixels).map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    writer.write_image_data(&indices).map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     writer.finish().map_err(|e| anyhow!("writing {}: {e}", path.display()))
 }
 
@@ -942,6 +973,24 @@ fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Heatm
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_colours_are_kept_exactly_and_many_are_mapped_to_the_nearest() {
+        let pixels = [255, 255, 255, 0, 0, 0, 255, 255, 255];
+        let (palette, indices) = quantize(&pixels);
+        assert_eq!(palette, [[255, 255, 255], [0, 0, 0]]);
+        assert_eq!(indices, [0, 1, 0]);
+        let mut many = Vec::new();
+        for i in 0..300u32 {
+            many.extend_from_slice(&[(i % 256) as u8, (i / 256) as u8, 7]);
+            many.extend_from_slice(&[(i % 256) as u8, (i / 256) as u8, 7]);
+        }
+        many.extend_from_slice(&[10, 0, 8]);
+        let (palette, indices) = quantize(&many);
+        assert_eq!(palette.len(), 256);
+        let last = palette[usize::from(*indices.last().unwrap())];
+        assert_eq!(last, [10, 0, 7], "the nearest kept colour");
+    }
 
     #[test]
     fn the_heat_scale_diverges_around_one() {
