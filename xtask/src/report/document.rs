@@ -385,13 +385,18 @@ pub fn inline_html(text: &str) -> String {
             rest = remaining;
             continue;
         }
+        if let Some((strong, remaining)) = rest.strip_prefix("**").and_then(|after| after.split_once("**")) {
+            let _ = write!(out, "<strong>{}</strong>", inline_html(strong));
+            rest = remaining;
+            continue;
+        }
         if let Some((label, href, remaining)) = rest.strip_prefix('[').and_then(split_link) {
             let _ = write!(out, "<a href=\"{}\">{}</a>", escape_html(href), inline_html(label));
             rest = remaining;
             continue;
         }
         let first = rest.chars().next().map_or(1, char::len_utf8);
-        let next = rest[first..].find(['`', '[']).map_or(rest.len(), |i| i + first);
+        let next = rest[first..].find(['`', '[', '*']).map_or(rest.len(), |i| i + first);
         out.push_str(&escape_html(&rest[..next]));
         rest = &rest[next..];
     }
@@ -401,6 +406,9 @@ pub fn inline_html(text: &str) -> String {
 /// Splits `label](href)rest` into its parts.
 fn split_link(text: &str) -> Option<(&str, &str, &str)> {
     let label_end = text.find("](")?;
+    if text[..label_end].contains(['[', ']']) {
+        return None;
+    }
     let after = &text[label_end + 2..];
     let href_end = after.find(')')?;
     Some((&text[..label_end], &after[..href_end], &after[href_end + 1..]))
@@ -432,6 +440,9 @@ mod tests {
         check("`cycle+pymalloc` wins", "<code>cycle+pymalloc</code> wins");
         check("see [stderr](failures/x.stderr).", "see <a href=\"failures/x.stderr\">stderr</a>.");
         check("an [unclosed bracket", "an [unclosed bracket");
+        check("CI [1x–2x] ([evidence](#e))", "CI [1x–2x] (<a href=\"#e\">evidence</a>)");
+        check("**do this**: `x`", "<strong>do this</strong>: <code>x</code>");
+        check("a * b", "a * b");
         check("a `lone backtick", "a `lone backtick");
         check("–", "–");
         check("µs – `p99`", "µs – <code>p99</code>");

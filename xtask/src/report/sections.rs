@@ -169,8 +169,7 @@ fn evidence_section(document: &mut Document, answers: &[Answer], plots: &[PlotSp
         let mut links = Vec::new();
         for workload in [&e.first.workload, &e.second.workload] {
             for plot in plots.iter().filter(|p| {
-                &p.workload == workload && p.stem.ends_with("-throughput")
-                    || &p.workload == workload && p.stem.ends_with("-memory")
+                &p.workload == workload && (p.stem.ends_with("-throughput") || p.stem.ends_with("-memory"))
             }) {
                 let link = format!("[{}](plots/{}.svg)", plot.stem, plot.stem);
                 if !links.contains(&link) {
