@@ -8,6 +8,7 @@
 //! analysis behind the findings that also have tables.
 
 pub(crate) mod analysis;
+mod answers;
 mod comparisons;
 mod document;
 mod figures;

@@ -339,7 +339,30 @@ fn the_report_links_only_to_files_that_exist() {
     }
     assert!(links.iter().any(|l| l == "plots/binary-trees-throughput.png"), "{links:?}");
     assert!(links.iter().any(|l| l.starts_with("failures/")), "the crash links its stderr: {links:?}");
+    let anchors: Vec<String> = markdown
+        .lines()
+        .filter_map(|l| l.strip_prefix('#'))
+        .map(|heading| {
+            heading
+                .trim_start_matches('#')
+                .trim()
+                .chars()
+                .filter_map(|c| match c {
+                    ' ' => Some('-'),
+                    c if c.is_alphanumeric() || c == '-' || c == '_' => c.to_lowercase().next(),
+                    _ => None,
+                })
+                .collect()
+        })
+        .collect();
     for link in &links {
+        if let Some(anchor) = link.strip_prefix('#') {
+            assert!(
+                anchors.iter().any(|a| a == anchor),
+                "REPORT.md links to #{anchor}, which no heading has"
+            );
+            continue;
+        }
         assert!(!link.starts_with("http") && !link.starts_with('/'), "not relative: {link}");
         assert!(dir.join(link).is_file(), "REPORT.md links to {link}, which does not exist");
     }
@@ -545,4 +568,59 @@ fn shards_merge_into_one_report() {
     let again = xtask(&["report", out_dir.to_str().unwrap(), second.path().to_str().unwrap()]);
     assert!(again.status.success());
     assert_eq!(read(&out_dir, "runs.csv").lines().count(), lines.len());
+}
+
+/// `array-sum` against `boxed-sum` under `cycle+pymalloc`, four repetitions each: clear when `spread` is 0, noisy when large.
+fn write_numeric(dir: &Path, spread: i64) {
+    let mut csv = format!("{HEADER}\n");
+    for rep in 0..4u32 {
+        let jitter = [0i64, 1, -1, 2][rep as usize];
+        let ms = |base: i64| ((base + jitter + spread * (rep as i64 % 2) * base / 100) * 1_000_000) as u64;
+        for (workload, wall, rss) in [("array-sum", 100, 10 * MIB), ("boxed-sum", 400, 40 * MIB)] {
+            csv.push_str(&Run::new("cycle+pymalloc", workload, 1000, rep, ms(wall), rss).csv_row());
+            csv.push('\n');
+        }
+    }
+    fs::write(dir.join("runs.csv"), csv).unwrap();
+}
+
+fn answers_of(markdown: &str) -> String {
+    markdown.split("## Answers").nth(1).unwrap().split("\n## ").next().unwrap().to_owned()
+}
+
+#[test]
+fn answers_come_first_and_follow_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    write_numeric(dir.path(), 0);
+    report(dir.path());
+    let markdown = read(dir.path(), "REPORT.md");
+    let first_section = markdown.split("\n## ").nth(1).unwrap();
+    assert!(first_section.starts_with("Answers"), "the report opens with its answers");
+    assert!(markdown.find("## Overview").unwrap() < markdown.find("## Findings").unwrap());
+    assert!(markdown.find("## Method").unwrap() > markdown.find("## Plots").unwrap(), "method at the end");
+    let answers = answers_of(&markdown);
+    assert!(
+        answers.contains("- **Keep numbers in contiguous arrays")
+            && answers.contains("`array-sum` needs 0.25x the wall time (95% CI"),
+        "{answers}"
+    );
+    assert!(answers.contains("[evidence](#evidence-1-contiguous-arrays-against-lists-of-floats-wall-time)"));
+    assert!(answers.contains("Omitted because their workloads did not run here"), "{answers}");
+    let html = read(dir.path(), "index.html");
+    assert!(
+        html.contains("<nav class=\"toc\">") && html.contains("<details id=\"plots\">"),
+        "contents and folds"
+    );
+    assert!(html.contains("id=\"evidence-1-contiguous-arrays-against-lists-of-floats-wall-time\""));
+
+    // Make every other repetition 60% slower: the intervals widen past 1 and the cells turn unstable.
+    write_numeric(dir.path(), 60);
+    report(dir.path());
+    let answers = answers_of(&read(dir.path(), "REPORT.md"));
+    assert!(!answers.contains("- **Keep numbers"), "no supported answer from noise: {answers}");
+    assert!(answers.contains("Not supported by this run (2)"), "{answers}");
+    assert!(
+        answers.contains("a cell is unstable") || answers.contains("the interval includes 1"),
+        "{answers}"
+    );
 }

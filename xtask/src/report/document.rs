@@ -11,6 +11,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use base64::prelude::{BASE64_STANDARD, Engine as _};
 
 /// One block of the report.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,6 +22,8 @@ pub enum Block {
         level: u8,
         /// The heading's text.
         text: String,
+        /// In HTML, a level-2 section that starts folded (`<details>`) down to the next level-2 heading.
+        folded: bool,
     },
     /// A paragraph.
     Paragraph(String),
@@ -54,7 +57,21 @@ pub struct Document {
 impl Document {
     /// Adds a heading.
     pub fn heading(&mut self, level: u8, text: impl Into<String>) {
-        self.blocks.push(Block::Heading { level, text: text.into() });
+        self.blocks.push(Block::Heading { level, text: text.into(), folded: false });
+    }
+
+    /// Adds a level-2 heading whose section the HTML page folds (`<details>`), for long detail sections.
+    pub fn folded_heading(&mut self, text: impl Into<String>) {
+        self.blocks.push(Block::Heading { level: 2, text: text.into(), folded: true });
+    }
+
+    /// Folds every level-2 section from block `from` on (for sections added by [`Document::markdown_section`]).
+    pub fn fold_from(&mut self, from: usize) {
+        for block in self.blocks.iter_mut().skip(from) {
+            if let Block::Heading { level: 2, folded, .. } = block {
+                *folded = true;
+            }
+        }
     }
 
     /// Adds a paragraph.
@@ -95,7 +112,7 @@ impl Document {
         let mut out = String::new();
         for block in &self.blocks {
             match block {
-                Block::Heading { level, text } => {
+                Block::Heading { level, text, .. } => {
                     let _ = writeln!(out, "{} {text}\n", "#".repeat(usize::from(*level)));
                 }
                 Block::Paragraph(text) => {
@@ -125,14 +142,38 @@ impl Document {
         out
     }
 
-    /// The document as one HTML page; figures are read from `dir` and inlined.
+    /// The document as one HTML page; figures are read from `dir` and inlined
+    /// while the page stays under [`HTML_BUDGET`] (later ones are then linked,
+    /// and say so). A table of contents follows the title; level-2 sections
+    /// marked folded are collapsible `<details>`.
     pub fn to_html(&self, dir: &Path, title: &str) -> Result<String> {
+        let ids = heading_ids(&self.blocks);
         let mut body = String::new();
-        for block in &self.blocks {
+        let mut in_details = false;
+        let mut inlined_bytes = 0usize;
+        let text_bytes: usize = self.to_markdown().len() * 2;
+        for (index, block) in self.blocks.iter().enumerate() {
             match block {
-                Block::Heading { level, text } => {
-                    let level = level.clamp(&1, &6);
-                    let _ = writeln!(body, "<h{level}>{}</h{level}>", inline_html(text));
+                Block::Heading { level, text, folded } => {
+                    let level = *level.clamp(&1, &6);
+                    let id = &ids[index];
+                    if level <= 2 && in_details {
+                        body.push_str("</details>\n");
+                        in_details = false;
+                    }
+                    if level == 2 && *folded {
+                        let _ = writeln!(
+                            body,
+                            "<details id=\"{id}\"><summary><h2>{}</h2></summary>",
+                            inline_html(text)
+                        );
+                        in_details = true;
+                    } else {
+                        let _ = writeln!(body, "<h{level} id=\"{id}\">{}</h{level}>", inline_html(text));
+                    }
+                    if level == 1 {
+                        body.push_str(&table_of_contents(&self.blocks, &ids));
+                    }
                 }
                 Block::Paragraph(text) => {
                     let _ = writeln!(body, "<p>{}</p>", inline_html(text));
@@ -159,30 +200,111 @@ impl Document {
                     }
                     body.push_str("</tbody></table></div>\n");
                 }
-                Block::Figure { png, caption, .. } => {
+                Block::Figure { png, svg, caption } => {
                     let path = dir.join(png);
                     let bytes = fs::read(&path).with_context(|| format!("inlining {}", path.display()))?;
-                    let _ = writeln!(
-                        body,
-                        "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>",
-                        escape_html(caption),
-                        base64(&bytes),
-                        inline_html(caption)
-                    );
+                    let encoded = BASE64_STANDARD.encode(&bytes);
+                    if text_bytes + inlined_bytes + encoded.len() <= HTML_BUDGET {
+                        inlined_bytes += encoded.len();
+                        let _ = writeln!(
+                            body,
+                            "<figure><img alt=\"{}\" src=\"data:image/png;base64,{encoded}\"><figcaption>{}</figcaption></figure>",
+                            escape_html(caption),
+                            inline_html(caption)
+                        );
+                    } else {
+                        let _ = writeln!(
+                            body,
+                            "<figure class=\"linked\"><figcaption>{} (not inlined, to keep this page under {} MB: <a href=\"{}\">PNG</a>, <a href=\"{}\">SVG</a> beside it)</figcaption></figure>",
+                            inline_html(caption),
+                            HTML_BUDGET / 1_000_000 + 1,
+                            escape_html(png),
+                            escape_html(svg)
+                        );
+                    }
                 }
             }
         }
+        if in_details {
+            body.push_str("</details>\n");
+        }
         Ok(format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}<script>{OPEN_TARGET}</script>\n</body>\n</html>\n",
             escape_html(title)
         ))
     }
 }
 
+/// Bytes of text and inlined images `index.html` stays within (a published report must stay under 3 MB).
+pub const HTML_BUDGET: usize = 2_800_000;
+
+/// Opens the `<details>` around the target of a link, so that a link into a folded section shows it.
+const OPEN_TARGET: &str = "function openTarget(){var e=document.getElementById(decodeURIComponent(location.hash.slice(1)));for(;e;e=e.parentElement){if(e.tagName==='DETAILS'){e.open=true;}}}window.addEventListener('hashchange',openTarget);openTarget();";
+
+/// The anchor of each heading block (empty for other blocks), as GitHub makes
+/// them: the slug of the text, `-1`, `-2` … after the first of a kind.
+fn heading_ids(blocks: &[Block]) -> Vec<String> {
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    blocks
+        .iter()
+        .map(|block| match block {
+            Block::Heading { text, .. } => {
+                let base = super::answers::slug(text);
+                let count = seen.entry(base.clone()).or_insert(0);
+                let id = if *count == 0 { base.clone() } else { format!("{base}-{count}") };
+                *count += 1;
+                id
+            }
+            _ => String::new(),
+        })
+        .collect()
+}
+
+/// The table of contents: every level-2 heading, with its level-3 headings where a section has at most 12.
+fn table_of_contents(blocks: &[Block], ids: &[String]) -> String {
+    let mut out = String::from("<nav class=\"toc\"><strong>Contents</strong>\n<ol>\n");
+    let mut open_item = false;
+    let sections: Vec<usize> = blocks
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| matches!(b, Block::Heading { level: 2, .. }))
+        .map(|(i, _)| i)
+        .collect();
+    for (n, &start) in sections.iter().enumerate() {
+        let end = sections.get(n + 1).copied().unwrap_or(blocks.len());
+        if open_item {
+            out.push_str("</li>\n");
+        }
+        if let Block::Heading { text, .. } = &blocks[start] {
+            let _ = write!(out, "<li><a href=\"#{}\">{}</a>", ids[start], inline_html(text));
+            open_item = true;
+        }
+        let subs: Vec<usize> =
+            (start + 1..end).filter(|i| matches!(blocks[*i], Block::Heading { level: 3, .. })).collect();
+        if !subs.is_empty() && subs.len() <= 12 {
+            out.push_str("<ol>");
+            for i in subs {
+                if let Block::Heading { text, .. } = &blocks[i] {
+                    let _ = write!(out, "<li><a href=\"#{}\">{}</a></li>", ids[i], inline_html(text));
+                }
+            }
+            out.push_str("</ol>");
+        }
+    }
+    if open_item {
+        out.push_str("</li>\n");
+    }
+    out.push_str("</ol></nav>\n");
+    out
+}
+
 const STYLE: &str = "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;line-height:1.45;color:#222}\
 table{border-collapse:collapse;margin:1em 0;font-size:0.9em}th,td{border:1px solid #ccc;padding:0.25em 0.6em;text-align:left}\
 th{background:#f2f2f2}.scroll{overflow-x:auto}figure{margin:1.5em 0}img{max-width:100%;height:auto;border:1px solid #eee}\
-figcaption{font-size:0.9em;color:#444}code{background:#f4f4f4;padding:0 0.2em}";
+figcaption{font-size:0.9em;color:#444}code{background:#f4f4f4;padding:0 0.2em}\
+.toc{background:#f8f8f8;border:1px solid #ddd;padding:0.6em 1em;margin:1em 0}.toc ol{margin:0.3em 0}\
+details{border-top:1px solid #ddd;margin:0.5em 0}summary{cursor:pointer}summary h2{display:inline-block;margin:0.6em 0}\
+figure.linked figcaption{font-style:italic}";
 
 /// Reads Markdown in the subset [`Document::to_markdown`] writes.
 fn parse_markdown(markdown: &str) -> Vec<Block> {
@@ -236,7 +358,7 @@ fn parse_markdown(markdown: &str) -> Vec<Block> {
             flush(&mut blocks, &mut paragraph, &mut items, &mut table);
             let level = trimmed.chars().take_while(|c| *c == '#').count();
             let text = trimmed[level..].trim().to_owned();
-            blocks.push(Block::Heading { level: level.min(6) as u8, text });
+            blocks.push(Block::Heading { level: level.min(6) as u8, text, folded: false });
         } else {
             if !items.is_empty() {
                 flush(&mut blocks, &mut Vec::new(), &mut items, &mut Vec::new());
@@ -248,19 +370,9 @@ fn parse_markdown(markdown: &str) -> Vec<Block> {
     blocks
 }
 
-/// Escapes `&`, `<`, `>` and `"` for HTML.
+/// Escapes `&`, `<`, `>` and `"` for HTML text and double-quoted attributes.
 pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_double_quoted_attribute(text).into_owned()
 }
 
 /// Converts the text subset (`code`, `[text](link)`) to HTML, escaping the rest.
@@ -273,13 +385,18 @@ pub fn inline_html(text: &str) -> String {
             rest = remaining;
             continue;
         }
+        if let Some((strong, remaining)) = rest.strip_prefix("**").and_then(|after| after.split_once("**")) {
+            let _ = write!(out, "<strong>{}</strong>", inline_html(strong));
+            rest = remaining;
+            continue;
+        }
         if let Some((label, href, remaining)) = rest.strip_prefix('[').and_then(split_link) {
             let _ = write!(out, "<a href=\"{}\">{}</a>", escape_html(href), inline_html(label));
             rest = remaining;
             continue;
         }
         let first = rest.chars().next().map_or(1, char::len_utf8);
-        let next = rest[first..].find(['`', '[']).map_or(rest.len(), |i| i + first);
+        let next = rest[first..].find(['`', '[', '*']).map_or(rest.len(), |i| i + first);
         out.push_str(&escape_html(&rest[..next]));
         rest = &rest[next..];
     }
@@ -289,27 +406,12 @@ pub fn inline_html(text: &str) -> String {
 /// Splits `label](href)rest` into its parts.
 fn split_link(text: &str) -> Option<(&str, &str, &str)> {
     let label_end = text.find("](")?;
+    if text[..label_end].contains(['[', ']']) {
+        return None;
+    }
     let after = &text[label_end + 2..];
     let href_end = after.find(')')?;
     Some((&text[..label_end], &after[..href_end], &after[href_end + 1..]))
-}
-
-/// Standard base64 with padding.
-pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> shift) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 /// The relative link targets in Markdown text: every `](target)`.
@@ -331,18 +433,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_the_rfc_examples() {
-        let check = |input: &str, expected: &str| assert_eq!(base64(input.as_bytes()), expected, "{input:?}");
-        check("", "");
-        check("f", "Zg==");
-        check("fo", "Zm8=");
-        check("foo", "Zm9v");
-        check("foob", "Zm9vYg==");
-        check("fooba", "Zm9vYmE=");
-        check("foobar", "Zm9vYmFy");
-    }
-
-    #[test]
     fn inline_text_becomes_html() {
         let check = |input: &str, expected: &str| assert_eq!(inline_html(input), expected, "{input:?}");
         check("plain", "plain");
@@ -350,6 +440,9 @@ mod tests {
         check("`cycle+pymalloc` wins", "<code>cycle+pymalloc</code> wins");
         check("see [stderr](failures/x.stderr).", "see <a href=\"failures/x.stderr\">stderr</a>.");
         check("an [unclosed bracket", "an [unclosed bracket");
+        check("CI [1x–2x] ([evidence](#e))", "CI [1x–2x] (<a href=\"#e\">evidence</a>)");
+        check("**do this**: `x`", "<strong>do this</strong>: <code>x</code>");
+        check("a * b", "a * b");
         check("a `lone backtick", "a `lone backtick");
         check("–", "–");
         check("µs – `p99`", "µs – <code>p99</code>");
@@ -383,7 +476,7 @@ mod tests {
         assert_eq!(
             document.blocks,
             vec![
-                Block::Heading { level: 2, text: "Fidelity to CPython".into() },
+                Block::Heading { level: 2, text: "Fidelity to CPython".into(), folded: false },
                 Block::Paragraph("Each twin ran under `python3`.".into()),
                 Block::Table {
                     header: vec!["metric".into(), "size".into(), "difference".into()],
@@ -406,7 +499,7 @@ mod tests {
         document.heading(1, "heaplab report");
         document.figure("x", "a <figure>");
         let html = document.to_html(dir.path(), "heaplab report").unwrap();
-        assert!(html.contains(&format!("data:image/png;base64,{}", base64(b"\x89PNG fake"))));
+        assert!(html.contains(&format!("data:image/png;base64,{}", BASE64_STANDARD.encode(b"\x89PNG fake"))));
         assert!(html.contains("a &lt;figure&gt;"));
         assert!(!html.contains("http"));
         document.figure("missing", "gone");

@@ -13,12 +13,15 @@ use anyhow::Result;
 use heaplab_core::RunReport;
 use plotters::style::RGBColor;
 
-use super::analysis::{Cell, CellKey, Figure, split_strategy, strategies_of, workloads};
+use super::analysis::{
+    ALLOCATOR_BASELINE, CPYTHON_BASELINE, Cell, CellKey, Figure, baseline_for, is_allocator_workload,
+    split_strategy, strategies_of, strategy_order, workloads,
+};
 use super::large_data::{element_table, largest_sizes};
 use super::load::ResultsDir;
 use super::plots::{
-    ArenaChart, ArenaPanel, Axis, BarGroup, BarsChart, Chart, Dash, Line, LineStyle, LinesChart, Marker,
-    Panel, SpanRow, format_tick,
+    ArenaChart, ArenaPanel, Axis, BarGroup, BarsChart, Chart, Dash, HeatPanel, HeatmapChart, Line, LineStyle,
+    LinesChart, Marker, Panel, SpanRow, format_tick,
 };
 use super::series::{Series, downsample, find_series_file, read_series};
 use super::stats::Spread;
@@ -29,6 +32,10 @@ const SERIES_BUCKETS: usize = 600;
 /// Pause markers drawn per strategy on a timeline: the longest ones.
 pub const MAX_PAUSE_MARKERS: usize = 200;
 const MIB: f64 = 1024.0 * 1024.0;
+/// The stem of the overview heatmap.
+pub const OVERVIEW_STEM: &str = "overview";
+/// The overview's colour scale saturates at this ratio and its inverse.
+const OVERVIEW_SPAN: f64 = 8.0;
 /// The stem of the plot of bytes per element across the numeric workloads.
 pub const BYTES_PER_ELEMENT_STEM: &str = "numeric-bytes-per-element";
 
@@ -74,6 +81,7 @@ pub fn strategy_style(strategy: &str) -> LineStyle {
 /// Every plot of the report, workload by workload.
 pub fn build_plots(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) -> Result<Vec<PlotSpec>> {
     let mut plots = Vec::new();
+    plots.extend(overview_plot(cells));
     for workload in workloads(cells) {
         plots.extend(throughput_plot(cells, &workload));
         plots.extend(memory_plot(cells, &workload));
@@ -85,6 +93,107 @@ pub fn build_plots(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) ->
     }
     plots.extend(bytes_per_element_plot(cells));
     Ok(plots)
+}
+
+/// The ratio of `figure`'s medians of `strategy` over `baseline` on `workload`,
+/// at the smallest thread count and the largest size where both ran, and whether a cell is unstable.
+pub fn overview_ratio(
+    cells: &BTreeMap<CellKey, Cell<'_>>,
+    workload: &str,
+    strategy: &str,
+    baseline: &str,
+    figure: Figure,
+) -> Option<(f64, bool)> {
+    let threads = base_threads(cells, workload)?;
+    let find = |s: &str, size: u64| {
+        cells
+            .get(&CellKey { workload: workload.to_owned(), strategy: s.to_owned(), size, threads })
+            .filter(|c| !c.ok.is_empty())
+    };
+    let (cell, base) = ok_cells(cells, workload, threads)
+        .filter(|c| c.key.strategy == strategy)
+        .filter_map(|c| Some((c, find(baseline, c.key.size)?)))
+        .max_by_key(|(c, _)| c.key.size)?;
+    let (value, reference) = (cell.median(figure)?, base.median(figure)?);
+    (reference > 0.0).then(|| (value / reference, cell.unstable() || base.unstable()))
+}
+
+/// The overview: every strategy (rows) against every workload (columns), wall time and peak RSS
+/// over the workload's baseline at its largest common size; unstable cells dotted.
+pub fn overview_plot(cells: &BTreeMap<CellKey, Cell<'_>>) -> Option<PlotSpec> {
+    // A workload whose baseline did not run is compared with its first strategy in presentation order.
+    let columns: Vec<(String, String)> = workloads(cells)
+        .into_iter()
+        .filter_map(|w| {
+            let baseline = match baseline_for(cells, &w) {
+                Some(b) => b.to_owned(),
+                None => strategies_of(cells, &w).into_iter().find(|s| {
+                    cells.values().any(|c| c.key.workload == w && &c.key.strategy == s && !c.ok.is_empty())
+                })?,
+            };
+            Some((w, baseline))
+        })
+        .collect();
+    if columns.is_empty() {
+        return None;
+    }
+    let mut rows: Vec<String> = cells.keys().map(|k| k.strategy.clone()).collect();
+    rows.sort_by_key(|s| strategy_order(s));
+    rows.dedup();
+    let panel = |title: &str, figure: Figure| {
+        let mut values = Vec::new();
+        let mut marked = Vec::new();
+        for strategy in &rows {
+            let found: Vec<Option<(f64, bool)>> = columns
+                .iter()
+                .map(|(workload, baseline)| overview_ratio(cells, workload, strategy, baseline, figure))
+                .collect();
+            values.push(found.iter().map(|f| f.map(|(v, _)| v)).collect());
+            marked.push(found.iter().map(|f| f.is_some_and(|(_, u)| u)).collect());
+        }
+        HeatPanel { title: title.to_owned(), values, marked }
+    };
+    let allocator_columns: Vec<&str> = columns
+        .iter()
+        .filter(|(w, b)| *b == ALLOCATOR_BASELINE && is_allocator_workload(cells, w))
+        .map(|(w, _)| w.as_str())
+        .collect();
+    let other_baselines: Vec<String> = columns
+        .iter()
+        .filter(|(_, b)| *b != CPYTHON_BASELINE && *b != ALLOCATOR_BASELINE)
+        .map(|(w, b)| format!("`{w}` against `{b}`"))
+        .collect();
+    let mut against = format!("`{CPYTHON_BASELINE}`");
+    if !allocator_columns.is_empty() {
+        against.push_str(&format!(
+            " (the allocator workloads {}, which run on allocators alone, against `{ALLOCATOR_BASELINE}`)",
+            allocator_columns.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+        ));
+    }
+    if !other_baselines.is_empty() {
+        against
+            .push_str(&format!("; where `{CPYTHON_BASELINE}` did not run: {}", other_baselines.join(", ")));
+    }
+    Some(PlotSpec {
+        stem: OVERVIEW_STEM.to_owned(),
+        workload: String::new(),
+        caption: format!(
+            "Every strategy (rows) on every workload (columns): its median wall time (left) and peak RSS (right) over the baseline's, {against}, at the largest size both ran (smallest thread count). Blue is less, red more, on a log scale that saturates at {}x and {}x; a dot marks a ratio drawn from an unstable cell; grey: did not run, or no baseline at that size.",
+            format_tick(1.0 / OVERVIEW_SPAN),
+            format_tick(OVERVIEW_SPAN)
+        ),
+        chart: Chart::Heatmap(HeatmapChart {
+            title: "Overview: each strategy against the baseline, per workload".into(),
+            rows: rows.clone(),
+            columns: columns.iter().map(|(w, _)| w.clone()).collect(),
+            panels: vec![
+                panel("wall time / baseline", Figure::WallNs),
+                panel("peak RSS / baseline", Figure::PeakRssBytes),
+            ],
+            span: OVERVIEW_SPAN,
+            mark_label: "unstable cell".into(),
+        }),
+    })
 }
 
 /// Bars of peak live bytes and peak RSS per element, one group per numeric
@@ -599,7 +708,33 @@ mod tests {
             ],
             ..ResultsDir::default()
         };
-        assert_eq!(stems(&results), ["churn-throughput", "churn-memory"]);
+        assert_eq!(stems(&results), ["overview", "churn-throughput", "churn-memory"]);
+    }
+
+    #[test]
+    fn the_overview_exists_for_any_set_of_strategies() {
+        let sets: [&[&str]; 4] = [
+            &["cycle+pymalloc", "refcount+system"],
+            &["marksweep+mimalloc"],
+            &["refcount+pymalloc", "marksweep+jemalloc", "cycle+pymalloc@3.14"],
+            &["some+new-allocator", "another-collector+pymalloc"],
+        ];
+        for strategies in sets {
+            let mut records: Vec<heaplab_core::Record> =
+                strategies.iter().map(|s| run(s, "churn", 10, 100, 1000)).collect();
+            let mut alone = run("mimalloc", "larson", 10, 100, 1000);
+            alone.collector = String::new();
+            records.push(alone);
+            let cells = cells(&records);
+            let plot = overview_plot(&cells).expect("an overview");
+            let Chart::Heatmap(chart) = &plot.chart else { panic!("a heatmap") };
+            assert_eq!(chart.panels.len(), 2, "wall time and peak RSS");
+            assert_eq!(chart.rows.len(), strategies.len() + 1, "{strategies:?}");
+            assert_eq!(chart.columns, ["churn", "larson"]);
+            let dir = tempfile::tempdir().unwrap();
+            crate::report::plots::save(&plot.chart, dir.path(), "overview").unwrap();
+            assert!(dir.path().join("overview.png").is_file() && dir.path().join("overview.svg").is_file());
+        }
     }
 
     #[test]
@@ -610,7 +745,7 @@ mod tests {
             records: vec![run("mimalloc", "larson", 10, 100, 1000), two_threads],
             ..ResultsDir::default()
         };
-        assert_eq!(stems(&results), ["larson-throughput", "larson-memory", "larson-threads"]);
+        assert_eq!(stems(&results), ["overview", "larson-throughput", "larson-memory", "larson-threads"]);
     }
 
     #[test]

@@ -203,6 +203,34 @@ pub struct ArenaChart {
     pub panels: Vec<ArenaPanel>,
 }
 
+/// One panel of a heatmap: a value per row and column.
+#[derive(Clone, Debug)]
+pub struct HeatPanel {
+    /// The panel's title.
+    pub title: String,
+    /// `values[row][column]`: a ratio (drawn on a log scale around 1), or `None` where absent.
+    pub values: Vec<Vec<Option<f64>>>,
+    /// `marked[row][column]`: a dot in the cell (an unstable cell).
+    pub marked: Vec<Vec<bool>>,
+}
+
+/// Ratios of rows against columns, coloured on a diverging log scale, in panels side by side that share the rows.
+#[derive(Clone, Debug)]
+pub struct HeatmapChart {
+    /// The chart's title.
+    pub title: String,
+    /// The rows' labels, top to bottom.
+    pub rows: Vec<String>,
+    /// The columns' labels, left to right.
+    pub columns: Vec<String>,
+    /// The panels.
+    pub panels: Vec<HeatPanel>,
+    /// The colour scale saturates at `1 / span` and `span`.
+    pub span: f64,
+    /// What the dot means, for the legend.
+    pub mark_label: String,
+}
+
 /// Any chart this module draws.
 #[derive(Clone, Debug)]
 pub enum Chart {
@@ -212,6 +240,8 @@ pub enum Chart {
     Bars(BarsChart),
     /// An arena map.
     Arenas(ArenaChart),
+    /// A heatmap of ratios.
+    Heatmap(HeatmapChart),
 }
 
 const FULL_POOL_COLOR: RGBColor = RGBColor(31, 78, 140);
@@ -228,6 +258,7 @@ impl Chart {
                 (1400, (180 + chart.groups.len() as u32 * (24 * chart.series.len() as u32 + 18)).max(420))
             }
             Chart::Arenas(chart) => (1400, 110 + 260 * chart.panels.len().max(1) as u32),
+            Chart::Heatmap(chart) => heatmap_size(chart),
         }
     }
 
@@ -237,6 +268,7 @@ impl Chart {
             Chart::Lines(chart) => draw_lines_chart(root, chart),
             Chart::Bars(chart) => draw_bars_chart(root, chart),
             Chart::Arenas(chart) => draw_arena_chart(root, chart),
+            Chart::Heatmap(chart) => draw_heatmap(root, chart),
         }
     }
 }
@@ -260,19 +292,50 @@ pub fn save(chart: &Chart, dir: &Path, stem: &str) -> Result<()> {
     write_png(&dir.join(format!("{stem}.png")), size, &pixels)
 }
 
-/// Encodes RGB pixels as a PNG with one fixed row filter (`Up`: charts are
-/// mostly flat colour and repeated rows) rather than trying every filter on
-/// every row, which is most of the time a PNG takes in a debug build.
+/// Colours of an indexed PNG.
+const PALETTE_SIZE: usize = 256;
+
+/// The pixels as indices into a palette of at most [`PALETTE_SIZE`] colours: every
+/// colour where there are that few (a chart's flat colours), else the most
+/// frequent ones, each other colour (antialiased edges) mapped to its nearest.
+pub fn quantize(pixels: &[u8]) -> (Vec<[u8; 3]>, Vec<u8>) {
+    let mut counts: std::collections::HashMap<[u8; 3], usize> = std::collections::HashMap::new();
+    for rgb in pixels.chunks_exact(3) {
+        *counts.entry([rgb[0], rgb[1], rgb[2]]).or_insert(0) += 1;
+    }
+    let mut by_count: Vec<([u8; 3], usize)> = counts.iter().map(|(c, n)| (*c, *n)).collect();
+    by_count.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let palette: Vec<[u8; 3]> = by_count.iter().take(PALETTE_SIZE).map(|(c, _)| *c).collect();
+    let distance = |a: [u8; 3], b: [u8; 3]| {
+        a.iter().zip(b).map(|(x, y)| (i32::from(*x) - i32::from(y)).pow(2)).sum::<i32>()
+    };
+    let index: std::collections::HashMap<[u8; 3], u8> = counts
+        .keys()
+        .map(|colour| {
+            let nearest = (0..palette.len()).min_by_key(|&i| distance(*colour, palette[i])).unwrap_or(0);
+            (*colour, nearest as u8)
+        })
+        .collect();
+    let indices = pixels.chunks_exact(3).map(|rgb| index[&[rgb[0], rgb[1], rgb[2]]]).collect();
+    (palette, indices)
+}
+
+/// Encodes RGB pixels as an indexed PNG (see [`quantize`]: a chart is mostly
+/// flat colour, so its PNG is a fraction of an RGB one and the HTML page that
+/// inlines every plot stays small) with one fixed row filter (`Up`) rather than
+/// trying every filter on every row, which is most of the time a PNG takes in a debug build.
 fn write_png(path: &Path, (width, height): (u32, u32), pixels: &[u8]) -> Result<()> {
+    let (palette, indices) = quantize(pixels);
     let file = std::fs::File::create(path).map_err(|e| anyhow!("creating {}: {e}", path.display()))?;
     let mut encoder = png::Encoder::new(std::io::BufWriter::new(file), width, height);
-    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_color(png::ColorType::Indexed);
+    encoder.set_palette(palette.concat());
     encoder.set_depth(png::BitDepth::Eight);
     encoder.set_filter(png::FilterType::Up);
     encoder.set_adaptive_filter(png::AdaptiveFilterType::NonAdaptive);
-    encoder.set_compression(png::Compression::Default);
+    encoder.set_compression(png::Compression::Best);
     let mut writer = encoder.write_header().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
-    writer.write_image_data(pixels).map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
+    writer.write_image_data(&indices).map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     writer.finish().map_err(|e| anyhow!("writing {}: {e}", path.display()))
 }
 
@@ -790,9 +853,154 @@ fn draw_arena_chart<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &A
     Ok(())
 }
 
+const HEAT_CELL_WIDTH: u32 = 30;
+const HEAT_CELL_HEIGHT: u32 = 26;
+const HEAT_ROW_LABELS: u32 = 230;
+const HEAT_COLUMN_LABELS: u32 = 190;
+const HEAT_PANEL_GAP: u32 = 40;
+const HEAT_SCALE_WIDTH: u32 = 200;
+const HEAT_TOP: u32 = 60;
+/// The colours of the diverging scale: below 1 (less time or memory), at 1, above 1.
+const HEAT_LOW: RGBColor = RGBColor(33, 102, 172);
+const HEAT_MID: RGBColor = RGBColor(247, 247, 247);
+const HEAT_HIGH: RGBColor = RGBColor(178, 24, 43);
+const HEAT_ABSENT: RGBColor = RGBColor(225, 225, 225);
+
+fn heatmap_size(chart: &HeatmapChart) -> (u32, u32) {
+    let panels = chart.panels.len().max(1) as u32;
+    let panel_width = chart.columns.len().max(1) as u32 * HEAT_CELL_WIDTH;
+    let width = HEAT_ROW_LABELS + panels * panel_width + (panels - 1) * HEAT_PANEL_GAP + HEAT_SCALE_WIDTH;
+    let height = HEAT_TOP + 40 + HEAT_COLUMN_LABELS + chart.rows.len().max(1) as u32 * HEAT_CELL_HEIGHT + 30;
+    (width.max(900), height.max(420))
+}
+
+/// The colour of a ratio on the diverging log scale that saturates at `1 / span` and `span`.
+pub fn heat_color(ratio: f64, span: f64) -> RGBColor {
+    let t = (ratio.ln() / span.ln()).clamp(-1.0, 1.0);
+    let (end, t) = if t < 0.0 { (HEAT_LOW, -t) } else { (HEAT_HIGH, t) };
+    let mix = |a: u8, b: u8| (f64::from(a) + (f64::from(b) - f64::from(a)) * t).round() as u8;
+    RGBColor(mix(HEAT_MID.0, end.0), mix(HEAT_MID.1, end.1), mix(HEAT_MID.2, end.2))
+}
+
+fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &HeatmapChart) -> Result<()> {
+    let title_style = TextStyle::from((FONT, TITLE_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Top));
+    root.draw_text(&chart.title, &title_style, (16, 12)).map_err(plot_error)?;
+    let panel_width = chart.columns.len() as i32 * HEAT_CELL_WIDTH as i32;
+    let (cw, ch) = (HEAT_CELL_WIDTH as i32, HEAT_CELL_HEIGHT as i32);
+    let panel_title_y = HEAT_TOP as i32;
+    let grid_top = panel_title_y + 40 + HEAT_COLUMN_LABELS as i32;
+    let row_style = TextStyle::from((FONT, TICK_SIZE).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+    for (r, label) in chart.rows.iter().enumerate() {
+        let y = grid_top + r as i32 * ch + ch / 2;
+        root.draw_text(&short_label(label, 26), &row_style, (HEAT_ROW_LABELS as i32 - 8, y))
+            .map_err(plot_error)?;
+    }
+    let column_style = TextStyle::from((FONT, TICK_SIZE - 1).into_font().transform(FontTransform::Rotate270))
+        .pos(Pos::new(HPos::Left, VPos::Center));
+    let panel_title_style =
+        TextStyle::from((FONT, PANEL_TITLE_SIZE).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+    for (p, panel) in chart.panels.iter().enumerate() {
+        let left = HEAT_ROW_LABELS as i32 + p as i32 * (panel_width + HEAT_PANEL_GAP as i32);
+        root.draw_text(&panel.title, &panel_title_style, (left + panel_width / 2, panel_title_y))
+            .map_err(plot_error)?;
+        for (c, label) in chart.columns.iter().enumerate() {
+            let x = left + c as i32 * cw + cw / 2;
+            root.draw_text(&short_label(label, 24), &column_style, (x, grid_top - 6)).map_err(plot_error)?;
+        }
+        for (r, row) in panel.values.iter().enumerate() {
+            for (c, value) in row.iter().enumerate() {
+                let (x0, y0) = (left + c as i32 * cw, grid_top + r as i32 * ch);
+                let color = value
+                    .filter(|v| *v > 0.0 && v.is_finite())
+                    .map_or(HEAT_ABSENT, |v| heat_color(v, chart.span));
+                root.draw(&Rectangle::new([(x0, y0), (x0 + cw - 1, y0 + ch - 1)], color.filled()))
+                    .map_err(plot_error)?;
+                if panel.marked.get(r).and_then(|m| m.get(c)).copied().unwrap_or(false) {
+                    root.draw(&Circle::new((x0 + cw / 2, y0 + ch / 2), 4, BLACK.filled()))
+                        .map_err(plot_error)?;
+                }
+            }
+        }
+        let grid_bottom = grid_top + chart.rows.len() as i32 * ch;
+        root.draw(&Rectangle::new(
+            [(left, grid_top), (left + panel_width, grid_bottom)],
+            shape_style(RGBColor(150, 150, 150), 1),
+        ))
+        .map_err(plot_error)?;
+    }
+    // The colour scale: a vertical bar from 1/span (bottom) to span (top), with ticks.
+    let scale_left = HEAT_ROW_LABELS as i32
+        + chart.panels.len() as i32 * panel_width
+        + (chart.panels.len() as i32 - 1).max(0) * HEAT_PANEL_GAP as i32
+        + 40;
+    let (bar_top, bar_height, bar_width) = (grid_top, 240i32, 24i32);
+    for i in 0..bar_height {
+        let t = 1.0 - 2.0 * f64::from(i) / f64::from(bar_height - 1);
+        let color = heat_color(chart.span.powf(t), chart.span);
+        root.draw(&Rectangle::new(
+            [(scale_left, bar_top + i), (scale_left + bar_width, bar_top + i + 1)],
+            color.filled(),
+        ))
+        .map_err(plot_error)?;
+    }
+    let tick_style = TextStyle::from((FONT, TICK_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    let steps = 4;
+    for k in -steps..=steps {
+        let t = f64::from(k) / f64::from(steps);
+        let y = bar_top + ((1.0 - t) / 2.0 * f64::from(bar_height - 1)).round() as i32;
+        let value = chart.span.powf(t);
+        root.draw(&PathElement::new(
+            vec![(scale_left + bar_width, y), (scale_left + bar_width + 5, y)],
+            shape_style(BLACK, 1),
+        ))
+        .map_err(plot_error)?;
+        root.draw_text(&format!("{}x", format_tick(value)), &tick_style, (scale_left + bar_width + 8, y))
+            .map_err(plot_error)?;
+    }
+    let note_style = TextStyle::from((FONT, TICK_SIZE - 2).into_font()).pos(Pos::new(HPos::Left, VPos::Top));
+    let below = bar_top + bar_height + 16;
+    root.draw(&Circle::new((scale_left + 8, below + 8), 4, BLACK.filled())).map_err(plot_error)?;
+    root.draw_text(&chart.mark_label, &note_style, (scale_left + 20, below)).map_err(plot_error)?;
+    root.draw(&Rectangle::new(
+        [(scale_left, below + 26), (scale_left + 16, below + 42)],
+        HEAT_ABSENT.filled(),
+    ))
+    .map_err(plot_error)?;
+    root.draw_text("did not run", &note_style, (scale_left + 20, below + 26)).map_err(plot_error)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn few_colours_are_kept_exactly_and_many_are_mapped_to_the_nearest() {
+        let pixels = [255, 255, 255, 0, 0, 0, 255, 255, 255];
+        let (palette, indices) = quantize(&pixels);
+        assert_eq!(palette, [[255, 255, 255], [0, 0, 0]]);
+        assert_eq!(indices, [0, 1, 0]);
+        let mut many = Vec::new();
+        for i in 0..300u32 {
+            many.extend_from_slice(&[(i % 256) as u8, (i / 256) as u8, 7]);
+            many.extend_from_slice(&[(i % 256) as u8, (i / 256) as u8, 7]);
+        }
+        many.extend_from_slice(&[10, 0, 8]);
+        let (palette, indices) = quantize(&many);
+        assert_eq!(palette.len(), 256);
+        let last = palette[usize::from(*indices.last().unwrap())];
+        assert_eq!(last, [10, 0, 7], "the nearest kept colour");
+    }
+
+    #[test]
+    fn the_heat_scale_diverges_around_one() {
+        assert_eq!(heat_color(1.0, 8.0), HEAT_MID);
+        assert_eq!(heat_color(8.0, 8.0), HEAT_HIGH);
+        assert_eq!(heat_color(100.0, 8.0), HEAT_HIGH);
+        assert_eq!(heat_color(0.125, 8.0), HEAT_LOW);
+        let (half_up, half_down) = (heat_color(8f64.sqrt(), 8.0), heat_color(1.0 / 8f64.sqrt(), 8.0));
+        assert!(half_up.0 > half_up.2 && half_down.2 > half_down.0);
+    }
 
     #[test]
     fn tick_labels_are_compact() {

@@ -11,8 +11,9 @@ use super::analysis::{
     ALLOCATOR_BASELINE, CPYTHON_BASELINE, Cell, CellKey, FALLBACK_BASELINE, GeometricMeanRow, RatioRow,
     baseline_for, geometric_means, is_allocator_workload, ratio_rows, single_runs, strategy_order, workloads,
 };
+use super::answers::{self, Answer, Support};
 use super::document::Document;
-use super::figures::{BYTES_PER_ELEMENT_STEM, PlotSpec};
+use super::figures::{BYTES_PER_ELEMENT_STEM, OVERVIEW_STEM, PlotSpec};
 use super::findings::FindingGroup;
 use super::format;
 use super::large_data::{
@@ -39,9 +40,9 @@ pub fn build_document(
     let mut document = Document::default();
     document.heading(1, TITLE);
     overview(&mut document, results, cells);
-    environment(&mut document, results);
-    method(&mut document, cells);
-    measurement_quality(&mut document, results, cells);
+    let answers = answers::answers(cells);
+    answers_section(&mut document, &answers);
+    overview_figure(&mut document, plots);
     document.heading(2, "Findings");
     if findings.is_empty() {
         document.paragraph("The data holds no comparison to draw a finding from (a finding needs at least two strategies, or two variants of a workload, that ran successfully).");
@@ -58,11 +59,17 @@ pub fn build_document(
             }
         }
     }
+    evidence_section(&mut document, &answers, plots);
     large_data(&mut document, results, cells, plots);
     ratio_tables(&mut document, cells);
-    calibration(&mut document, &results.dir);
     plots_section(&mut document, cells, plots);
     failures(&mut document, results);
+    let calibration_start = document.blocks.len();
+    calibration(&mut document, &results.dir);
+    document.fold_from(calibration_start);
+    measurement_quality(&mut document, results, cells);
+    method(&mut document, cells);
+    environment(&mut document, results);
     files(&mut document, &results.dir);
     document
 }
@@ -78,6 +85,109 @@ fn overview(document: &mut Document, results: &ResultsDir, cells: &BTreeMap<Cell
         strategies.len(),
         n_failed
     ));
+}
+
+/// The "Answers" section: the supported answers, one sentence each, then those the data does not support.
+fn answers_section(document: &mut Document, answers: &[Answer]) {
+    document.heading(2, "Answers");
+    let missing = answers::rules_without_data(answers);
+    let omitted = if missing.is_empty() {
+        String::new()
+    } else {
+        format!(" Omitted because their workloads did not run here: {}.", missing.join(", "))
+    };
+    document.paragraph(format!(
+        "What this run's data says to do with memory when crunching large data in Python. Each answer compares two cells of this run on one figure — the workload that follows a Python idiom against its counterpart, or allocators, or CPython versions — as the ratio of medians (below 1x: the idiom needs less) with its 95% bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples) and the test's verdict. An answer is given only where the interval excludes 1, the test finds the difference significant and neither cell is unstable; the others are listed after it as not supported by this run.{omitted}"
+    ));
+    let (supported, unsupported): (Vec<&Answer>, Vec<&Answer>) =
+        answers.iter().partition(|a| a.support == Support::Supported);
+    if supported.is_empty() {
+        document.paragraph("No answer is supported by this run's data.");
+    } else {
+        document.list(supported.iter().map(|a| a.sentence()).collect());
+    }
+    if !unsupported.is_empty() {
+        document.paragraph(format!("Not supported by this run ({}):", unsupported.len()));
+        document.list(unsupported.iter().map(|a| a.unsupported_line()).collect());
+    }
+}
+
+/// The overview heatmap, right after the answers.
+fn overview_figure(document: &mut Document, plots: &[PlotSpec]) {
+    if let Some(plot) = plots.iter().find(|p| p.stem == OVERVIEW_STEM) {
+        document.heading(2, "Overview");
+        document.figure(&plot.stem, plot.caption.clone());
+    }
+}
+
+/// The median of a figure as the report writes it.
+fn show_figure(figure: Figure, value: f64) -> String {
+    match figure {
+        Figure::WallNs => format::duration_ns(value),
+        Figure::PeakRssBytes | Figure::EndRssBytes | Figure::PeakLiveBytes => format::bytes(value),
+        _ => format::count(value),
+    }
+}
+
+/// The evidence behind each answer: both cells, their repetitions, medians and spread, the ratio, and links to their plots.
+fn evidence_section(document: &mut Document, answers: &[Answer], plots: &[PlotSpec]) {
+    if answers.is_empty() {
+        return;
+    }
+    document.folded_heading("Evidence for the answers");
+    document.paragraph(format!(
+        "For each answer (supported or not): the two cells compared, their successful runs, the median of the figure and the spread of wall time (MAD / median; over {} is **unstable**), then the ratio of medians with its 95% bootstrap interval and the test's verdict.",
+        format::percent(UNSTABLE_THRESHOLD)
+    ));
+    for answer in answers {
+        document.heading(3, answer.heading.clone());
+        let figure = answer.rule.figure;
+        let header = ["", "strategy", "workload", "size", "threads", "n", "median", "wall MAD / median"]
+            .map(String::from)
+            .to_vec();
+        let mut rows = Vec::new();
+        let mut push = |role: &str, key: &CellKey, n: usize, median: f64, spread: Option<f64>| {
+            rows.push(vec![
+                role.to_owned(),
+                format!("`{}`", key.strategy),
+                format!("`{}`", key.workload),
+                key.size.to_string(),
+                key.threads.to_string(),
+                n.to_string(),
+                show_figure(figure, median),
+                spread.map(format::percent).unwrap_or_else(|| "–".into()),
+            ]);
+        };
+        let e = &answer.evidence;
+        push("idiom / challenger", &e.first, e.n.0, e.compared.first, e.spread.0);
+        push("against", &e.second, e.n.1, e.compared.second, e.spread.1);
+        if let Some((_, real, _)) = &answer.real {
+            push("real CPython", &real.first, real.n.0, real.compared.first, real.spread.0);
+            push("real CPython, against", &real.second, real.n.1, real.compared.second, real.spread.1);
+        }
+        document.table(header, rows);
+        let mut links = Vec::new();
+        for workload in [&e.first.workload, &e.second.workload] {
+            for plot in plots.iter().filter(|p| {
+                &p.workload == workload && (p.stem.ends_with("-throughput") || p.stem.ends_with("-memory"))
+            }) {
+                let link = format!("[{}](plots/{}.svg)", plot.stem, plot.stem);
+                if !links.contains(&link) {
+                    links.push(link);
+                }
+            }
+        }
+        let plots_note =
+            if links.is_empty() { String::new() } else { format!(" Plots: {}.", links.join(", ")) };
+        document.paragraph(format!(
+            "{} of {}: {}{}; {}.{plots_note}",
+            format::ratio(e.compared.ratio),
+            answers::figure_phrase(figure),
+            e.compared.verdict,
+            e.compared.ci.map(|ci| format!(", 95% CI {}", format::interval(ci))).unwrap_or_default(),
+            answer.support.reason()
+        ));
+    }
 }
 
 /// `env.json` flattened to `key: value` lines.
@@ -120,7 +230,7 @@ fn runs_by_invocation(results: &ResultsDir) -> BTreeMap<String, usize> {
 }
 
 fn environment(document: &mut Document, results: &ResultsDir) {
-    document.heading(2, "Environment");
+    document.folded_heading("Environment");
     let counts = runs_by_invocation(results);
     if !results.envs.is_empty() {
         document.paragraph(format!(
@@ -235,7 +345,7 @@ fn instability_cause(cell: &Cell<'_>, huge: &BTreeMap<CellKey, Vec<u64>>) -> Str
 
 /// The "Measurement quality" section: the threshold, the share of stable cells, and each unstable cell with its likely cause.
 fn measurement_quality(document: &mut Document, results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) {
-    document.heading(2, "Measurement quality");
+    document.folded_heading("Measurement quality");
     let judged: Vec<&Cell<'_>> =
         super::analysis::ordered_cells(cells).into_iter().filter(|c| c.ok.len() >= 2).collect();
     let single = cells.values().filter(|c| c.ok.len() == 1).count();
@@ -364,7 +474,7 @@ fn large_data(
     if rows.is_empty() && bandwidth.is_empty() {
         return;
     }
-    document.heading(2, "Large data: bytes and time per element");
+    document.folded_heading("Large data: bytes and time per element");
     let single = single_runs(cells);
     let per_element =
         |value: Option<f64>, show: fn(f64) -> String| value.map(show).unwrap_or_else(|| "–".into());
@@ -483,7 +593,7 @@ fn ratio_cell(ratio: Option<super::analysis::Ratio>, single: bool) -> String {
 }
 
 fn ratio_tables(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
-    document.heading(2, "Ratios against the baseline");
+    document.folded_heading("Ratios against the baseline");
     let rows = ratio_rows(cells);
     if rows.is_empty() {
         document.paragraph("No workload ran both its baseline and another strategy successfully, so there is no ratio to show.");
@@ -565,7 +675,7 @@ fn workload_ratio_table(document: &mut Document, rows: &[&RatioRow], single: boo
 }
 
 fn plots_section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>, plots: &[PlotSpec]) {
-    document.heading(2, "Plots");
+    document.folded_heading("Plots");
     if plots.is_empty() {
         document.paragraph("No successful run recorded a figure to plot.");
         return;
