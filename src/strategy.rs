@@ -183,6 +183,9 @@ struct StrategyEntry {
     allocator: &'static str,
     available: bool,
     reason: Option<String>,
+    /// Whether it runs at the default release with its rules: no `@`, and a collector that
+    /// release has (`--quick` runs only these unless a glob names others).
+    default_release: bool,
 }
 
 #[derive(Serialize)]
@@ -224,6 +227,7 @@ fn listing() -> Listing {
             let strategy =
                 Strategy { collector, allocator: alloc.name, version: None, allocator_version: None };
             strategies.push(StrategyEntry {
+                default_release: collector.is_none_or(|c| version::DEFAULT.has_collector(c)),
                 name: strategy.name(),
                 kind: if collector.is_some() { "heap" } else { "allocator" },
                 collector: collector.unwrap_or(""),
@@ -247,6 +251,7 @@ fn listing() -> Listing {
                 COLLECTORS.iter().find(|c| c.name == bare).map_or("", |c| c.name)
             },
             allocator: ALLOCATORS.iter().find(|a| a.name == allocator).map_or("", |a| a.name),
+            default_release: false,
             name,
             kind: "heap",
             available: availability.is_ok(),

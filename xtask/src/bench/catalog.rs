@@ -34,6 +34,13 @@ pub struct StrategyInfo {
     /// Why it cannot, where it cannot.
     #[serde(default)]
     pub reason: Option<String>,
+    /// Whether it runs at the default CPython release (no `@`, a collector that release has).
+    #[serde(default = "default_release")]
+    pub default_release: bool,
+}
+
+fn default_release() -> bool {
+    true
 }
 
 /// One workload as `heaplab list --json` describes it.

@@ -125,8 +125,9 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
     let mut chosen_strategies = select(&strategy_names, &selection.strategy_globs, "strategy")?;
     if selection.quick && selection.strategy_globs.is_empty() {
         // The smoke sweep runs today's default release; the other CPython versions
-        // (`cycle@3.13+pymalloc`, …) join a full sweep, or a quick one that names them.
-        chosen_strategies.retain(|name| !name.contains('@'));
+        // (`cycle@3.13+pymalloc`, `incremental`, …) join a full sweep, or a quick one that
+        // names them.
+        chosen_strategies.retain(|name| catalog.strategy(name).is_none_or(|s| s.default_release));
     }
     let chosen_workloads = select(&workload_names, &selection.workload_globs, "workload")?;
 
