@@ -30,8 +30,9 @@
 //! blocks or loses contents changes the checksum. `ops` is the number of
 //! blocks allocated.
 
-use heaplab_core::{Allocator, Block, BlockAllocator, Checksum, Outcome, Params, PhaseLog, Rng, Snapshot};
+use heaplab_core::{Allocator, Block, BlockAllocator, Checksum, Outcome, Params, PhaseLog, Rng};
 
+use crate::kernels::alloc_snapshot;
 use crate::{Body, Family, Workload};
 
 /// The registry entry.
@@ -88,7 +89,7 @@ pub fn run(alloc: &mut dyn Allocator, log: &mut PhaseLog, params: &Params) -> Ou
 
     let blocks = BlockAllocator::new(alloc);
     for order in [FreeOrder::Lifo, FreeOrder::Fifo, FreeOrder::Random] {
-        log.start(order.phase_name(), || snapshot(&*blocks.allocator()));
+        log.start(order.phase_name(), || alloc_snapshot(&*blocks.allocator()));
         for _ in 0..ROUNDS {
             for block_size in block_sizes() {
                 let n_blocks = blocks_per_batch(params.size, block_size);
@@ -103,7 +104,7 @@ pub fn run(alloc: &mut dyn Allocator, log: &mut PhaseLog, params: &Params) -> Ou
             }
         }
     }
-    log.end(|| snapshot(&*blocks.allocator()));
+    log.end(|| alloc_snapshot(&*blocks.allocator()));
 
     Outcome { checksum: checksum.finish(), ops: n_blocks_allocated }
 }
@@ -202,13 +203,6 @@ fn shuffle<T>(items: &mut [T], rng: &mut Rng) {
         let other = rng.below(upper as u64 + 1) as usize;
         items.swap(upper, other);
     }
-}
-
-/// The allocator's figures at a phase boundary.
-fn snapshot(alloc: &dyn Allocator) -> Snapshot {
-    let stats = alloc.stats();
-    let live_bytes = stats.counters.map_or(0, |counters| counters.live_bytes);
-    Snapshot { live_bytes, collections: 0, alloc: stats }
 }
 
 #[cfg(test)]

@@ -35,8 +35,9 @@
 //! the same on every allocator. `ops` is the number of calls replayed.
 
 use heaplab_core::trace::{Op, Trace};
-use heaplab_core::{Allocator, Block, BlockAllocator, Checksum, Outcome, Params, PhaseLog, Snapshot};
+use heaplab_core::{Allocator, Block, BlockAllocator, Checksum, Outcome, Params, PhaseLog};
 
+use crate::kernels::alloc_snapshot;
 use crate::{Body, Family, Workload};
 
 /// The registry entry.
@@ -66,10 +67,10 @@ pub fn run(alloc: &mut dyn Allocator, log: &mut PhaseLog, params: &Params) -> Ou
     let mut ops = 0;
     for round in 0..params.size {
         let name = if round == 0 { "replay".to_owned() } else { format!("replay-{}", round + 1) };
-        log.start(&name, || snapshot(alloc));
+        log.start(&name, || alloc_snapshot(alloc));
         ops += replay(alloc, trace, &mut checksum);
     }
-    log.end(|| snapshot(alloc));
+    log.end(|| alloc_snapshot(alloc));
     Outcome { checksum: checksum.finish(), ops }
 }
 
@@ -116,13 +117,6 @@ fn replay(alloc: &mut dyn Allocator, trace: &Trace, checksum: &mut Checksum) -> 
     checksum.word(digest);
     checksum.word(trace.events.len() as u64);
     trace.events.len() as u64
-}
-
-/// The allocator's figures at a phase boundary.
-fn snapshot(alloc: &dyn Allocator) -> Snapshot {
-    let stats = alloc.stats();
-    let live_bytes = stats.counters.map_or(0, |counters| counters.live_bytes);
-    Snapshot { live_bytes, collections: 0, alloc: stats }
 }
 
 #[cfg(test)]
