@@ -35,7 +35,7 @@
 //! Checksum: K and every group's sum, in key order, read back.
 //! `ops` is N, the records aggregated.
 
-use heaplab_core::{Checksum, Heap, Outcome, Params, Rng};
+use heaplab_core::{Checksum, Heap, Obj, Outcome, Params, Rng};
 
 use crate::kernels::unit_float;
 use crate::{Body, Family, Workload};
@@ -57,15 +57,14 @@ pub fn group_count(n_records: u64) -> u64 {
     n_records.isqrt().max(1)
 }
 
-/// Runs the workload; see the module documentation.
-pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
-    let n_records = params.size as usize;
+/// The build phase: `params.size` records `(key, value)`, an int key of one of
+/// [`group_count`] groups and a float value, in a list (also `groupby-dict`'s input).
+pub(crate) fn build_records(heap: &mut dyn Heap, params: &Params) -> Obj {
     let n_groups = group_count(params.size);
     let mut rng = Rng::new(params.seed);
-
     heap.phase("build");
     let records = heap.list(0);
-    for _ in 0..n_records {
+    for _ in 0..params.size {
         let key = heap.int(rng.below(n_groups) as i64);
         let value = heap.float(unit_float(rng.next_u64()));
         let record = heap.tuple(&[key, value]);
@@ -74,6 +73,14 @@ pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
         heap.append(records, record);
         heap.release(record);
     }
+    records
+}
+
+/// Runs the workload; see the module documentation.
+pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
+    let n_records = params.size as usize;
+    let n_groups = group_count(params.size);
+    let records = build_records(heap, params);
 
     heap.phase("aggregate");
     let sums = heap.list(0);

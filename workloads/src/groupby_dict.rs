@@ -32,10 +32,9 @@
 //! Checksum: the number of groups in the dict, then each group's key and
 //! sum, in the dict's order (the order keys first appeared). `ops` is N.
 
-use heaplab_core::{Checksum, Heap, Outcome, Params, Rng};
+use heaplab_core::{Checksum, Heap, Outcome, Params};
 
-use crate::groupby::group_count;
-use crate::kernels::unit_float;
+use crate::groupby::build_records;
 use crate::{Body, Family, Workload};
 
 /// The registry entry.
@@ -53,20 +52,7 @@ pub const WORKLOAD: Workload = Workload {
 /// Runs the workload; see the module documentation.
 pub fn run(heap: &mut dyn Heap, params: &Params) -> Outcome {
     let n_records = params.size as usize;
-    let n_groups = group_count(params.size);
-    let mut rng = Rng::new(params.seed);
-
-    heap.phase("build");
-    let records = heap.list(0);
-    for _ in 0..n_records {
-        let key = heap.int(rng.below(n_groups) as i64);
-        let value = heap.float(unit_float(rng.next_u64()));
-        let record = heap.tuple(&[key, value]);
-        heap.release(key);
-        heap.release(value);
-        heap.append(records, record);
-        heap.release(record);
-    }
+    let records = build_records(heap, params);
 
     heap.phase("aggregate");
     let sums = heap.dict();
