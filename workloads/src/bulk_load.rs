@@ -98,9 +98,9 @@ pub const FROZEN: Workload = Workload {
     body: Body::Heap(run_frozen),
 };
 
-/// How automatic collection is set during the load.
+/// How automatic collection is set during the load (also `bulk-load-dicts`').
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Collection {
+pub(crate) enum Collection {
     /// On throughout, as by default.
     Automatic,
     /// Off during the load, on again after it.
@@ -130,27 +130,39 @@ fn run(heap: &mut dyn Heap, params: &Params, collection: Collection) -> Outcome 
     let mut text = String::with_capacity(20);
 
     heap.phase("build");
-    if collection == Collection::Disabled {
-        heap.set_automatic(false);
-    }
-    let records = heap.list(0);
-    for index in 0..n_records {
-        if collection == Collection::FrozenHalfway && index == n_records / 2 {
-            heap.freeze();
-        }
-        let record = make_record(heap, index, &mut text);
-        heap.append(records, record);
-        heap.release(record);
-    }
-    if collection == Collection::Disabled {
-        heap.set_automatic(true);
-    }
+    let records = load(heap, n_records, collection, |heap, index| make_record(heap, index, &mut text));
 
     heap.phase("teardown");
     digest_records(heap, records, &mut checksum);
     heap.release(records);
 
     Outcome { checksum: checksum.finish(), ops: n_records }
+}
+
+/// Appends `n` records made by `make` to a new list, with automatic collection set as
+/// `collection` says around the load; returns the list (an owned reference).
+pub(crate) fn load(
+    heap: &mut dyn Heap,
+    n: u64,
+    collection: Collection,
+    mut make: impl FnMut(&mut dyn Heap, u64) -> Obj,
+) -> Obj {
+    if collection == Collection::Disabled {
+        heap.set_automatic(false);
+    }
+    let records = heap.list(0);
+    for index in 0..n {
+        if collection == Collection::FrozenHalfway && index == n / 2 {
+            heap.freeze();
+        }
+        let record = make(heap, index);
+        heap.append(records, record);
+        heap.release(record);
+    }
+    if collection == Collection::Disabled {
+        heap.set_automatic(true);
+    }
+    records
 }
 
 /// Record `index`: `(index, float(index), str(index))`, made in the order

@@ -50,6 +50,7 @@ use std::fmt::Write as _;
 
 use heaplab_core::{Checksum, Heap, Obj, Outcome, Params};
 
+use crate::bulk_load::{Collection, load};
 use crate::{Body, Family, Workload};
 
 /// The registry entry for automatic collection on.
@@ -91,13 +92,6 @@ pub const FROZEN: Workload = Workload {
 /// The CSV header: the keys of every row.
 pub const HEADER: [&str; 4] = ["id", "name", "price", "qty"];
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Collection {
-    Automatic,
-    Disabled,
-    FrozenHalfway,
-}
-
 /// Runs `bulk-load-dicts`.
 pub fn run_gc_on(heap: &mut dyn Heap, params: &Params) -> Outcome {
     run(heap, params, Collection::Automatic)
@@ -137,22 +131,10 @@ fn run(heap: &mut dyn Heap, params: &Params, collection: Collection) -> Outcome 
     for &key in &header {
         heap.append(header_list, key);
     }
-    if collection == Collection::Disabled {
-        heap.set_automatic(false);
-    }
-    let rows = heap.list(0);
-    for index in 0..n_rows {
-        if collection == Collection::FrozenHalfway && index == n_rows / 2 {
-            heap.freeze();
-        }
+    let rows = load(heap, n_rows, collection, |heap, index| {
         row_texts(index, &mut texts);
-        let row = make_row(heap, &header, header_list, &texts);
-        heap.append(rows, row);
-        heap.release(row);
-    }
-    if collection == Collection::Disabled {
-        heap.set_automatic(true);
-    }
+        make_row(heap, &header, header_list, &texts)
+    });
 
     heap.phase("teardown");
     let n = heap.len(rows);
