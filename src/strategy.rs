@@ -4,6 +4,9 @@
 //! Either part may name a CPython release after `@`: `cycle@3.13+pymalloc` is 3.13's
 //! collector, object sizes and pymalloc geometry ([`heaplab_core::version`]);
 //! `cycle+cpython@3.9` loads libpython3.9. No `@` means 3.11.
+//!
+//! `python@3.11+jemalloc` is not a model: it is the real interpreter of that release
+//! running the workload's Python twin on that allocator ([`crate::real`]).
 
 use std::fmt::Write;
 
@@ -13,6 +16,8 @@ use heaplab_core::version::{self, Version};
 use heaplab_gc::COLLECTORS;
 use heaplab_workloads::Workload;
 use serde::Serialize;
+
+use crate::real;
 
 /// A parsed strategy name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +49,7 @@ impl Strategy {
     /// A collector the default release lacks (`incremental`) means the first release that has it.
     pub fn effective_version(&self) -> &'static Version {
         self.version.unwrap_or_else(|| match self.collector {
-            Some(c) if !version::DEFAULT.has_collector(c) => {
+            Some(c) if c != real::COLLECTOR && !version::DEFAULT.has_collector(c) => {
                 version::VERSIONS.iter().find(|v| v.has_collector(c)).unwrap_or(version::DEFAULT)
             }
             _ => version::DEFAULT,
@@ -97,6 +102,11 @@ pub fn allocator_strategy_names() -> Vec<String> {
 /// allocator for allocator workloads; errors name what is valid.
 pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
     let find_allocator = |a: &str| ALLOCATORS.iter().find(|info| info.name == a).map(|info| info.name);
+    if let Some((c, a)) = name.split_once('+')
+        && split_version(c)?.0 == real::COLLECTOR
+    {
+        return resolve_real(name, c, a, workload);
+    }
     let parsed = match name.split_once('+') {
         Some((c, a)) => {
             let ((c, version), (a, allocator_version)) = (split_version(c)?, split_version(a)?);
@@ -167,6 +177,29 @@ pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
     Ok(strategy)
 }
 
+/// Resolves a real-interpreter strategy, `python@3.X+allocator` ([`real`]).
+fn resolve_real(name: &str, collector: &str, allocator: &str, workload: &Workload) -> Result<Strategy> {
+    let (_, version) = split_version(collector)?;
+    let Some(real_allocator) = real::allocator(allocator) else {
+        let valid: Vec<&str> = real::ALLOCATORS.iter().map(|a| a.name).collect();
+        bail!(
+            "unknown allocator '{allocator}' under the real interpreter in '{name}' (valid: {})",
+            valid.join(", ")
+        );
+    };
+    real::twin_of(workload.name, name)?;
+    let strategy = Strategy {
+        collector: Some(real::COLLECTOR),
+        allocator: real_allocator.name,
+        version,
+        allocator_version: None,
+    };
+    if let Err(reason) = real::availability(strategy.effective_version(), real_allocator) {
+        bail!("strategy '{name}' is unavailable here: {reason}");
+    }
+    Ok(strategy)
+}
+
 /// Finds a workload by name; the error lists them all.
 pub fn find_workload(name: &str) -> Result<&'static Workload> {
     heaplab_workloads::find(name).ok_or_else(|| {
@@ -198,6 +231,8 @@ struct WorkloadEntry {
     default_sizes: &'static [u64],
     threaded: bool,
     runs_on: &'static str,
+    /// Its Python twin's script, which `python@…` strategies (kind `real`) run.
+    twin: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -258,6 +293,20 @@ fn listing() -> Listing {
             reason: availability.err(),
         });
     }
+    for v in version::VERSIONS {
+        for a in real::ALLOCATORS {
+            let availability = real::availability(v, a);
+            strategies.push(StrategyEntry {
+                name: format!("{}@{}+{}", real::COLLECTOR, v.name, a.name),
+                kind: "real",
+                collector: real::COLLECTOR,
+                allocator: a.name,
+                available: availability.is_ok(),
+                reason: availability.err(),
+                default_release: false,
+            });
+        }
+    }
     let versions = version::VERSIONS
         .iter()
         .map(|v| VersionEntry {
@@ -283,6 +332,7 @@ fn listing() -> Listing {
             default_sizes: w.default_sizes,
             threaded: w.threaded,
             runs_on: if w.runs_on_heap() { "heap" } else { "allocator" },
+            twin: heaplab_workloads::twins::find(w.name).map(|t| t.script),
         })
         .collect();
     Listing { strategies, workloads, versions, default_version: version::DEFAULT.name }
@@ -297,8 +347,8 @@ pub fn list(json: bool) -> Result<()> {
     let mut text = String::from("Strategies:\n");
     for s in &listing.strategies {
         match &s.reason {
-            None => writeln!(text, "  {:<22} {}", s.name, s.kind)?,
-            Some(reason) => writeln!(text, "  {:<22} {} (unavailable: {reason})", s.name, s.kind)?,
+            None => writeln!(text, "  {:<24} {}", s.name, s.kind)?,
+            Some(reason) => writeln!(text, "  {:<24} {} (unavailable: {reason})", s.name, s.kind)?,
         }
     }
     text.push_str("\nCPython versions (name a collector's with @, e.g. cycle@3.13+pymalloc; none means ");

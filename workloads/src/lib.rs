@@ -37,6 +37,7 @@ pub mod objects_dict;
 pub mod par_map_reduce;
 pub mod temporaries;
 pub mod trace_replay;
+pub mod twins;
 pub mod xmalloc;
 
 /// The family a workload belongs to, as the report groups them.

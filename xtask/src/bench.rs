@@ -472,17 +472,19 @@ fn child_env(python: &env::PythonFound) -> Vec<(String, String)> {
     }
 }
 
-/// Builds `heaplab` in release in the target directory cargo uses, and returns its path.
+/// Builds `heaplab` in release in the target directory cargo uses, with the preload library
+/// beside it (the real interpreter's `python@…+jemalloc` strategies load it), and returns
+/// the binary's path.
 pub(crate) fn build_heaplab(root: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("building heaplab (release)...");
+    eprintln!("building heaplab and its preload library (release)...");
     let status = Command::new(&cargo)
         .current_dir(root)
-        .args(["build", "--release", "-p", "heaplab"])
+        .args(["build", "--release", "-p", "heaplab", "-p", "heaplab-preload"])
         .status()
-        .context("running cargo build --release -p heaplab")?;
+        .context("running cargo build --release -p heaplab -p heaplab-preload")?;
     if !status.success() {
-        bail!("cargo build --release -p heaplab failed ({status})");
+        bail!("cargo build --release -p heaplab -p heaplab-preload failed ({status})");
     }
     let binary = target_dir(root).join("release").join("heaplab");
     if !binary.is_file() {

@@ -15,6 +15,8 @@ pub enum StrategyKind {
     Heap,
     /// An allocator alone: allocator workloads see the Allocator directly.
     Allocator,
+    /// `python@3.X+allocator`: the real interpreter, on the workloads with a Python twin.
+    Real,
 }
 
 /// One strategy as `heaplab list --json` describes it.
@@ -66,6 +68,16 @@ pub struct WorkloadInfo {
     pub threaded: bool,
     /// Which kind of strategy it runs on.
     pub runs_on: StrategyKind,
+    /// Its Python twin's script, where it has one: real strategies run only these.
+    #[serde(default)]
+    pub twin: Option<String>,
+}
+
+impl WorkloadInfo {
+    /// Whether a strategy of `kind` runs this workload.
+    pub fn runs_on_kind(&self, kind: StrategyKind) -> bool {
+        kind == self.runs_on || (kind == StrategyKind::Real && self.twin.is_some())
+    }
 }
 
 /// Everything `heaplab list --json` prints.

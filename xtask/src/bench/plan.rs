@@ -145,7 +145,7 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
     let mut cells = Vec::new();
     for workload in catalog.workloads.iter().filter(|w| chosen_workloads.contains(&w.name.as_str())) {
         let runnable: Vec<&&StrategyInfo> =
-            strategies.iter().filter(|s| s.available && s.kind == workload.runs_on).collect();
+            strategies.iter().filter(|s| s.available && workload.runs_on_kind(s.kind)).collect();
         for size in sizes_of(workload, selection) {
             for threads in threads_of(workload, selection) {
                 for strategy in &runnable {
@@ -365,6 +365,38 @@ mod tests {
         );
         let unavailable: Vec<&str> = plan.unavailable.iter().map(|(name, _)| name.as_str()).collect();
         assert_eq!(unavailable, ["cycle+cpython", "cpython"]);
+    }
+
+    #[test]
+    fn real_interpreters_run_only_the_workloads_with_a_twin_and_only_when_named_in_quick() {
+        let mut catalog = sample();
+        let real = |name: &str, allocator: &str| StrategyInfo {
+            name: name.to_owned(),
+            kind: crate::bench::catalog::StrategyKind::Real,
+            collector: "python".to_owned(),
+            allocator: allocator.to_owned(),
+            available: true,
+            reason: None,
+            default_release: false,
+        };
+        catalog.strategies.push(real("python@3.11+pymalloc", "pymalloc"));
+        catalog.strategies.push(real("python@3.11+jemalloc", "jemalloc"));
+        catalog.workloads[0].twin = Some("binary_trees.py".to_owned());
+        let selection = Selection { cores: 2, strategy_globs: globs(&["python@*"]), ..Selection::default() };
+        assert_eq!(
+            names(&plan(&catalog, &selection).unwrap().cells),
+            [
+                "python@3.11+pymalloc/binary-trees/14/1",
+                "python@3.11+jemalloc/binary-trees/14/1",
+                "python@3.11+pymalloc/binary-trees/16/1",
+                "python@3.11+jemalloc/binary-trees/16/1",
+            ]
+        );
+        let quick = Selection { quick: true, cores: 2, ..Selection::default() };
+        assert!(
+            plan(&catalog, &quick).unwrap().cells.iter().all(|cell| cell.collector != "python"),
+            "--quick leaves the real interpreters out unless a glob names them"
+        );
     }
 
     #[test]
