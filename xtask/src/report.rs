@@ -17,6 +17,7 @@ pub(crate) mod format;
 mod large_data;
 pub(crate) mod load;
 mod plots;
+mod reality;
 mod sections;
 pub(crate) mod series;
 pub(crate) mod stats;
