@@ -35,6 +35,9 @@ const VARIANTS: [(&str, &str); 3] = [
 ];
 /// With one run a side nothing is tested; a real difference then counts when it is at least this large.
 const UNTESTED_THRESHOLD: f64 = 0.05;
+/// A real difference smaller than this counts for nothing, however significant: no one chooses an
+/// allocator for it, and the model is not asked to predict its direction.
+const MIN_EFFECT: f64 = 0.01;
 
 /// `python@3.13+jemalloc` into (`3.13`, `jemalloc`); `None` for other strategies.
 fn real_parts(strategy: &str) -> Option<(&str, &str)> {
@@ -67,9 +70,10 @@ struct Pair {
 impl Pair {
     /// Whether the interpreter's difference counts: significant, or large where untested.
     fn real_difference(&self) -> bool {
+        let effect = (self.real.value - 1.0).abs();
         match self.real.verdict {
-            super::stats::Verdict::Untested => (self.real.value - 1.0).abs() >= UNTESTED_THRESHOLD,
-            verdict => verdict.is_significant(),
+            super::stats::Verdict::Untested => effect >= UNTESTED_THRESHOLD,
+            verdict => verdict.is_significant() && effect >= MIN_EFFECT,
         }
     }
 
@@ -216,9 +220,10 @@ pub fn section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
         ));
     } else {
         score.push(format!(
-            "Direction: of the {} real differences (significant, or at least {} where a side ran once), the model \
-             predicts the direction of {right} ({}).",
+            "Direction: of the {} real differences (significant and at least {}, or at least {} where a side ran \
+             once), the model predicts the direction of {right} ({}).",
             counted.len(),
+            format::percent(MIN_EFFECT),
             format::percent(UNTESTED_THRESHOLD),
             format::percent(right as f64 / counted.len() as f64)
         ));
@@ -232,10 +237,11 @@ pub fn section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
     }
     if let Some(kept) = median(&dilution) {
         score.push(format!(
-            "Dilution: of the model's significant time effects, the interpreter keeps {} of the logarithm (median \
-             over {}): the rest of an interpreter's time is not allocation.",
+            "Dilution: where the model's time ratio is significant, the interpreter's log-ratio is {} of the \
+             model's (median over {}; 100% would be the model's whole effect, 0% none of it){}.",
             format::percent(kept),
-            dilution.len()
+            dilution.len(),
+            if kept < 0.5 { ": most of an interpreter's time is not spent allocating" } else { "" }
         ));
     }
     document.list(score);
