@@ -219,6 +219,23 @@ struct StrategyEntry {
     /// Whether it runs at the default release with its rules: no `@`, and a collector that
     /// release has (`--quick` runs only these unless a glob names others).
     default_release: bool,
+    /// Whether a full sweep without `--strategy` runs it ([`in_default_sweep`]).
+    default_sweep: bool,
+}
+
+/// The default matrix of a full sweep: every collector of the default release on every
+/// allocator; the other collectors (`incremental`) and every other release on pymalloc
+/// alone (and libpython's allocator of each release); the real interpreter of the default
+/// release on every allocator and of every other release on pymalloc; every allocator
+/// alone. The rest (`cycle@3.13+jemalloc`, `python@3.9+mimalloc`) runs when a glob names it.
+fn in_default_sweep(collector: Option<&str>, allocator: &str, version: Option<&Version>) -> bool {
+    let default_release = version.is_none_or(|v| v.name == version::DEFAULT.name);
+    match collector {
+        None => true,
+        Some(real::COLLECTOR) => default_release || allocator == "pymalloc",
+        Some(c) if default_release && version::DEFAULT.has_collector(c) => true,
+        Some(_) => allocator == "pymalloc" || allocator == "cpython",
+    }
 }
 
 #[derive(Serialize)]
@@ -263,6 +280,7 @@ fn listing() -> Listing {
                 Strategy { collector, allocator: alloc.name, version: None, allocator_version: None };
             strategies.push(StrategyEntry {
                 default_release: collector.is_none_or(|c| version::DEFAULT.has_collector(c)),
+                default_sweep: in_default_sweep(collector, alloc.name, None),
                 name: strategy.name(),
                 kind: if collector.is_some() { "heap" } else { "allocator" },
                 collector: collector.unwrap_or(""),
@@ -287,6 +305,11 @@ fn listing() -> Listing {
             },
             allocator: ALLOCATORS.iter().find(|a| a.name == allocator).map_or("", |a| a.name),
             default_release: false,
+            default_sweep: in_default_sweep(
+                Some(collector),
+                allocator,
+                split_version(collector).ok().and_then(|(_, v)| v),
+            ),
             name,
             kind: "heap",
             available: availability.is_ok(),
@@ -304,6 +327,7 @@ fn listing() -> Listing {
                 available: availability.is_ok(),
                 reason: availability.err(),
                 default_release: false,
+                default_sweep: in_default_sweep(Some(real::COLLECTOR), a.name, Some(v)),
             });
         }
     }

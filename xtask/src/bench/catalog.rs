@@ -39,6 +39,9 @@ pub struct StrategyInfo {
     /// Whether it runs at the default CPython release (no `@`, a collector that release has).
     #[serde(default = "default_release")]
     pub default_release: bool,
+    /// Whether a full sweep without `--strategy` runs it (the default matrix; absent: yes).
+    #[serde(default = "default_release")]
+    pub default_sweep: bool,
 }
 
 fn default_release() -> bool {

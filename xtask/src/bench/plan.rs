@@ -128,6 +128,10 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
         // (`cycle@3.13+pymalloc`, `incremental`, …) join a full sweep, or a quick one that
         // names them.
         chosen_strategies.retain(|name| catalog.strategy(name).is_none_or(|s| s.default_release));
+    } else if selection.strategy_globs.is_empty() {
+        // A full sweep runs the default matrix (`heaplab list --json`'s `default_sweep`); a
+        // glob names any other strategy.
+        chosen_strategies.retain(|name| catalog.strategy(name).is_none_or(|s| s.default_sweep));
     }
     let chosen_workloads = select(&workload_names, &selection.workload_globs, "workload")?;
 
@@ -378,9 +382,11 @@ mod tests {
             available: true,
             reason: None,
             default_release: false,
+            default_sweep: name.contains("@3.11+"),
         };
         catalog.strategies.push(real("python@3.11+pymalloc", "pymalloc"));
         catalog.strategies.push(real("python@3.11+jemalloc", "jemalloc"));
+        catalog.strategies.push(real("python@3.9+jemalloc", "jemalloc"));
         catalog.workloads[0].twin = Some("binary_trees.py".to_owned());
         let selection = Selection { cores: 2, strategy_globs: globs(&["python@*"]), ..Selection::default() };
         assert_eq!(
@@ -388,10 +394,17 @@ mod tests {
             [
                 "python@3.11+pymalloc/binary-trees/14/1",
                 "python@3.11+jemalloc/binary-trees/14/1",
+                "python@3.9+jemalloc/binary-trees/14/1",
                 "python@3.11+pymalloc/binary-trees/16/1",
                 "python@3.11+jemalloc/binary-trees/16/1",
+                "python@3.9+jemalloc/binary-trees/16/1",
             ]
         );
+        let full = Selection { cores: 2, workload_globs: globs(&["binary-trees"]), ..Selection::default() };
+        let full_strategies: Vec<String> =
+            plan(&catalog, &full).unwrap().cells.into_iter().map(|cell| cell.strategy).collect();
+        assert!(full_strategies.contains(&"python@3.11+jemalloc".to_owned()), "{full_strategies:?}");
+        assert!(!full_strategies.contains(&"python@3.9+jemalloc".to_owned()), "outside the default matrix");
         let quick = Selection { quick: true, cores: 2, ..Selection::default() };
         assert!(
             plan(&catalog, &quick).unwrap().cells.iter().all(|cell| cell.collector != "python"),
