@@ -208,10 +208,31 @@ pub fn section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
         })
         .map(|p| p.real.value.ln() / p.model.value.ln())
         .collect();
-    let mut score = vec![format!(
-        "Collections: the model's total equals the interpreter's in {exact} of {} cells.",
-        collections.len()
-    )];
+    let checksum = |cell: &Cell<'_>| cell.ok.first().and_then(|r| r.checksum.clone());
+    let mismatched: Vec<String> = beside
+        .iter()
+        .filter(|b| checksum(b.real) != checksum(b.model))
+        .map(|b| format!("`{}` {} size {}", b.real.key.strategy, b.real.key.workload, b.real.key.size))
+        .collect();
+    let mut score = vec![
+        if mismatched.is_empty() {
+            format!(
+                "Checksums: every real cell's equals the model's ({} cells): the twins built what the model built.",
+                beside.len()
+            )
+        } else {
+            format!(
+                "Checksums: **{} of {} real cells differ from the model's** ({}): those twins did not build what the model built.",
+                mismatched.len(),
+                beside.len(),
+                mismatched.join(", ")
+            )
+        },
+        format!(
+            "Collections: the model's total equals the interpreter's in {exact} of {} cells.",
+            collections.len()
+        ),
+    ];
     if counted.is_empty() {
         score.push(format!(
             "No real ratio differs from 1 beyond the noise (or by {} where a cell ran once), so the model's directions \
@@ -390,6 +411,16 @@ mod tests {
         assert!(markdown.contains("the model predicts the direction of 1"), "{markdown}");
         assert!(markdown.contains("jemalloc / pymalloc"), "{markdown}");
         assert!(markdown.contains("**no**"), "{markdown}");
+        assert!(markdown.contains("every real cell's equals the model's (2 cells)"), "{markdown}");
+
+        let mut wrong = sample();
+        wrong
+            .iter_mut()
+            .filter(|r| r.strategy == "python@3.11+jemalloc")
+            .for_each(|r| r.checksum = Some("ff".into()));
+        let mut document = Document::default();
+        section(&mut document, &crate::report::analysis::cells(&wrong));
+        assert!(text(&document).contains("1 of 2 real cells differ"), "{}", text(&document));
     }
 
     #[test]
