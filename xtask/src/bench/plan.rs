@@ -51,19 +51,7 @@ impl Cell {
     }
 }
 
-/// The file stem of a cell: `<workload>__<strategy>__<size>__t<threads>`.
-///
-/// The report finds a cell's time series at `series/<cell_id>.csv` with the
-/// same function. Characters other than ASCII letters, digits, `+`, `-` and
-/// `.` become `_`, so the stem is a safe file name.
-pub fn cell_id(strategy: &str, workload: &str, size: u64, threads: u32) -> String {
-    let clean = |name: &str| -> String {
-        name.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.') { c } else { '_' })
-            .collect()
-    };
-    format!("{}__{}__{size}__t{threads}", clean(workload), clean(strategy))
-}
+pub use crate::layout::cell_id;
 
 /// What the command line selects.
 #[derive(Clone, Debug, Default)]
@@ -567,12 +555,5 @@ mod tests {
         let left: Vec<(u64, u32)> =
             without_done(runs, &done).iter().map(|run| (run.cell.size, run.rep)).collect();
         assert_eq!(left, [(1, 0), (2, 0), (0, 1), (2, 1)]);
-    }
-
-    #[test]
-    fn cell_ids_are_file_names() {
-        assert_eq!(cell_id("cycle+pymalloc", "binary-trees", 14, 1), "binary-trees__cycle+pymalloc__14__t1");
-        assert_eq!(cell_id("mimalloc", "larson", 1000, 2), "larson__mimalloc__1000__t2");
-        assert_eq!(cell_id("a/b c", "x", 1, 1), "x__a_b_c__1__t1");
     }
 }
