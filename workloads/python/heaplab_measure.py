@@ -20,7 +20,8 @@ A script prints one JSON object on stdout:
   (from ``gc.get_stats()``), the traced bytes (with ``--tracemalloc``) and
   pymalloc's figures;
 - ``sizeof``: ``sys.getsizeof`` of one object of each kind the workload
-  built, with the length that sizes it;
+  built, with the length that sizes it (the dict twins add dicts and sets
+  of several sizes: ``container_sizes``);
 - ``checksum`` (with ``--checksum``, else null) and ``ops``, as the Rust
   workload computes them.
 
@@ -335,10 +336,16 @@ class Recorder:
         """Adds a figure of the workload's own to the output (e.g. gc-traverse's collection times)."""
         self._extra[name] = value
 
-    def finish(self, checksum, ops):
-        """Ends the last phase and prints the JSON object."""
+    def finish(self, checksum, ops, containers=False):
+        """Ends the last phase and prints the JSON object.
+
+        With ``containers``, the ``sizeof`` entries also give the sizes of
+        ``container_sizes()``, measured after every phase's figures.
+        """
         self._end_phase(time.perf_counter())
         gc.disable()
+        if containers:
+            self._sizeof.extend(json.dumps(entry) for entry in container_sizes())
         output = {
             "workload": self.args.workload,
             "size": self.args.size,
@@ -355,6 +362,37 @@ class Recorder:
         }
         output.update(self._extra)
         print(json.dumps(output))
+
+
+DICT_SIZES = (0, 1, 5, 6, 8, 11, 22, 100, 1000)
+SET_SIZES = (0, 1, 4, 5, 18, 19, 100, 1000)
+
+
+def container_sizes():
+    """``sys.getsizeof`` of dicts and sets built one key at a time, as heaplab's ``sizeof`` entries.
+
+    Dicts of ``n`` str keys (``"k%d" % i``) and of ``n`` int keys, each set
+    by ``d[k] = 1`` from ``{}`` (kind "dict", ``growth`` "str" or "int"),
+    and sets of ``n`` ints added by ``s.add(i)`` from ``set()`` (kind "set").
+    Run with automatic collection off; everything made is freed before it returns.
+    """
+    entries = []
+    for n in DICT_SIZES:
+        for growth in ("str", "int"):
+            keys = ["k%d" % i for i in range(n)] if growth == "str" else list(range(n))
+            d = {}
+            for index in range(n):
+                d[keys[index]] = 1
+            entries.append({"kind": "dict", "len": n, "bytes": sys.getsizeof(d), "growth": growth})
+            d = None
+            keys = None
+    for n in SET_SIZES:
+        s = set()
+        for i in range(n):
+            s.add(i)
+        entries.append({"kind": "set", "len": n, "bytes": sys.getsizeof(s), "growth": None})
+        s = None
+    return entries
 
 
 def checksum_for(args):

@@ -1,11 +1,13 @@
 //! The model at each CPython version against that version's interpreter, wherever pyenv has
-//! one: `sys.getsizeof` of the objects whose size changed between releases, and the
+//! one: `sys.getsizeof` of the objects whose size changed between releases and of the dicts
+//! and sets the calibration measures (`container_sizes` in heaplab_measure.py), and the
 //! collections per generation of the twins that only build (bulk-load, gc-traverse).
 //! A version whose interpreter is missing is skipped with a message, never failed.
 
 mod calibrate_support;
 
-use calibrate_support::{interpreter, params, run_heap, run_python_with};
+use calibrate_support::{interpreter, params, python_dir, run_heap, run_python_with};
+use heaplab_core::dict_layout as dl;
 use heaplab_core::version::{GcTrigger, VERSIONS};
 use heaplab_gc::GcConfig;
 use serde_json::Value;
@@ -40,6 +42,38 @@ fn each_version_s_sizes_are_its_interpreter_s() {
             version.str_size(100),
         ];
         assert_eq!(model, measured, "CPython {} ({})", version.name, python.display());
+    }
+}
+
+/// Every dict and set `cargo xtask calibrate` sizes, exact at every version: the interpreter's
+/// `sys.getsizeof` against `dict_layout`'s sizes after one-at-a-time inserts (which
+/// crates/gc/tests/dict_set.rs ties to the tables the model builds).
+#[test]
+fn each_version_s_dicts_and_sets_are_its_interpreter_s() {
+    for version in VERSIONS {
+        let Some(python) = interpreter("each_version_s_dicts_and_sets_are_its_interpreter_s", version) else {
+            continue;
+        };
+        let output = std::process::Command::new(&python)
+            .current_dir(python_dir())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .args(["-c", "import json, heaplab_measure as m; print(json.dumps(m.container_sizes()))"])
+            .output()
+            .expect("running the interpreter");
+        assert!(output.status.success(), "{}: {}", python.display(), String::from_utf8_lossy(&output.stderr));
+        let entries: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        let entries = entries.as_array().expect("a list");
+        assert!(entries.len() > 20, "{}: {entries:?}", python.display());
+        for entry in entries {
+            let n = entry["len"].as_u64().expect("a length") as usize;
+            let measured = entry["bytes"].as_u64().expect("a size") as usize;
+            let model = match (entry["kind"].as_str(), entry["growth"].as_str()) {
+                (Some("dict"), Some(keys)) => dl::dict_getsizeof_after_inserts(version.minor, n, keys == "str"),
+                (Some("set"), _) => dl::set_getsizeof_after_adds(n),
+                other => panic!("an entry of an unknown kind: {other:?}"),
+            };
+            assert_eq!(model, measured, "CPython {} ({}): {entry}", version.name, python.display());
+        }
     }
 }
 

@@ -406,7 +406,10 @@ impl Cycle {
                 if has_flag(dead, FLAG_TRACKED) {
                     list::unlink(head_of(dead));
                 }
-                counts[0] = counts[0].saturating_sub(1);
+                // One `PyObject_GC_Del` a GC allocation: two for a 3.8-3.10 object and its dict.
+                for _ in 0..layout::gc_allocations(dead) {
+                    counts[0] = counts[0].saturating_sub(1);
+                }
             }
         });
     }

@@ -184,6 +184,9 @@ impl<A: Allocator> Core<A> {
         if let Some((buffer, bytes)) = layout::buffer(obj) {
             self.free_buffer(Some(buffer), bytes);
         }
+        if let Some((buffer, bytes)) = layout::second_buffer(obj) {
+            self.free_buffer(Some(buffer), bytes);
+        }
         let bytes = prefix + layout::object_size(obj);
         #[cfg(any(debug_assertions, feature = "checked"))]
         self.debug.died(obj);
@@ -233,7 +236,7 @@ pub(crate) struct Runtime<P: Policy<A>, A: Allocator> {
     pub(crate) core: Core<A>,
     pub(crate) policy: P,
     /// The CPython release whose object sizes apply.
-    version: &'static Version,
+    pub(crate) version: &'static Version,
 }
 
 impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
