@@ -68,7 +68,9 @@ fn each_version_s_dicts_and_sets_are_its_interpreter_s() {
             let n = entry["len"].as_u64().expect("a length") as usize;
             let measured = entry["bytes"].as_u64().expect("a size") as usize;
             let model = match (entry["kind"].as_str(), entry["growth"].as_str()) {
-                (Some("dict"), Some(keys)) => dl::dict_getsizeof_after_inserts(version.minor, n, keys == "str"),
+                (Some("dict"), Some(keys)) => {
+                    dl::dict_getsizeof_after_inserts(version.minor, n, keys == "str")
+                }
                 (Some("set"), _) => dl::set_getsizeof_after_adds(n),
                 other => panic!("an entry of an unknown kind: {other:?}"),
             };
