@@ -2,7 +2,7 @@
 //! the same workload, size and seed.
 
 use heaplab_core::dict_layout as dl;
-use heaplab_core::object::{GC_HEADER, INT_BASE, WORD, list_resize};
+use heaplab_core::object::{GC_HEADER, INT_BASE, WORD};
 use heaplab_core::version::Version;
 use heaplab_core::{ArenaStats, Kind, RunReport};
 
@@ -226,7 +226,7 @@ pub fn model_sizeof(entry: &SizeOf, release: &Version) -> Option<u64> {
             if kind == Kind::List {
                 let capacity = match entry.growth.as_deref() {
                     Some("exact") => len,
-                    _ => capacity_after_appends(len),
+                    _ => capacity_after_appends(release, len),
                 };
                 bytes += WORD * capacity;
             }
@@ -236,11 +236,11 @@ pub fn model_sizeof(entry: &SizeOf, release: &Version) -> Option<u64> {
     Some(bytes as u64)
 }
 
-/// A list's capacity after `len` appends from empty, by CPython's growth rule.
-pub fn capacity_after_appends(len: usize) -> usize {
+/// A list's capacity after `len` appends from empty, by `release`'s growth rule.
+pub fn capacity_after_appends(release: &Version, len: usize) -> usize {
     let mut capacity = 0;
     for new_len in 1..=len {
-        if let Some(grown) = list_resize(capacity, new_len - 1, new_len) {
+        if let Some(grown) = release.list_resize(capacity, new_len - 1, new_len) {
             capacity = grown;
         }
     }
@@ -319,7 +319,9 @@ mod tests {
 
     #[test]
     fn list_capacity_follows_cpython_appends() {
-        let check = |len: usize, expected: usize| assert_eq!(capacity_after_appends(len), expected, "{len}");
+        let v311 = heaplab_core::version::DEFAULT;
+        let check =
+            |len: usize, expected: usize| assert_eq!(capacity_after_appends(v311, len), expected, "{len}");
         check(0, 0);
         check(1, 4);
         check(5, 8);

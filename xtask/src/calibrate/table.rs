@@ -216,9 +216,9 @@ pub fn markdown(rows: &[Row], document: &Document) -> String {
          length, 100 floats, 80 lists and 80 dicts, kept for reuse: after teardown they pin pools, and \
          arenas, that the model returns), cached small ints and one-character strs, the padding of \
          CPython's one-digit ints (32 bytes requested where `sys.getsizeof` says 28: tracemalloc sees \
-         it, the pools do not), 3.8's list growth (`list_resize` of 3.8 over-allocates by `n >> 3` plus \
-         3 or 6; the model grows lists as 3.9 and later do), the interpreter's own transient objects, \
-         and the cost of traversing the interpreter's objects in a full collection. At the end of a \
+         it, the pools do not), up to 3.10 the frame of a function's first call (a GC object, kept \
+         on its code object afterwards: one in generation 0's count that never comes off), the \
+         interpreter's own transient objects, and the cost of traversing the interpreter's objects in a full collection. At the end of a \
          phase of cyclic-garbage what is held is garbage not yet collected, a sawtooth that the figures \
          sample where the collections happen to leave it.\n"
     );
