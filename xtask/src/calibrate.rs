@@ -60,6 +60,10 @@ pub struct CalibrateCmd {
     /// Skips the tracemalloc runs (which take about twice as long).
     #[arg(long)]
     no_tracemalloc: bool,
+    /// Interpreters calibrated at the same time (each runs its twins one after another; on a
+    /// busy machine the "one full collection" times suffer).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    jobs: usize,
     /// Runs this heaplab binary instead of building one in release.
     #[arg(long, value_name = "PATH")]
     heaplab: Option<PathBuf>,
@@ -99,51 +103,31 @@ impl CalibrateCmd {
         };
         let scripts = root.join("workloads").join("python");
 
+        // Interpreters run `--jobs` at a time; their rows come back in release order.
+        let jobs = self.jobs.max(1);
+        let mut per_interpreter: Vec<(Vec<Row>, Vec<String>, table::Context)> = Vec::new();
+        for chunk in found.chunks(jobs) {
+            let done: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|interpreter| {
+                        scope.spawn(|| self.calibrate_interpreter(interpreter, &twins, &scripts, &heaplab))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| handle.join().expect("a calibration thread panicked"))
+                    .collect()
+            });
+            per_interpreter.extend(done);
+        }
         let mut rows: Vec<Row> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
         let mut contexts: Vec<table::Context> = Vec::new();
-        for interpreter in &found {
-            let strategy = interpreter.strategy();
-            eprintln!("calibrate: {} ({}) against {strategy}", interpreter.label, interpreter.command);
-            let mut version_seen: Option<String> = None;
-            let mut parameters_seen: Option<(Vec<u64>, Option<u64>)> = None;
-            for twin in &twins {
-                let sizes = self.sizes.clone().unwrap_or_else(|| vec![twin.size]);
-                for size in sizes {
-                    eprintln!("calibrate: {} at size {size} under {}", twin.workload, interpreter.label);
-                    match self.calibrate_one(interpreter, twin, size, &scripts, &heaplab) {
-                        Ok((python, workload_rows)) => {
-                            version_seen.get_or_insert(format!(
-                                "{} {}",
-                                display_implementation(&python.python.implementation),
-                                python.python.version
-                            ));
-                            let arena_size = python.baseline.pymalloc.as_ref().and_then(|p| p.arena_size);
-                            parameters_seen.get_or_insert((python.thresholds.clone(), arena_size));
-                            rows.extend(workload_rows);
-                        }
-                        Err(err) => {
-                            eprintln!(
-                                "calibrate: {} at size {size} under {} failed: {err:#}",
-                                twin.workload, interpreter.label
-                            );
-                            failures.push(format!(
-                                "{} at size {size} under {}",
-                                twin.workload, interpreter.label
-                            ));
-                        }
-                    }
-                }
-            }
-            let (thresholds, arena_size) = parameters_seen.unwrap_or_default();
-            contexts.push(table::Context {
-                python: version_seen.unwrap_or_else(|| interpreter.label.clone()),
-                release: interpreter.version.name.to_owned(),
-                strategy,
-                seed: self.seed,
-                thresholds,
-                arena_size,
-            });
+        for (interpreter_rows, interpreter_failures, context) in per_interpreter {
+            rows.extend(interpreter_rows);
+            failures.extend(interpreter_failures);
+            contexts.push(context);
         }
 
         print!("{}", table::terminal(&rows));
@@ -162,6 +146,58 @@ impl CalibrateCmd {
             eprintln!("calibrate: {} failed: {}", failures.len(), failures.join(", "));
             Ok(1)
         }
+    }
+
+    /// Every twin under one interpreter: its rows, what failed, and what the section says of it.
+    fn calibrate_interpreter(
+        &self,
+        interpreter: &interpreters::Interpreter,
+        twins: &[Twin],
+        scripts: &Path,
+        heaplab: &Path,
+    ) -> (Vec<Row>, Vec<String>, table::Context) {
+        let strategy = interpreter.strategy();
+        eprintln!("calibrate: {} ({}) against {strategy}", interpreter.label, interpreter.command);
+        let mut rows = Vec::new();
+        let mut failures = Vec::new();
+        let mut version_seen: Option<String> = None;
+        let mut parameters_seen: Option<(Vec<u64>, Option<u64>)> = None;
+        for twin in twins {
+            let sizes = self.sizes.clone().unwrap_or_else(|| vec![twin.size]);
+            for size in sizes {
+                eprintln!("calibrate: {} at size {size} under {}", twin.workload, interpreter.label);
+                match self.calibrate_one(interpreter, twin, size, scripts, heaplab) {
+                    Ok((python, workload_rows)) => {
+                        version_seen.get_or_insert(format!(
+                            "{} {}",
+                            display_implementation(&python.python.implementation),
+                            python.python.version
+                        ));
+                        let arena_size = python.baseline.pymalloc.as_ref().and_then(|p| p.arena_size);
+                        parameters_seen.get_or_insert((python.thresholds.clone(), arena_size));
+                        rows.extend(workload_rows);
+                    }
+                    Err(err) => {
+                        eprintln!(
+                            "calibrate: {} at size {size} under {} failed: {err:#}",
+                            twin.workload, interpreter.label
+                        );
+                        failures
+                            .push(format!("{} at size {size} under {}", twin.workload, interpreter.label));
+                    }
+                }
+            }
+        }
+        let (thresholds, arena_size) = parameters_seen.unwrap_or_default();
+        let context = table::Context {
+            python: version_seen.unwrap_or_else(|| interpreter.label.clone()),
+            release: interpreter.version.name.to_owned(),
+            strategy,
+            seed: self.seed,
+            thresholds,
+            arena_size,
+        };
+        (rows, failures, context)
     }
 
     /// Runs one workload at one size on both sides and returns the plain Python run and the rows.
