@@ -20,6 +20,7 @@ mod plots;
 mod sections;
 pub(crate) mod series;
 pub(crate) mod stats;
+mod versions;
 
 use std::collections::HashSet;
 use std::fs;

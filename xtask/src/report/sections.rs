@@ -62,6 +62,7 @@ pub fn build_document(
     evidence_section(&mut document, &answers, plots);
     large_data(&mut document, results, cells, plots);
     ratio_tables(&mut document, cells);
+    super::versions::section(&mut document, cells);
     plots_section(&mut document, cells, plots);
     failures(&mut document, results);
     let calibration_start = document.blocks.len();
