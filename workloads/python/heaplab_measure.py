@@ -193,6 +193,20 @@ def parse_debugmallocstats(text):
     }
 
 
+def _sizeof_entries(sizes):
+    """The ``sizeof`` entries from the flat list ``Recorder.sizeof`` keeps.
+
+    A function of its own, called with collection off: up to 3.11 a comprehension that uses
+    a local of the function it is in makes that local a cell, and the cell is a container
+    allocated when the function starts (``MAKE_CELL``), which would count, or collect, in
+    ``Recorder.finish`` before it turns collection off.
+    """
+    return [
+        {"kind": sizes[at], "len": sizes[at + 1], "bytes": sizes[at + 2], "growth": sizes[at + 3]}
+        for at in range(0, len(sizes), 4)
+    ]
+
+
 def _spares(tracing):
     """What ``gc.get_stats()`` (a list of three dicts) and ``tracemalloc.get_traced_memory()``
     (a 2-tuple) make, made ahead: freed just before they are called, so that theirs come from
@@ -371,11 +385,19 @@ class Recorder:
         30-bit digits, a list's items. ``growth`` says how a list's buffer
         was sized: "append" (one append at a time from empty) or "exact".
         """
-        # Kept flat, as ints and strs, so that measuring makes no container (see `_end_phase`).
-        self._sizeof.append(kind)
-        self._sizeof.append(length)
-        self._sizeof.append(sys.getsizeof(obj))
-        self._sizeof.append(growth)
+        # Kept flat, as ints and strs, so that measuring keeps no container (see `_end_phase`).
+        # `sys.getsizeof` makes one, the bound `__sizeof__` it calls, freed at once: with
+        # collection off, so that it collects nothing when the count is past the threshold.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._sizeof.append(kind)
+            self._sizeof.append(length)
+            self._sizeof.append(sys.getsizeof(obj))
+            self._sizeof.append(growth)
+        finally:
+            if was_enabled:
+                gc.enable()
 
     def pause(self):
         """Turns automatic collection off while the script does some measuring of its own; returns what ``resume`` needs.
@@ -404,11 +426,7 @@ class Recorder:
         """
         self._end_phase(time.perf_counter())
         gc.disable()
-        sizes = self._sizeof
-        entries = [
-            {"kind": sizes[at], "len": sizes[at + 1], "bytes": sizes[at + 2], "growth": sizes[at + 3]}
-            for at in range(0, len(sizes), 4)
-        ]
+        entries = _sizeof_entries(self._sizeof)
         if containers:
             entries.extend(container_sizes())
         output = {
