@@ -31,6 +31,15 @@ pub fn version_of(params: &str) -> Option<&str> {
     params.split(';').find_map(|pair| pair.strip_prefix("version="))
 }
 
+/// The release of a cell: the one its records name, or for `cycle` without one (`cycle+pymalloc`)
+/// the release a strategy without `@` means ([`heaplab_core::version::DEFAULT`]).
+fn release_of(cell: &Cell<'_>) -> Option<String> {
+    if let Some(version) = cell.ok.iter().find_map(|record| version_of(&record.params)) {
+        return Some(version.to_owned());
+    }
+    (cell.collector == "cycle").then(|| heaplab_core::version::DEFAULT.name.to_owned())
+}
+
 /// `(3, 13)` from `3.13`, for ordering; releases that do not parse sort last.
 fn release_order(version: &str) -> (u32, u32) {
     let mut parts = version.split('.').map(|part| part.parse::<u32>().unwrap_or(u32::MAX));
@@ -57,19 +66,18 @@ pub fn version_lines<'c, 'a>(
         if is_allocator_workload(cells, &workload) {
             continue;
         }
-        let versioned: Vec<(&str, &Cell<'a>)> = cells
+        let of_workload = |cell: &&Cell<'a>| {
+            cell.key.workload == workload && cell.allocator == "pymalloc" && !cell.ok.is_empty()
+        };
+        let named = cells
             .values()
-            .filter(|cell| {
-                cell.key.workload == workload && cell.allocator == "pymalloc" && !cell.ok.is_empty()
-            })
-            .filter_map(|cell| {
-                let version = cell.ok.iter().find_map(|record| version_of(&record.params))?;
-                Some((version, cell))
-            })
-            .collect();
-        if versioned.is_empty() {
+            .filter(of_workload)
+            .any(|cell| cell.ok.iter().any(|record| version_of(&record.params).is_some()));
+        if !named {
             continue;
         }
+        let versioned: Vec<(String, &Cell<'a>)> =
+            cells.values().filter(of_workload).filter_map(|cell| Some((release_of(cell)?, cell))).collect();
         let mut by_size: BTreeMap<u64, usize> = BTreeMap::new();
         for (_, cell) in &versioned {
             *by_size.entry(cell.key.size).or_default() += 1;
@@ -79,7 +87,7 @@ pub fn version_lines<'c, 'a>(
         let mut lines: Vec<VersionLine<'c, 'a>> = versioned
             .into_iter()
             .filter(|(_, cell)| cell.key.size == size && cell.key.threads == 1)
-            .map(|(version, cell)| VersionLine { version: version.to_owned(), cell })
+            .map(|(version, cell)| VersionLine { version, cell })
             .collect();
         lines.sort_by(|a, b| {
             release_order(&a.version)
@@ -157,9 +165,11 @@ pub fn section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
     document.paragraph(format!(
         "Each object workload under the strategies that name a CPython release (`cycle@3.X+pymalloc`: \
          that release's collector rules, thresholds, object sizes and pymalloc geometry; \
-         `incremental@3.14+pymalloc`: 3.14.0–3.14.4's incremental collector), at the largest size most \
+         `incremental@3.14+pymalloc`: 3.14.0–3.14.4's incremental collector) and `cycle+pymalloc` \
+         (no release named, which means {}), at the largest size most \
          releases ran, medians of the runs. \"What moved\" lists, for each release against the one \
          before it, the figures whose median changed by more than {:.0}% either way.",
+        heaplab_core::version::DEFAULT.name,
         (MOVED - 1.0) * 100.0
     ));
     for (workload, size, lines) in &workloads {
@@ -211,12 +221,16 @@ mod tests {
     /// allocator workload; read back through the CSV as `cargo xtask report` reads it.
     fn synthetic() -> Vec<Record> {
         let records = vec![
-            versioned("cycle@3.11+pymalloc", "3.11", "bulk-load", 2616, 1_000_000),
+            {
+                let mut record = versioned("cycle+pymalloc", "", "bulk-load", 2616, 1_000_000);
+                record.params = "thp=never".into();
+                record
+            },
             versioned("cycle@3.12+pymalloc", "3.12", "bulk-load", 2616, 1_000_000),
             versioned("cycle@3.13+pymalloc", "3.13", "bulk-load", 915, 1_050_000),
             versioned("incremental@3.14+pymalloc", "3.14", "bulk-load", 1000, 9_000_000),
             versioned("cycle@3.9+pymalloc", "3.9", "bulk-load", 2616, 1_000_000),
-            run("cycle+pymalloc", "bulk-load", 1000, 5_000_000, 64 << 20),
+            run("marksweep+pymalloc", "bulk-load", 1000, 5_000_000, 64 << 20),
             run("pymalloc", "alloc-sizes", 1000, 1_000, 1 << 20),
         ];
         let dir = std::env::temp_dir().join(format!("heaplab-versions-{}", std::process::id()));
@@ -263,7 +277,14 @@ mod tests {
         let text = document.to_markdown();
         assert!(text.contains(&format!("## {TITLE}")), "{text}");
         assert!(text.contains("| 3.13 | `cycle@3.13+pymalloc` | 1 | 915 |"), "{text}");
-        assert!(!text.contains("`cycle+pymalloc`"), "an unversioned strategy is not a release: {text}");
+        assert!(
+            text.contains("| 3.11 | `cycle+pymalloc` | 1 | 2,616 |"),
+            "cycle without a release is 3.11's: {text}"
+        );
+        assert!(
+            !text.contains("`marksweep+pymalloc` |"),
+            "marksweep without a release is no release's: {text}"
+        );
     }
 
     #[test]
