@@ -52,7 +52,7 @@ def main():
             checksum.bytes(value.encode("ascii"))
     rows = None
 
-    recorder.finish(checksum, ops=n_rows)
+    recorder.finish(checksum, containers=True, ops=n_rows)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ A script prints one JSON object on stdout:
   (from ``gc.get_stats()``), the traced bytes (with ``--tracemalloc``) and
   pymalloc's figures;
 - ``sizeof``: ``sys.getsizeof`` of one object of each kind the workload
-  built, with the length that sizes it;
+  built, with the length that sizes it (the dict twins add dicts and sets
+  of several sizes: ``container_sizes``);
 - ``checksum`` (with ``--checksum``, else null) and ``ops``, as the Rust
   workload computes them; with ``--checksum-file FILE`` the checksum's input
   goes to FILE instead, for ``heaplab run --strategy python@…`` to digest
@@ -237,6 +238,27 @@ def parse_debugmallocstats(text):
     }
 
 
+def _sizeof_entries(sizes):
+    """The ``sizeof`` entries from the flat list ``Recorder.sizeof`` keeps.
+
+    A function of its own, called with collection off: up to 3.11 a comprehension that uses
+    a local of the function it is in makes that local a cell, and the cell is a container
+    allocated when the function starts (``MAKE_CELL``), which would count, or collect, in
+    ``Recorder.finish`` before it turns collection off.
+    """
+    return [
+        {"kind": sizes[at], "len": sizes[at + 1], "bytes": sizes[at + 2], "growth": sizes[at + 3]}
+        for at in range(0, len(sizes), 4)
+    ]
+
+
+def _spares(tracing):
+    """What ``gc.get_stats()`` (a list of three dicts) and ``tracemalloc.get_traced_memory()``
+    (a 2-tuple) make, made ahead: freed just before they are called, so that theirs come from
+    the free lists and go back to them."""
+    return [{}, {}, {}, divmod(7, 3) if tracing else None]
+
+
 def collections_so_far():
     """Collections of each generation since the interpreter started.
 
@@ -270,6 +292,7 @@ class Recorder:
         "_report_file",
         "_baseline",
         "_phases",
+        "_spare",
         "_sizeof",
         "_extra",
         "_current",
@@ -282,6 +305,7 @@ class Recorder:
         self.tracing = args.tracemalloc
         self._report_file = tempfile.TemporaryFile()
         self._phases = []
+        self._spare = None
         self._sizeof = []
         self._extra = {}
         self._current = None
@@ -296,24 +320,36 @@ class Recorder:
         before = collections_so_far()
         self._at_start = (before[0], before[1], before[2] + 1)
         before = None
+        # Made before the last collection, which leaves generation 0's count at 0 with them
+        # in the oldest generation: `_end_phase` frees them before it measures.
+        self._spare = _spares(self.tracing)
         gc.collect()
         self.interpreter_objects = len(gc.get_objects())
 
     def _pymalloc(self):
-        """Runs ``sys._debugmallocstats()`` with the C-level stderr sent to a file, and parses it."""
-        report = self._report_file
-        report.seek(0)
-        report.truncate()
+        """``sys._debugmallocstats()``, parsed."""
+        return parse_debugmallocstats(self._pymalloc_text().decode("ascii", "replace"))
+
+    def _pymalloc_text(self):
+        """Runs ``sys._debugmallocstats()`` with the C-level stderr sent to a file; its bytes.
+
+        Only calls that make no container (ints and bytes), so that the phase boundary
+        leaves generation 0's count alone: see ``_end_phase``.
+        """
+        fd = self._report_file.fileno()
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.ftruncate(fd, 0)
         sys.stderr.flush()
         saved_stderr = os.dup(2)
         try:
-            os.dup2(report.fileno(), 2)
+            os.dup2(fd, 2)
             sys._debugmallocstats()
         finally:
             os.dup2(saved_stderr, 2)
             os.close(saved_stderr)
-        report.seek(0)
-        return parse_debugmallocstats(report.read().decode("ascii", "replace"))
+        size = os.lseek(fd, 0, os.SEEK_END)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return os.read(fd, size)
 
     def phase(self, name):
         """Ends the running phase, if any, and starts ``name``."""
@@ -322,28 +358,72 @@ class Recorder:
         self._started_at = time.perf_counter()
 
     def _end_phase(self, ended_at):
+        """Takes the running phase's figures; builds nothing from them until ``finish``.
+
+        Measuring must not move generation 0's count, or the model, which measures nothing,
+        would collect at other moments in the phases after this one. Collection is off
+        while it measures, but that is not enough: a container made while it is off and
+        then freed to a free list (CPython keeps 80 dicts, 80 lists, 2,000 tuples of each
+        length) adds one to the count at ``gc_alloc`` and never takes it off, since a
+        free-listed object never reaches ``PyObject_GC_Del``. Formatting the figures here
+        (a dict per pymalloc size class, the JSON encoder's lists) added 48 to 62 to the
+        count at every phase boundary, measured with ``gc.get_count()`` around
+        ``phase()``: 3.12 and 3.13 then collected once more in the teardown of a small
+        bulk-load than the model. So the boundary only frees the spare containers it made
+        at the last one (``_spares``: a list, three dicts, a 2-tuple), lets
+        ``gc.get_stats()`` and ``tracemalloc.get_traced_memory()`` take theirs from the free
+        lists the spares just went to, reads pymalloc's report as bytes with calls that make
+        no container, and makes new spares, again from the free lists. What is left: where a
+        free list is full when the spares are freed (80 dicts freed by the workload just
+        before), they go to ``PyObject_GC_Del`` and take a few off the count.
+        """
         if self._current is None:
             return
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            now = collections_so_far()
+            self._spare = None
+            stats = gc.get_stats()
+            c0 = stats[0]["collections"]
+            c1 = stats[1]["collections"]
+            c2 = stats[2]["collections"]
+            stats = None
             traced = tracemalloc.get_traced_memory()[0] if self.tracing else None
-            record = {
-                "name": self._current,
-                "seconds": ended_at - self._started_at,
-                # The clock's time at the phase's end, for heaplab run to place it on its RSS series.
-                "ended_at": time.time() - (time.perf_counter() - ended_at),
-                "collections": [n - s for n, s in zip(now, self._at_start)],
-                "traced_bytes": traced,
-                "pymalloc": self._pymalloc(),
-            }
-            self._phases.append(json.dumps(record))
-            record = None
+            text = self._pymalloc_text()
+            self._phases.append(self._current)
+            self._phases.append(ended_at - self._started_at)
+            # The clock's time at the phase's end, for heaplab run to place it on its RSS series.
+            self._phases.append(time.time() - (time.perf_counter() - ended_at))
+            self._phases.append(c0)
+            self._phases.append(c1)
+            self._phases.append(c2)
+            self._phases.append(traced)
+            self._phases.append(text)
+            text = None
+            self._spare = _spares(self.tracing)
         finally:
             if was_enabled:
                 gc.enable()
         self._current = None
+
+    def _phase_records(self):
+        """The phases' figures as the JSON has them, from what ``_end_phase`` kept."""
+        records = []
+        raw = self._phases
+        for at in range(0, len(raw), 8):
+            name, seconds, ended_at, c0, c1, c2, traced, text = raw[at : at + 8]
+            now = (c0, c1, c2)
+            records.append(
+                {
+                    "name": name,
+                    "seconds": seconds,
+                    "ended_at": ended_at,
+                    "collections": [now[g] - self._at_start[g] for g in range(3)],
+                    "traced_bytes": traced,
+                    "pymalloc": parse_debugmallocstats(text.decode("ascii", "replace")),
+                }
+            )
+        return records
 
     def sizeof(self, kind, obj, length, growth=None):
         """Records ``sys.getsizeof(obj)`` for an object of heaplab kind ``kind``.
@@ -353,12 +433,16 @@ class Recorder:
         30-bit digits, a list's items. ``growth`` says how a list's buffer
         was sized: "append" (one append at a time from empty) or "exact".
         """
+        # Kept flat, as ints and strs, so that measuring keeps no container (see `_end_phase`).
+        # `sys.getsizeof` makes one, the bound `__sizeof__` it calls, freed at once: with
+        # collection off, so that it collects nothing when the count is past the threshold.
         was_enabled = gc.isenabled()
         gc.disable()
         try:
-            entry = {"kind": kind, "len": length, "bytes": sys.getsizeof(obj), "growth": growth}
-            self._sizeof.append(json.dumps(entry))
-            entry = None
+            self._sizeof.append(kind)
+            self._sizeof.append(length)
+            self._sizeof.append(sys.getsizeof(obj))
+            self._sizeof.append(growth)
         finally:
             if was_enabled:
                 gc.enable()
@@ -382,10 +466,17 @@ class Recorder:
         """Adds a figure of the workload's own to the output (e.g. gc-traverse's collection times)."""
         self._extra[name] = value
 
-    def finish(self, checksum, ops):
-        """Ends the last phase and prints the JSON object."""
+    def finish(self, checksum, ops, containers=False):
+        """Ends the last phase and prints the JSON object.
+
+        With ``containers``, the ``sizeof`` entries also give the sizes of
+        ``container_sizes()``, measured after every phase's figures.
+        """
         self._end_phase(time.perf_counter())
         gc.disable()
+        entries = _sizeof_entries(self._sizeof)
+        if containers:
+            entries.extend(container_sizes())
         output = {
             "workload": self.args.workload,
             "size": self.args.size,
@@ -395,13 +486,44 @@ class Recorder:
             "interpreter_objects": self.interpreter_objects,
             "tracemalloc": self.tracing,
             "baseline": json.loads(self._baseline),
-            "phases": [json.loads(phase) for phase in self._phases],
-            "sizeof": [json.loads(entry) for entry in self._sizeof],
+            "phases": self._phase_records(),
+            "sizeof": entries,
             "checksum": checksum.finish(),
             "ops": ops,
         }
         output.update(self._extra)
         print(json.dumps(output))
+
+
+DICT_SIZES = (0, 1, 5, 6, 8, 11, 22, 100, 1000)
+SET_SIZES = (0, 1, 4, 5, 18, 19, 100, 1000)
+
+
+def container_sizes():
+    """``sys.getsizeof`` of dicts and sets built one key at a time, as heaplab's ``sizeof`` entries.
+
+    Dicts of ``n`` str keys (``"k%d" % i``) and of ``n`` int keys, each set
+    by ``d[k] = 1`` from ``{}`` (kind "dict", ``growth`` "str" or "int"),
+    and sets of ``n`` ints added by ``s.add(i)`` from ``set()`` (kind "set").
+    Run with automatic collection off; everything made is freed before it returns.
+    """
+    entries = []
+    for n in DICT_SIZES:
+        for growth in ("str", "int"):
+            keys = ["k%d" % i for i in range(n)] if growth == "str" else list(range(n))
+            d = {}
+            for index in range(n):
+                d[keys[index]] = 1
+            entries.append({"kind": "dict", "len": n, "bytes": sys.getsizeof(d), "growth": growth})
+            d = None
+            keys = None
+    for n in SET_SIZES:
+        s = set()
+        for i in range(n):
+            s.add(i)
+        entries.append({"kind": "set", "len": n, "bytes": sys.getsizeof(s), "growth": None})
+        s = None
+    return entries
 
 
 def checksum_for(args):

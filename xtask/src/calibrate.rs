@@ -1,26 +1,28 @@
-//! `cargo xtask calibrate`: heaplab checked against the real CPython.
+//! `cargo xtask calibrate`: heaplab checked against the real CPython, version by version.
 //!
-//! For each object workload that has a Python twin in `workloads/python/`,
-//! it runs the twin under `python3` (once plainly, once under tracemalloc)
-//! and `heaplab run --strategy cycle+pymalloc` on the same workload, size
-//! and seed, passing the model the parameters the twin measured in CPython
-//! (its generation thresholds, the tracked objects the interpreter holds,
-//! pymalloc's geometry). Then it compares, row by row: collections per
-//! generation, arenas and pools per size class after each phase, bytes per
-//! object (`sys.getsizeof`), traced bytes per unit of size (tracemalloc),
-//! and for gc-traverse the time of one full collection. The table is
-//! printed, and written as `DIR/calibration.csv` and `DIR/calibration.md`
-//! (the report's "Fidelity to CPython" section).
+//! For each interpreter (every pyenv build of a release the model knows, and `python3` where
+//! it is another release; or those `--python` names, by release or by path) and each object
+//! workload that has a Python twin in `workloads/python/`, it runs the twin under that
+//! interpreter (once plainly, once under tracemalloc) and `heaplab run --strategy
+//! cycle@X.Y+pymalloc` — the model at the interpreter's release — on the same workload, size
+//! and seed, passing the model the parameters the twin measured in CPython (its generation
+//! thresholds, the tracked objects the interpreter holds, pymalloc's geometry). Then it
+//! compares, row by row: collections per generation, arenas and pools per size class after
+//! each phase, bytes per object (`sys.getsizeof`, dicts and sets at several sizes
+//! included), traced bytes per unit of size (tracemalloc), and for gc-traverse the time of
+//! one full collection. The table, by version, is printed, and written as
+//! `DIR/calibration.csv` and `DIR/calibration.md` (the report's "Fidelity to CPython" section).
 //!
 //! - [`cpython`]: which script runs which workload, and the JSON it prints;
 //! - [`compare`]: the rows;
 //! - [`table`]: the terminal table, the CSV and the markdown.
 //!
-//! Where there is no `python3` it says so and exits 0: there is nothing to
-//! compare against.
+//! Where no interpreter is found it says so and exits 0: there is nothing to compare
+//! against. Interpreters asked for and not found are named and skipped.
 
 mod compare;
 mod cpython;
+mod interpreters;
 mod table;
 
 use std::path::{Path, PathBuf};
@@ -51,12 +53,17 @@ pub struct CalibrateCmd {
     /// The seed of the workloads' random choices.
     #[arg(long, value_name = "K", default_value_t = 42)]
     seed: u64,
-    /// The Python interpreter to check against.
-    #[arg(long, value_name = "PATH", default_value = "python3")]
-    python: String,
+    /// The interpreters to check against: releases (`3.12,3.13`: pyenv's build of each) or
+    /// paths, comma-separated (default: every interpreter found, see `interpreters::find`).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    python: Vec<String>,
     /// Skips the tracemalloc runs (which take about twice as long).
     #[arg(long)]
     no_tracemalloc: bool,
+    /// Interpreters calibrated at the same time (each runs its twins one after another; on a
+    /// busy machine the "one full collection" times suffer).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    jobs: usize,
     /// Runs this heaplab binary instead of building one in release.
     #[arg(long, value_name = "PATH")]
     heaplab: Option<PathBuf>,
@@ -72,14 +79,17 @@ fn parse_size(text: &str) -> Result<u64, String> {
 impl CalibrateCmd {
     /// Runs the calibration; 0 when every workload ran on both sides, 1 when some did not.
     pub fn run(self) -> anyhow::Result<i32> {
-        let Some(python_version) = cpython::version(&self.python) else {
+        let (found, missing) = interpreters::find(&self.python);
+        for name in &missing {
+            println!("calibrate: {name}: no such interpreter here; skipped.");
+        }
+        if found.is_empty() {
             println!(
-                "calibrate: `{}` was not found or does not run here, so there is no CPython to compare \
-                 against; skipped.",
-                self.python
+                "calibrate: no CPython interpreter was found here (pyenv's builds, `python3`), so there \
+                 is nothing to compare against; skipped."
             );
             return Ok(0);
-        };
+        }
         let invocation_dir = std::env::current_dir().context("reading the current directory")?;
         let root = crate::project_root();
         let out_dir = match &self.out {
@@ -92,17 +102,71 @@ impl CalibrateCmd {
             None => crate::bench::build_heaplab(&root)?,
         };
         let scripts = root.join("workloads").join("python");
-        eprintln!("calibrate: {python_version} against cycle+pymalloc");
 
+        // Interpreters run `--jobs` at a time; their rows come back in release order.
+        let jobs = self.jobs.max(1);
+        let mut per_interpreter: Vec<(Vec<Row>, Vec<String>, table::Context)> = Vec::new();
+        for chunk in found.chunks(jobs) {
+            let done: Vec<_> = std::thread::scope(|scope| {
+                let handles: Vec<_> = chunk
+                    .iter()
+                    .map(|interpreter| {
+                        scope.spawn(|| self.calibrate_interpreter(interpreter, &twins, &scripts, &heaplab))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|handle| handle.join().expect("a calibration thread panicked"))
+                    .collect()
+            });
+            per_interpreter.extend(done);
+        }
         let mut rows: Vec<Row> = Vec::new();
         let mut failures: Vec<String> = Vec::new();
+        let mut contexts: Vec<table::Context> = Vec::new();
+        for (interpreter_rows, interpreter_failures, context) in per_interpreter {
+            rows.extend(interpreter_rows);
+            failures.extend(interpreter_failures);
+            contexts.push(context);
+        }
+
+        print!("{}", table::terminal(&rows));
+        let document = table::Document { contexts, missing, command: typed_command() };
+        std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+        let csv_path = out_dir.join("calibration.csv");
+        std::fs::write(&csv_path, table::csv(&rows)?)
+            .with_context(|| format!("writing {}", csv_path.display()))?;
+        let md_path = out_dir.join("calibration.md");
+        std::fs::write(&md_path, table::markdown(&rows, &document))
+            .with_context(|| format!("writing {}", md_path.display()))?;
+        eprintln!("calibrate: wrote {} and {}", csv_path.display(), md_path.display());
+        if failures.is_empty() {
+            Ok(0)
+        } else {
+            eprintln!("calibrate: {} failed: {}", failures.len(), failures.join(", "));
+            Ok(1)
+        }
+    }
+
+    /// Every twin under one interpreter: its rows, what failed, and what the section says of it.
+    fn calibrate_interpreter(
+        &self,
+        interpreter: &interpreters::Interpreter,
+        twins: &[Twin],
+        scripts: &Path,
+        heaplab: &Path,
+    ) -> (Vec<Row>, Vec<String>, table::Context) {
+        let strategy = interpreter.strategy();
+        eprintln!("calibrate: {} ({}) against {strategy}", interpreter.label, interpreter.command);
+        let mut rows = Vec::new();
+        let mut failures = Vec::new();
         let mut version_seen: Option<String> = None;
         let mut parameters_seen: Option<(Vec<u64>, Option<u64>)> = None;
         for twin in twins {
             let sizes = self.sizes.clone().unwrap_or_else(|| vec![twin.size]);
             for size in sizes {
-                eprintln!("calibrate: {} at size {size}", twin.workload);
-                match self.calibrate_one(&twin, size, &scripts, &heaplab) {
+                eprintln!("calibrate: {} at size {size} under {}", twin.workload, interpreter.label);
+                match self.calibrate_one(interpreter, twin, size, scripts, heaplab) {
                     Ok((python, workload_rows)) => {
                         version_seen.get_or_insert(format!(
                             "{} {}",
@@ -114,47 +178,39 @@ impl CalibrateCmd {
                         rows.extend(workload_rows);
                     }
                     Err(err) => {
-                        eprintln!("calibrate: {} at size {size} failed: {err:#}", twin.workload);
-                        failures.push(format!("{} at size {size}", twin.workload));
+                        eprintln!(
+                            "calibrate: {} at size {size} under {} failed: {err:#}",
+                            twin.workload, interpreter.label
+                        );
+                        failures
+                            .push(format!("{} at size {size} under {}", twin.workload, interpreter.label));
                     }
                 }
             }
         }
-
-        print!("{}", table::terminal(&rows));
         let (thresholds, arena_size) = parameters_seen.unwrap_or_default();
         let context = table::Context {
-            python: version_seen.unwrap_or(python_version),
+            python: version_seen.unwrap_or_else(|| interpreter.label.clone()),
+            release: interpreter.version.name.to_owned(),
+            strategy,
             seed: self.seed,
             thresholds,
             arena_size,
-            command: typed_command(),
         };
-        std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-        let csv_path = out_dir.join("calibration.csv");
-        std::fs::write(&csv_path, table::csv(&rows)?)
-            .with_context(|| format!("writing {}", csv_path.display()))?;
-        let md_path = out_dir.join("calibration.md");
-        std::fs::write(&md_path, table::markdown(&rows, &context))
-            .with_context(|| format!("writing {}", md_path.display()))?;
-        eprintln!("calibrate: wrote {} and {}", csv_path.display(), md_path.display());
-        if failures.is_empty() {
-            Ok(0)
-        } else {
-            eprintln!("calibrate: {} failed: {}", failures.len(), failures.join(", "));
-            Ok(1)
-        }
+        (rows, failures, context)
     }
 
     /// Runs one workload at one size on both sides and returns the plain Python run and the rows.
     fn calibrate_one(
         &self,
+        interpreter: &interpreters::Interpreter,
         twin: &Twin,
         size: u64,
         scripts: &Path,
         heaplab: &Path,
     ) -> anyhow::Result<(PythonRun, Vec<Row>)> {
-        let python = cpython::run(&self.python, scripts, twin, size, self.seed, false)?;
+        let python_cmd = interpreter.command.as_str();
+        let python = cpython::run(python_cmd, scripts, twin, size, self.seed, false)?;
         if python.workload != twin.workload || python.size != size || python.seed != self.seed {
             bail!(
                 "the script ran {} at size {} with seed {}, not what was asked",
@@ -166,15 +222,21 @@ impl CalibrateCmd {
         let traced = if self.no_tracemalloc {
             None
         } else {
-            let traced = cpython::run(&self.python, scripts, twin, size, self.seed, true)?;
+            let traced = cpython::run(python_cmd, scripts, twin, size, self.seed, true)?;
             if !traced.tracemalloc {
                 bail!("the script did not trace its run under --tracemalloc");
             }
             Some(traced)
         };
-        let model = run_model(heaplab, twin, size, self.seed, &python)?;
-        let rows =
-            compare::rows(&Measured { twin, size, python: &python, traced: traced.as_ref(), model: &model });
+        let model = run_model(heaplab, &interpreter.strategy(), twin, size, self.seed, &python)?;
+        let rows = compare::rows(&Measured {
+            twin,
+            size,
+            release: interpreter.version,
+            python: &python,
+            traced: traced.as_ref(),
+            model: &model,
+        });
         Ok((python, rows))
     }
 }
@@ -219,9 +281,10 @@ fn model_settings(python: &PythonRun) -> Vec<String> {
     settings
 }
 
-/// `heaplab run --strategy cycle+pymalloc` on the twin's workload, with the measured parameters.
+/// `heaplab run --strategy STRATEGY` on the twin's workload, with the measured parameters.
 fn run_model(
     heaplab: &Path,
+    strategy: &str,
     twin: &Twin,
     size: u64,
     seed: u64,
@@ -231,7 +294,7 @@ fn run_model(
     command.args([
         "run",
         "--strategy",
-        "cycle+pymalloc",
+        strategy,
         "--workload",
         twin.workload,
         "--size",
@@ -301,7 +364,11 @@ mod tests {
             select(&globs).unwrap().iter().map(|twin| twin.workload).collect()
         };
         assert_eq!(names(&[]).len(), TWINS.len());
-        assert_eq!(names(&["bulk-load*"]), ["bulk-load", "bulk-load-gc-off", "bulk-load-frozen"]);
+        assert_eq!(
+            names(&["bulk-load", "bulk-load-*-*"]),
+            ["bulk-load", "bulk-load-gc-off", "bulk-load-dicts-gc-off", "bulk-load-dicts-frozen"]
+        );
+        assert_eq!(names(&["bulk-load-g*", "bulk-load-f*"]), ["bulk-load-gc-off", "bulk-load-frozen"]);
         assert_eq!(names(&["gc-traverse", "churn"]), ["gc-traverse", "churn"]);
         let error = select(&["matmul*".to_owned()]).unwrap_err().to_string();
         assert!(error.contains("matches no calibrated workload"), "{error}");

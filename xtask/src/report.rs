@@ -21,6 +21,7 @@ mod reality;
 mod sections;
 pub(crate) mod series;
 pub(crate) mod stats;
+mod versions;
 
 use std::collections::HashSet;
 use std::fs;

@@ -149,6 +149,48 @@ pub fn dict_getsizeof(version: u8, log2_size: Option<u8>, unicode: bool) -> usiz
     16 + DICT_OBJECT + log2_size.map_or(0, |log2| keys_bytes(version, log2, unicode))
 }
 
+/// The table (log2 of its slots) of a dict that `n` distinct keys were inserted into one at
+/// a time from empty (`d[k] = v`, `dict(zip(keys, values))`): `None` for the empty keys,
+/// then `insert_to_emptydict`'s table of 8, and at each full table `insertion_resize` to
+/// `calculate_log2_keysize(GROWTH_RATE)`. The same in every version 3.8–3.14.
+pub fn log2_after_inserts(n: usize) -> Option<u8> {
+    if n == 0 {
+        return None;
+    }
+    let mut log2 = DICT_LOG_MINSIZE;
+    for used in 1..n {
+        if usable_fraction(1 << log2) == used {
+            log2 = calculate_log2_keysize(growth_rate(used));
+        }
+    }
+    Some(log2)
+}
+
+/// `sys.getsizeof` of a dict that `n` distinct keys were inserted into one at a time
+/// (`unicode`: every key a str), in CPython 3.`version`.
+pub fn dict_getsizeof_after_inserts(version: u8, n: usize, unicode: bool) -> usize {
+    dict_getsizeof(version, log2_after_inserts(n), unicode)
+}
+
+/// The slots of a set's table after `n` distinct keys were added one at a time from empty
+/// (`set_add_entry`: a fresh slot raises `fill`, then [`set_needs_resize`] decides and
+/// [`set_growth`] sizes the new table).
+pub fn set_slots_after_adds(n: usize) -> usize {
+    let mut slots = SET_MINSIZE;
+    for used in 1..=n {
+        if set_needs_resize(used, slots - 1) {
+            slots = set_table_size(set_growth(used));
+        }
+    }
+    slots
+}
+
+/// `sys.getsizeof` of a set that `n` distinct keys were added to one at a time
+/// (`set_sizeof`: the object, its table beyond the small one, and the GC header).
+pub fn set_getsizeof_after_adds(n: usize) -> usize {
+    16 + SET_OBJECT + set_table_bytes(set_slots_after_adds(n))
+}
+
 /// `set_add_entry`'s test: after an insertion into a fresh slot raises
 /// `fill` to `fill`, the table of mask `mask` is resized when `fill * 5 >= mask * 3`.
 pub fn set_needs_resize(fill: usize, mask: usize) -> bool {
@@ -181,10 +223,12 @@ pub struct InstanceLayout {
     /// `__weakref__` and `__dict__` words, or (3.11) the header, the
     /// `__weakref__` word and the two pre-header words (dict, values).
     pub object: usize,
-    /// Bytes of the values array allocated apart (3.11, 3.12: `new_values`).
+    /// Bytes of the values array allocated apart (3.11, 3.12: `new_values`; 3.8–3.10: the
+    /// split dict's values, `new_values(USABLE_FRACTION(DK_SIZE(keys)))`); 0 where the
+    /// values live inside the object (3.13).
     pub values: usize,
-    /// Bytes of a dict object made for each instance (3.8–3.10: a split dict,
-    /// its 48 bytes, its GC header and its values), 0 where the values live apart.
+    /// Bytes of the dict object made for each instance, with its GC header (3.8–3.10: the
+    /// split dict of `new_dict_with_shared_keys`, a GC allocation of its own); 0 from 3.11.
     pub dict: usize,
 }
 
@@ -223,7 +267,7 @@ pub fn instance_layout(version: u8, n_attrs: usize) -> InstanceLayout {
                 size <<= 1;
             }
             let slots = usable_fraction(size);
-            InstanceLayout { object: 32, values: 0, dict: 16 + DICT_OBJECT + 8 * slots }
+            InstanceLayout { object: 32, values: 8 * slots, dict: 16 + DICT_OBJECT }
         }
         11 => InstanceLayout { object: 40, values: values_of(n_attrs + 1), dict: 0 },
         12 => InstanceLayout { object: 32, values: values_of(n_attrs + 1), dict: 0 },
@@ -272,17 +316,8 @@ mod tests {
             [184, 184, 272, 464, 832, 1584, 3328, 6576, 13056, 26032, 51968, 103856, 207616, 3844864];
         const V311_INT: [usize; 14] =
             [224, 224, 352, 632, 1168, 2264, 4688, 9304, 18512, 36952, 73808, 147544, 294992, 5242960];
-        let log2_after = |n: usize| {
-            let mut log2 = DICT_LOG_MINSIZE;
-            for used in 1..n {
-                if usable_fraction(1 << log2) == used {
-                    log2 = calculate_log2_keysize(growth_rate(used));
-                }
-            }
-            log2
-        };
         for (index, &n) in N.iter().enumerate() {
-            let log2 = Some(log2_after(n));
+            let log2 = log2_after_inserts(n);
             for version in 8..=10 {
                 assert_eq!(dict_getsizeof(version, log2, true), V38_ANY[index], "3.{version}, {n} str keys");
                 assert_eq!(dict_getsizeof(version, log2, false), V38_ANY[index], "3.{version}, {n} int keys");
@@ -296,6 +331,30 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// `sys.getsizeof` of sets of `n` ints added one at a time, measured the same with
+    /// 3.8.18, 3.9.18, 3.10.13, 3.11.7, 3.12.1 and 3.13.0.
+    #[test]
+    fn set_growth_gives_the_measured_sizes() {
+        let measured = [
+            (0, 216),
+            (4, 216),
+            (5, 728),
+            (18, 728),
+            (19, 2264),
+            (76, 2264),
+            (77, 8408),
+            (1000, 32984),
+            (10000, 524504),
+            (100000, 4194520),
+        ];
+        for (n, bytes) in measured {
+            assert_eq!(set_getsizeof_after_adds(n), bytes, "a set of {n}");
+        }
+        assert_eq!(dict_getsizeof_after_inserts(11, 0, true), 64);
+        assert_eq!(dict_getsizeof_after_inserts(10, 5, true), 232);
+        assert_eq!(dict_getsizeof_after_inserts(11, 5, true), 184);
     }
 
     #[test]

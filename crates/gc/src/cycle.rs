@@ -82,7 +82,7 @@ use std::ptr::NonNull;
 use std::time::Instant;
 
 use heaplab_core::object::GC_HEADER;
-use heaplab_core::version::GcTrigger;
+use heaplab_core::version::{GcTrigger, Version};
 use heaplab_core::{Allocator, Capabilities, Kind, Obj};
 
 use self::list::Node;
@@ -345,6 +345,8 @@ pub(crate) struct Cycle {
     collecting: bool,
     /// When a collection runs once generation 0's count passes its threshold.
     trigger: GcTrigger,
+    /// Whether a scheduled collection is skipped when collection was disabled meanwhile.
+    scheduled_checks_enabled: bool,
     /// A collection scheduled for the next eval-breaker check (`_Py_ScheduleGC`).
     scheduled: bool,
     /// Tracked objects of the interpreter's own, counted as long-lived but never traversed.
@@ -358,7 +360,7 @@ pub(crate) struct Cycle {
 impl Cycle {
     /// A detector with one generation per threshold (CPython has three), counting
     /// `interpreter_objects` tracked objects of the interpreter's own as long-lived.
-    pub(crate) fn new(thresholds: &[u32], interpreter_objects: u64, trigger: GcTrigger) -> Cycle {
+    pub(crate) fn new(thresholds: &[u32], interpreter_objects: u64, version: &Version) -> Cycle {
         assert!(
             (1..=MAX_GENERATIONS).contains(&thresholds.len()),
             "a cycle collector has 1 to {MAX_GENERATIONS} generations, not {}",
@@ -370,7 +372,8 @@ impl Cycle {
             counts: vec![0; thresholds.len()].into(),
             enabled: true,
             collecting: false,
-            trigger,
+            trigger: version.trigger,
+            scheduled_checks_enabled: version.scheduled_gc_checks_enabled,
             scheduled: false,
             interpreter_objects,
             long_lived_total: interpreter_objects,
@@ -406,7 +409,10 @@ impl Cycle {
                 if has_flag(dead, FLAG_TRACKED) {
                     list::unlink(head_of(dead));
                 }
-                counts[0] = counts[0].saturating_sub(1);
+                // One `PyObject_GC_Del` a GC allocation: two for a 3.8-3.10 object and its dict.
+                for _ in 0..layout::gc_allocations(dead) {
+                    counts[0] = counts[0].saturating_sub(1);
+                }
             }
         });
     }
@@ -714,12 +720,13 @@ impl<A: Allocator> Policy<A> for Cycle {
     }
 
     /// `_Py_RunGC` at the eval breaker (3.12 and later): a scheduled collection runs before
-    /// the next object is made, unless collection was disabled meanwhile.
+    /// the next object is made, unless collection was disabled meanwhile and the version
+    /// checks (3.13 does; 3.12 runs it anyway: `Version::scheduled_gc_checks_enabled`).
     #[inline]
     fn before_create(&mut self, core: &mut Core<A>) {
         if self.scheduled {
             self.scheduled = false;
-            if self.enabled {
+            if self.enabled || !self.scheduled_checks_enabled {
                 self.collect_generations(core);
             }
         }
@@ -821,6 +828,47 @@ mod tests {
         }
         heaplab_alloc::with_allocator("system", &heaplab_alloc::AllocConfig::default(), OnHeap(test))
             .unwrap();
+    }
+
+    /// A collection scheduled at 3.12 runs at the next eval breaker even after `gc.disable()`
+    /// (gh-116604); at 3.13 it is dropped. In both, one scheduled while enabled runs at the
+    /// next object creation, and none is scheduled while disabled.
+    #[test]
+    fn a_scheduled_collection_and_gc_disable_by_version() {
+        struct OnHeap(&'static str, [u64; 3]);
+        impl heaplab_alloc::AllocVisitor for OnHeap {
+            type Output = ();
+            fn visit<A: Allocator + 'static>(self, alloc: A) {
+                let version = heaplab_core::version::find(self.0).unwrap();
+                let config =
+                    crate::GcConfig { thresholds: vec![10, 10, 10], version, ..crate::GcConfig::default() };
+                let mut heap = crate::new_heap("cycle", alloc, &config, None).unwrap();
+                let lists: Vec<Obj> = (0..11).map(|_| heap.list(0)).collect();
+                assert_eq!(heap.stats().collections_by_gen, [0, 0, 0], "{}: scheduled, not run", self.0);
+                heap.set_automatic(false);
+                let one_more = heap.list(0);
+                assert_eq!(heap.stats().collections_by_gen, self.1, "{}: after gc.disable()", self.0);
+                let more: Vec<Obj> = (0..30).map(|_| heap.list(0)).collect();
+                assert_eq!(
+                    heap.stats().collections_by_gen,
+                    self.1,
+                    "{}: nothing scheduled while disabled",
+                    self.0
+                );
+                heap.set_automatic(true);
+                for list in lists.into_iter().chain(more).chain([one_more]) {
+                    heap.release(list);
+                }
+            }
+        }
+        for (version, after) in [("3.12", [1, 0, 0]), ("3.13", [0, 0, 0])] {
+            heaplab_alloc::with_allocator(
+                "system",
+                &heaplab_alloc::AllocConfig::default(),
+                OnHeap(version, after),
+            )
+            .unwrap();
+        }
     }
 
     #[test]

@@ -1,29 +1,36 @@
-//! Dicts and `__dict__` instances, laid out and resized as CPython 3.11's
-//! `Objects/dictobject.c` does; the sizes come from
-//! [`heaplab_core::dict_layout`], by version ([`VERSION`]).
+//! Dicts and `__dict__` instances, laid out and resized as CPython's
+//! `Objects/dictobject.c` does in the heap's version (3.8 to 3.14); the
+//! sizes come from [`heaplab_core::dict_layout`], by version.
 //!
-//! The dict object (48 bytes, plus the cycle collector's GC header):
+//! The dict object (48 bytes in every version, plus the cycle collector's GC header):
 //!
 //! | offset | field            |
 //! |--------|------------------|
 //! | 16     | `ma_used`        |
-//! | 24     | `ma_version_tag` |
+//! | 24     | `ma_version_tag` (3.12 and later call it `_ma_watcher_tag`; 8 bytes all the same) |
 //! | 32     | `ma_keys` (0: CPython's shared `Py_EMPTY_KEYS`, nothing allocated) |
 //! | 40     | `ma_values` (always 0: heaplab's dicts are combined tables) |
 //!
 //! The keys object, allocated apart as a buffer of
-//! `dict_layout::keys_bytes` bytes (`new_keys_object`):
+//! `dict_layout::keys_bytes` bytes (`new_keys_object`). From 3.11
+//! (`Include/internal/pycore_dict.h`, `struct _dictkeysobject`):
 //!
 //! | offset | field |
 //! |--------|-------|
 //! | 0      | `dk_refcnt` (1) |
-//! | 8      | `dk_log2_size`, `dk_log2_index_bytes`, `dk_kind` (1 unicode, 0 general), a pad byte, `dk_version` |
+//! | 8      | `dk_log2_size`, `dk_log2_index_bytes`, `dk_kind` (1 unicode, 0 general), a pad byte (heaplab keeps the minor version there), `dk_version` |
 //! | 16     | `dk_usable` |
 //! | 24     | `dk_nentries` |
 //! | 32     | `dk_indices`: `2^log2_size` signed indices of 1, 2, 4 or 8 bytes (-1 empty, -2 dummy) |
 //! | then   | `USABLE_FRACTION(size)` entries: (key, value) for the unicode kind, (hash, key, value) for the general |
 //!
-//! (3.8–3.10's 40-byte header, when versions are wired, moves the indices to 40.)
+//! 3.8–3.10 (`Objects/dict-common.h`): `dk_refcnt`, `dk_size`, `dk_lookup`,
+//! `dk_usable`, `dk_nentries`, 40 bytes, then the indices, then entries of
+//! (hash, key, value) whatever the keys: there is no unicode kind. heaplab
+//! keeps the same first four words as from 3.11 (the log2 sizes and the
+//! version byte in the `dk_size` word) and the indices at 40, so that every
+//! size is the version's. A keys object carries its version, so a dict keeps
+//! the layout it was made with.
 //!
 //! Keys hash and compare as CPython's do for heaplab's kinds: a str by its
 //! bytes, an int by its value (CPython's `long_hash`, modulo 2^61 - 1), other
@@ -31,18 +38,31 @@
 //! sequences follow `_Py_dict_lookup` and `find_empty_slot`, but land on
 //! other slots than CPython's; no size depends on where.
 //!
-//! Tracking (`MAINTAIN_TRACKING`, `_PyDict_MaybeUntrack`): a new dict is
-//! untracked; storing a key or value that may be tracked
+//! Tracking (`MAINTAIN_TRACKING`, `_PyDict_MaybeUntrack`, the same 3.8–3.13):
+//! a new dict is untracked; storing a key or value that may be tracked
 //! (`_PyObject_GC_MAY_BE_TRACKED`: a container, except a tuple that is
 //! untracked) tracks it through [`Policy::track`]; the cycle collector
-//! untracks dicts of atomic values in full collections (`untrack_dicts`).
+//! untracks dicts of atomic values in full collections (`untrack_dicts` in
+//! `gc_collect_main`, Modules/gcmodule.c to 3.12, Python/gc.c in 3.13).
 //!
-//! An instance of a class without `__slots__` (`Kind::Object`, 3.11's
-//! managed dict): 24 bytes of header and `__weakref__`, then the two
-//! pre-header words CPython keeps in front of the GC header (values at 24,
-//! dict at 32: always 0, since no `__dict__` is materialised), 40 bytes in
-//! all, and a values array allocated apart (`new_values`): the
-//! insertion-order bytes, then one word per slot.
+//! An instance of a class without `__slots__` (`Kind::Object`), whose
+//! `__dict__` is never materialised as a dict a workload sees; its tag keeps
+//! the attribute count and the version. The bytes are the version's
+//! ([`dl::instance_layout`]); where the words lie is heaplab's: the address
+//! of the first value at 16, then
+//! - 3.8–3.10 (`_PyObjectDict_SetItem` → `new_dict_with_shared_keys`): a
+//!   32-byte object (header, `__dict__`, `__weakref__`), the split dict's
+//!   values array allocated apart (`new_values`, one word per usable slot of
+//!   the class's shared keys), then its 48-byte dict object with a GC header,
+//!   allocated apart (its address at 24) and counted as a GC allocation
+//!   (`PyObject_GC_New` in `new_dict`), as the interpreter counts it. Not
+//!   modelled: the dict is not a container of its own in the model (the
+//!   instance holds the references; the dict is neither tracked nor
+//!   traversed), and dicts' free list (`PyDict_MAXFREELIST`, 80) is not kept;
+//! - 3.11 (`init_inline_values`): 40 bytes (header, `__weakref__`, and the
+//!   two pre-header words), the values array apart (`new_values`);
+//! - 3.12: 32 bytes (`__weakref__` moved into the pre-header), values apart;
+//! - 3.13 and 3.14: the values inline (at 32), nothing apart.
 
 use std::ptr::NonNull;
 
@@ -52,9 +72,6 @@ use heaplab_core::{Allocator, Kind, Obj};
 
 use crate::object::{self as layout, FLAG_TRACKED};
 use crate::runtime::{Policy, Runtime};
-
-/// The CPython minor version whose layouts the gc crate builds.
-pub(crate) const VERSION: u8 = dl::DEFAULT_VERSION;
 
 const USED: usize = 16;
 const VERSION_TAG: usize = 24;
@@ -162,6 +179,16 @@ impl Keys {
         self.byte(10) == 1
     }
 
+    /// The CPython minor version whose layout this keys object has (kept in the pad byte).
+    fn minor(self) -> u8 {
+        self.byte(11)
+    }
+
+    /// Offset of the index table: `sizeof(PyDictKeysObject)` of the version.
+    fn header(self) -> usize {
+        dl::keys_header(self.minor())
+    }
+
     fn usable(self) -> usize {
         self.word(16) as usize
     }
@@ -183,13 +210,13 @@ impl Keys {
     }
 
     fn bytes(self) -> usize {
-        dl::keys_bytes(VERSION, self.log2_size(), self.unicode())
+        dl::keys_bytes(self.minor(), self.log2_size(), self.unicode())
     }
 
     /// `dictkeys_get_index`.
     fn index(self, slot: usize) -> i64 {
         let width = dl::index_width(self.log2_size());
-        let at = self.at(dl::keys_header(VERSION) + slot * width);
+        let at = self.at(self.header() + slot * width);
         // SAFETY: slot <= mask, so the index lies in the table; each width is aligned there.
         unsafe {
             match width {
@@ -204,7 +231,7 @@ impl Keys {
     /// `dictkeys_set_index`.
     fn set_index(self, slot: usize, ix: i64) {
         let width = dl::index_width(self.log2_size());
-        let at = self.at(dl::keys_header(VERSION) + slot * width);
+        let at = self.at(self.header() + slot * width);
         // SAFETY: as in `index`; entry indices fit the width `new_keys_object` chose.
         unsafe {
             match width {
@@ -218,9 +245,9 @@ impl Keys {
 
     /// Offset of entry `ix`'s first word.
     fn entry(self, ix: usize) -> usize {
-        dl::keys_header(VERSION)
+        self.header()
             + (1 << dl::log2_index_bytes(self.log2_size()))
-            + ix * dl::entry_size(VERSION, self.unicode())
+            + ix * dl::entry_size(self.minor(), self.unicode())
     }
 
     /// Entry `ix`: its key and value; `None` if deleted. Reads neither object, so a
@@ -298,21 +325,30 @@ impl Keys {
     }
 }
 
-/// `new_keys_object`: a keys object of `2^log2_size` slots, every index empty, every entry zero.
-fn new_keys<P: Policy<A>, A: Allocator>(rt: &mut Runtime<P, A>, log2_size: u8, unicode: bool) -> Keys {
-    let unicode = unicode && dl::has_unicode_keys(VERSION);
-    let bytes = dl::keys_bytes(VERSION, log2_size, unicode);
+/// `new_keys_object`: a keys object of `2^log2_size` slots in the layout of CPython 3.`minor`,
+/// every index empty, every entry zero.
+fn new_keys<P: Policy<A>, A: Allocator>(
+    rt: &mut Runtime<P, A>,
+    minor: u8,
+    log2_size: u8,
+    unicode: bool,
+) -> Keys {
+    let unicode = unicode && dl::has_unicode_keys(minor);
+    let bytes = dl::keys_bytes(minor, log2_size, unicode);
     let keys = Keys(rt.core.alloc_buffer(bytes).expect("a keys object is never empty"));
     let index_bytes = 1 << dl::log2_index_bytes(log2_size);
     // SAFETY: the fresh buffer has `bytes` bytes: the header, then the indices, then the entries.
     unsafe {
         keys.0.as_ptr().write_bytes(0, bytes);
-        keys.at(dl::keys_header(VERSION)).write_bytes(0xff, index_bytes);
+        keys.at(dl::keys_header(minor)).write_bytes(0xff, index_bytes);
     }
     keys.set_word(0, 1);
     keys.set_word(
         8,
-        u64::from(log2_size) | u64::from(dl::log2_index_bytes(log2_size)) << 8 | u64::from(unicode) << 16,
+        u64::from(log2_size)
+            | u64::from(dl::log2_index_bytes(log2_size)) << 8
+            | u64::from(unicode) << 16
+            | u64::from(minor) << 24,
     );
     keys.set_usable(dl::usable_fraction(1 << log2_size));
     keys
@@ -323,7 +359,7 @@ fn new_keys<P: Policy<A>, A: Allocator>(rt: &mut Runtime<P, A>, log2_size: u8, u
 /// and frees the old one.
 fn resize<P: Policy<A>, A: Allocator>(rt: &mut Runtime<P, A>, dict: Obj, log2_size: u8, unicode: bool) {
     let old = Keys::of(dict).expect("resize of a dict with the empty keys");
-    let new = new_keys(rt, log2_size, unicode && old.unicode());
+    let new = new_keys(rt, old.minor(), log2_size, unicode && old.unicode());
     let mut n = 0;
     for ix in 0..old.nentries() {
         if let Some(entry) = old.get(ix) {
@@ -367,7 +403,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
         let keys = match Keys::of(dict) {
             None => {
                 // `insert_to_emptydict`.
-                let keys = new_keys(self, dl::DICT_LOG_MINSIZE, is_str);
+                let keys = new_keys(self, self.version.minor, dl::DICT_LOG_MINSIZE, is_str);
                 set_field(dict, KEYS, keys.0.as_ptr() as u64);
                 keys
             }
@@ -448,44 +484,108 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
         keys.pair(index)
     }
 
-    /// A new `__dict__` instance of `n_attrs` empty attributes and its values array.
+    /// A new `__dict__` instance of `n_attrs` empty attributes, in the layout of the heap's
+    /// version (see the module documentation): the object first, as `object_new` calls
+    /// `tp_alloc` before `_PyObject_InitializeDict`, then what holds its values.
     pub(crate) fn object_new(&mut self, n_attrs: usize) -> Obj {
-        let attrs = u16::try_from(n_attrs).expect("an object has at most 65535 attributes");
-        let shape = dl::instance_layout(VERSION, n_attrs);
-        let (prefix, bytes) = values_shape(n_attrs);
-        debug_assert_eq!(bytes, shape.values);
-        let base = self.core.alloc_buffer(bytes).expect("a values array is never empty");
-        // SAFETY: the fresh buffer has `bytes` bytes; zero is "no value" and an empty order.
-        unsafe { base.as_ptr().write_bytes(0, bytes) };
-        // SAFETY: `prefix < bytes`: the values start inside the buffer.
-        let values = unsafe { base.as_ptr().add(prefix) } as u64;
-        self.create(Kind::Object, shape.object, attrs, |obj| {
-            set_field(obj, 16, 0);
-            set_field(obj, 24, values);
-            set_field(obj, 32, 0);
-        })
+        assert!(n_attrs <= MAX_ATTRS, "an object has at most {MAX_ATTRS} attributes, not {n_attrs}");
+        let minor = self.version.minor;
+        let shape = dl::instance_layout(minor, n_attrs);
+        let slots = n_attrs as u16 | u16::from(minor) << MINOR_SHIFT;
+        let obj = self.create(Kind::Object, shape.object, slots, |obj| {
+            for offset in (16..shape.object).step_by(WORD) {
+                set_field(obj, offset, 0);
+            }
+        });
+        let values = match object_values(minor, n_attrs) {
+            Values::Inline => {
+                // SAFETY: 3.13's object holds its values at `INLINE_VALUES`, inside its `shape.object` bytes.
+                unsafe { obj.ptr().as_ptr().add(INLINE_VALUES) as u64 }
+            }
+            Values::Apart { prefix, bytes } => {
+                debug_assert_eq!(bytes, shape.values);
+                let base = self.core.alloc_buffer(bytes).expect("a values array is never empty");
+                // SAFETY: the fresh buffer has `bytes` bytes; zero is "no value" and an empty order.
+                unsafe { base.as_ptr().write_bytes(0, bytes) };
+                // SAFETY: `prefix < bytes`: the values start inside the buffer.
+                unsafe { base.as_ptr().add(prefix) as u64 }
+            }
+        };
+        set_field(obj, VALUES_AT, values);
+        if shape.dict > 0 {
+            // 3.8-3.10: `new_dict_with_shared_keys` has made the values; `new_dict` now makes
+            // the dict object, a GC allocation of its own (`PyObject_GC_New`): counted, and a
+            // moment a collection may run.
+            let dict = self.core.alloc_buffer(shape.dict).expect("a dict object is never empty");
+            // SAFETY: the fresh buffer has `shape.dict` bytes.
+            unsafe { dict.as_ptr().write_bytes(0, shape.dict) };
+            set_field(obj, DICT_AT, dict.as_ptr() as u64);
+            self.policy.after_alloc(&mut self.core, Kind::Dict);
+        }
+        obj
     }
 }
 
-/// `new_values(size)` for an object of `n_attrs` attributes: the bytes in
-/// front of the values (their insertion order, rounded up to a word) and the
-/// whole array's bytes.
-fn values_shape(n_attrs: usize) -> (usize, usize) {
-    let slots = n_attrs + 1;
-    let prefix = (slots + 2).next_multiple_of(WORD);
-    (prefix, prefix + WORD * slots)
+/// The most attributes a `__dict__` object may have: the tag's slot field keeps the count
+/// below [`MINOR_SHIFT`] and the version's minor number above it.
+pub(crate) const MAX_ATTRS: usize = (1 << MINOR_SHIFT) - 1;
+const MINOR_SHIFT: u32 = 11;
+/// Where an object keeps the address of its first attribute value.
+const VALUES_AT: usize = 16;
+/// Where an object of 3.8-3.10 keeps its dict object (allocated apart; 0 from 3.11).
+const DICT_AT: usize = 24;
+/// Where 3.13's object keeps its values, inline.
+const INLINE_VALUES: usize = 32;
+
+/// An object's attribute count and its version's minor number, from the tag's slot field.
+pub(crate) fn object_shape(slots: usize) -> (usize, u8) {
+    (slots & MAX_ATTRS, (slots >> MINOR_SHIFT) as u8)
+}
+
+/// Where an object's values live in a version.
+enum Values {
+    /// 3.13: inside the object.
+    Inline,
+    /// Allocated apart, `bytes` bytes, the values `prefix` bytes in.
+    Apart { prefix: usize, bytes: usize },
+}
+
+/// 3.11 and 3.12: `new_values(size)` for `n_attrs + 1` slots (`init_inline_values`): the
+/// insertion order, rounded up to a word, in front of the values. 3.8-3.10: the split
+/// dict's values array, `PyMem_NEW(PyObject *, USABLE_FRACTION(DK_SIZE(keys)))`, nothing in front.
+fn object_values(minor: u8, n_attrs: usize) -> Values {
+    match minor {
+        ..=10 => Values::Apart { prefix: 0, bytes: dl::instance_layout(minor, n_attrs).values },
+        11 | 12 => {
+            let slots = n_attrs + 1;
+            let prefix = (slots + 2).next_multiple_of(WORD);
+            Values::Apart { prefix, bytes: prefix + WORD * slots }
+        }
+        _ => Values::Inline,
+    }
 }
 
 /// Where an object's attribute references lie: its values and their number.
-pub(crate) fn object_refs(obj: Obj, n_attrs: usize) -> (*mut u64, usize) {
-    (field(obj, 24) as *mut u64, n_attrs)
+pub(crate) fn object_refs(obj: Obj, slots: usize) -> (*mut u64, usize) {
+    (field(obj, VALUES_AT) as *mut u64, object_shape(slots).0)
 }
 
-/// An object's values array, as allocated, and its size in bytes.
-pub(crate) fn object_buffer(obj: Obj, n_attrs: usize) -> Option<(NonNull<u8>, usize)> {
-    let (prefix, bytes) = values_shape(n_attrs);
-    let values = field(obj, 24) as usize;
+/// An object's values array, as allocated, and its size in bytes (none for 3.13's inline values).
+pub(crate) fn object_buffer(obj: Obj, slots: usize) -> Option<(NonNull<u8>, usize)> {
+    let (n_attrs, minor) = object_shape(slots);
+    let Values::Apart { prefix, bytes } = object_values(minor, n_attrs) else { return None };
+    let values = field(obj, VALUES_AT) as usize;
     NonNull::new(values.checked_sub(prefix)? as *mut u8).map(|base| (base, bytes))
+}
+
+/// 3.8-3.10: an object's dict object, allocated apart, and its size in bytes.
+pub(crate) fn object_dict(obj: Obj, slots: usize) -> Option<(NonNull<u8>, usize)> {
+    let (n_attrs, minor) = object_shape(slots);
+    let bytes = dl::instance_layout(minor, n_attrs).dict;
+    if bytes == 0 {
+        return None;
+    }
+    NonNull::new(field(obj, DICT_AT) as *mut u8).map(|dict| (dict, bytes))
 }
 
 /// The number of items of a dict (`ma_used`).

@@ -141,7 +141,7 @@ pub fn new_heap<A: Allocator + 'static>(
     Ok(match collector {
         "refcount" => Box::new(Runtime::new(refcount::RefCount, alloc, probe, config.version)),
         "cycle" => Box::new(Runtime::new(
-            cycle::Cycle::new(&config.thresholds, config.interpreter_objects, config.version.trigger),
+            cycle::Cycle::new(&config.thresholds, config.interpreter_objects, config.version),
             alloc,
             probe,
             config.version,

@@ -148,13 +148,39 @@ pub(crate) fn set_aux(obj: Obj, value: u32) {
 pub(crate) fn object_size(obj: Obj) -> usize {
     let kind = kind(obj);
     let len = match kind {
-        Kind::Int | Kind::Instance | Kind::Object => slots(obj),
+        Kind::Object => {
+            let (n_attrs, minor) = crate::dict::object_shape(slots(obj));
+            return heaplab_core::dict_layout::instance_layout(minor, n_attrs).object;
+        }
+        Kind::Int | Kind::Instance => slots(obj),
         // A str's header size is in its slot field (it depends on the CPython version).
         Kind::Str => return slots(obj) + read(obj, PAYLOAD) as usize + 1,
         Kind::Tuple => read(obj, PAYLOAD) as usize,
         Kind::Float | Kind::List | Kind::Array | Kind::Dict | Kind::Set => 0,
     };
     kind.object_size(len)
+}
+
+/// A second buffer: the dict object of a 3.8–3.10 `__dict__` instance.
+pub(crate) fn second_buffer(obj: Obj) -> Option<(NonNull<u8>, usize)> {
+    match kind(obj) {
+        Kind::Object => crate::dict::object_dict(obj, slots(obj)),
+        _ => None,
+    }
+}
+
+/// The GC allocations an object stands for, as generation 0's count sees them: one for a
+/// container, two for a 3.8–3.10 `__dict__` instance (the object and its dict), none for
+/// the others.
+pub(crate) fn gc_allocations(obj: Obj) -> u64 {
+    let kind = kind(obj);
+    if !kind.is_container() {
+        0
+    } else if second_buffer(obj).is_some() {
+        2
+    } else {
+        1
+    }
 }
 
 /// A separately allocated buffer (a list's items, an array's data) and its size in bytes.

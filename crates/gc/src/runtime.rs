@@ -184,6 +184,9 @@ impl<A: Allocator> Core<A> {
         if let Some((buffer, bytes)) = layout::buffer(obj) {
             self.free_buffer(Some(buffer), bytes);
         }
+        if let Some((buffer, bytes)) = layout::second_buffer(obj) {
+            self.free_buffer(Some(buffer), bytes);
+        }
         let bytes = prefix + layout::object_size(obj);
         #[cfg(any(debug_assertions, feature = "checked"))]
         self.debug.died(obj);
@@ -233,7 +236,7 @@ pub(crate) struct Runtime<P: Policy<A>, A: Allocator> {
     pub(crate) core: Core<A>,
     pub(crate) policy: P,
     /// The CPython release whose object sizes apply.
-    version: &'static Version,
+    pub(crate) version: &'static Version,
 }
 
 impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
@@ -272,7 +275,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
     /// Resizes a list's buffer as CPython's `list_resize` does, for a new length.
     fn list_resize(&mut self, list: Obj, new_len: usize) {
         let (len, cap) = layout::list_shape(list);
-        if let Some(new_cap) = object::list_resize(cap, len, new_len) {
+        if let Some(new_cap) = self.version.list_resize(cap, len, new_len) {
             let buffer = layout::buffer(list).map(|(ptr, _)| ptr);
             let new = self.core.resize_buffer(buffer, cap * object::WORD, new_cap * object::WORD);
             layout::set_list_buffer(list, new, new_cap);

@@ -1,7 +1,9 @@
 //! What is compared, row by row: CPython's figures against the model's for
 //! the same workload, size and seed.
 
-use heaplab_core::object::{GC_HEADER, WORD, list_resize};
+use heaplab_core::dict_layout as dl;
+use heaplab_core::object::{GC_HEADER, INT_BASE, WORD};
+use heaplab_core::version::Version;
 use heaplab_core::{ArenaStats, Kind, RunReport};
 
 use super::cpython::{PythonRun, SizeOf, Twin};
@@ -13,6 +15,8 @@ pub const MIN_POOLS_SHOWN: u64 = 10;
 /// One row of the table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
+    /// The release compared (`3.12`): the interpreter's and the model's.
+    pub python: String,
     /// The workload.
     pub workload: String,
     /// Its size.
@@ -41,11 +45,13 @@ pub struct Measured<'a> {
     pub twin: &'a Twin,
     /// The size run.
     pub size: u64,
+    /// The release of the interpreter and of the model.
+    pub release: &'static Version,
     /// The plain Python run.
     pub python: &'a PythonRun,
     /// The tracemalloc run, if one was made.
     pub traced: Option<&'a PythonRun>,
-    /// `heaplab run --strategy cycle+pymalloc`.
+    /// `heaplab run --strategy cycle@X.Y+pymalloc`.
     pub model: &'a RunReport,
 }
 
@@ -56,6 +62,7 @@ pub fn rows(measured: &Measured) -> Vec<Row> {
     let mut rows = Vec::new();
     let mut push = |metric: String, cpython: f64, heaplab: f64| {
         rows.push(Row {
+            python: measured.release.name.to_owned(),
             workload: measured.twin.workload.to_owned(),
             size: measured.size,
             metric,
@@ -124,7 +131,7 @@ pub fn rows(measured: &Measured) -> Vec<Row> {
             continue;
         }
         seen.push(entry);
-        if let Some(model_bytes) = model_sizeof(entry) {
+        if let Some(model_bytes) = model_sizeof(entry, measured.release) {
             push(format!("sys.getsizeof {}", describe(entry)), entry.bytes as f64, model_bytes as f64);
         }
     }
@@ -190,37 +197,50 @@ fn pools_by_class(
         .collect()
 }
 
-/// The model's size of the object `entry` describes, as `sys.getsizeof`
-/// counts it under `cycle`: the object, its GC header if it is a container,
-/// and a list's item buffer.
-pub fn model_sizeof(entry: &SizeOf) -> Option<u64> {
+/// The model's size of the object `entry` describes at `release`, as `sys.getsizeof` counts
+/// it under `cycle`: the object, its GC header if it is a container, and what it holds apart
+/// (a list's item buffer; a dict's keys object, after `len` one-at-a-time inserts of str or
+/// int keys as `growth` says; a set's table after `len` adds). `None` for a `__dict__`
+/// instance, whose `sys.getsizeof` leaves out what the model counts in it.
+pub fn model_sizeof(entry: &SizeOf, release: &Version) -> Option<u64> {
     let kind = Kind::ALL.into_iter().find(|kind| kind.name() == entry.kind)?;
-    if matches!(kind, Kind::Dict | Kind::Set | Kind::Object) {
-        // Their size depends on the table as built, not on a length alone: the twins report a
-        // row's `sys.getsizeof` as a figure of its own, and crates/gc/tests/dict_set.rs checks
-        // these sizes against CPython's table.
-        return None;
-    }
     let len = usize::try_from(entry.len).ok()?;
-    let mut bytes = kind.object_size(len);
-    if kind.is_container() {
-        bytes += GC_HEADER;
-    }
-    if kind == Kind::List {
-        let capacity = match entry.growth.as_deref() {
-            Some("exact") => len,
-            _ => capacity_after_appends(len),
-        };
-        bytes += WORD * capacity;
-    }
+    let bytes = match kind {
+        Kind::Object => return None,
+        Kind::Dict => {
+            let unicode = match entry.growth.as_deref() {
+                Some("str") => true,
+                Some("int") => false,
+                _ => return None,
+            };
+            dl::dict_getsizeof_after_inserts(release.minor, len, unicode)
+        }
+        Kind::Set => dl::set_getsizeof_after_adds(len),
+        Kind::Int => INT_BASE + 4 * if release.zero_has_digit { len.max(1) } else { len },
+        Kind::Str => release.str_size(len),
+        _ => {
+            let mut bytes = kind.object_size(len);
+            if kind.is_container() {
+                bytes += GC_HEADER;
+            }
+            if kind == Kind::List {
+                let capacity = match entry.growth.as_deref() {
+                    Some("exact") => len,
+                    _ => capacity_after_appends(release, len),
+                };
+                bytes += WORD * capacity;
+            }
+            bytes
+        }
+    };
     Some(bytes as u64)
 }
 
-/// A list's capacity after `len` appends from empty, by CPython's growth rule.
-pub fn capacity_after_appends(len: usize) -> usize {
+/// A list's capacity after `len` appends from empty, by `release`'s growth rule.
+pub fn capacity_after_appends(release: &Version, len: usize) -> usize {
     let mut capacity = 0;
     for new_len in 1..=len {
-        if let Some(grown) = list_resize(capacity, new_len - 1, new_len) {
+        if let Some(grown) = release.list_resize(capacity, new_len - 1, new_len) {
             capacity = grown;
         }
     }
@@ -240,6 +260,8 @@ fn describe(entry: &SizeOf) -> String {
             let how = if entry.growth.as_deref() == Some("exact") { "made whole" } else { "appended" };
             format!("list of {len} items, {how}")
         }
+        "dict" => format!("dict of {len} {} keys", entry.growth.as_deref().unwrap_or("?")),
+        "set" => format!("set of {len} ints"),
         other => format!("{other} of {len}"),
     }
 }
@@ -262,9 +284,10 @@ mod tests {
     #[test]
     fn the_model_sizes_objects_as_sys_getsizeof_does() {
         // Figures sys.getsizeof gives in CPython 3.11.
+        let v311 = heaplab_core::version::find("3.11").unwrap();
         let check = |kind: &str, len: u64, growth: Option<&str>, expected: u64| {
             assert_eq!(
-                model_sizeof(&entry(kind, len, growth)),
+                model_sizeof(&entry(kind, len, growth), v311),
                 Some(expected),
                 "{kind} of {len} ({growth:?})"
             );
@@ -279,12 +302,26 @@ mod tests {
         check("list", 1, Some("exact"), 64);
         check("list", 7, Some("append"), 120);
         check("list", 1, Some("append"), 88);
-        assert_eq!(model_sizeof(&entry("dict", 1, None)), None);
+        check("dict", 5, Some("str"), 184);
+        check("dict", 5, Some("int"), 224);
+        check("dict", 0, Some("str"), 64);
+        check("set", 5, None, 728);
+        assert_eq!(model_sizeof(&entry("dict", 1, None), v311), None);
+        assert_eq!(model_sizeof(&entry("object", 2, None), v311), None);
+        // Other releases: CPython 3.9.18 and 3.12.1 measured these.
+        let v39 = heaplab_core::version::find("3.9").unwrap();
+        let v312 = heaplab_core::version::find("3.12").unwrap();
+        assert_eq!(model_sizeof(&entry("dict", 5, Some("str")), v39), Some(232));
+        assert_eq!(model_sizeof(&entry("int", 0, None), v39), Some(24));
+        assert_eq!(model_sizeof(&entry("int", 0, None), v311), Some(28));
+        assert_eq!(model_sizeof(&entry("str", 7, None), v312), Some(48));
     }
 
     #[test]
     fn list_capacity_follows_cpython_appends() {
-        let check = |len: usize, expected: usize| assert_eq!(capacity_after_appends(len), expected, "{len}");
+        let v311 = heaplab_core::version::DEFAULT;
+        let check =
+            |len: usize, expected: usize| assert_eq!(capacity_after_appends(v311, len), expected, "{len}");
         check(0, 0);
         check(1, 4);
         check(5, 8);
@@ -295,6 +332,7 @@ mod tests {
     #[test]
     fn differences_are_relative_to_cpython() {
         let row = |cpython: f64, heaplab: f64| Row {
+            python: "3.11".into(),
             workload: "w".into(),
             size: 1,
             metric: "m".into(),

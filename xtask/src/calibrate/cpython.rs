@@ -24,9 +24,9 @@ pub struct Twin {
 /// Every workload with a Python twin, in the order the table lists them.
 ///
 /// The sizes are those of the figures measured for orientation (two million
-/// records, a million lists, two million floats), and small enough for the
-/// slower ones to run in seconds in CPython.
-pub const TWINS: [Twin; 9] = [
+/// records, a million lists, two million floats; 500,000 dict rows, #12's
+/// target), and small enough for the slower ones to run in seconds in CPython.
+pub const TWINS: [Twin; 16] = [
     Twin { workload: "bulk-load", script: "bulk_load.py", size: 2_000_000, unit: "record" },
     Twin { workload: "bulk-load-gc-off", script: "bulk_load.py", size: 2_000_000, unit: "record" },
     Twin { workload: "bulk-load-frozen", script: "bulk_load.py", size: 2_000_000, unit: "record" },
@@ -36,6 +36,13 @@ pub const TWINS: [Twin; 9] = [
     Twin { workload: "churn", script: "churn.py", size: 200_000, unit: "live object" },
     Twin { workload: "cyclic-garbage", script: "cyclic_garbage.py", size: 200_000, unit: "node" },
     Twin { workload: "binary-trees", script: "binary_trees.py", size: 14, unit: "" },
+    Twin { workload: "bulk-load-dicts", script: "bulk_load_dicts.py", size: 500_000, unit: "row" },
+    Twin { workload: "bulk-load-dicts-gc-off", script: "bulk_load_dicts.py", size: 500_000, unit: "row" },
+    Twin { workload: "bulk-load-dicts-frozen", script: "bulk_load_dicts.py", size: 500_000, unit: "row" },
+    Twin { workload: "bulk-load-columns", script: "bulk_load_columns.py", size: 500_000, unit: "row" },
+    Twin { workload: "json-records", script: "json_records.py", size: 50_000, unit: "record" },
+    Twin { workload: "groupby-dict", script: "groupby_dict.py", size: 200_000, unit: "record" },
+    Twin { workload: "objects-dict", script: "binary_trees.py", size: 14, unit: "" },
 ];
 
 /// What a script prints.
@@ -129,24 +136,14 @@ pub struct PoolClass {
 /// `sys.getsizeof` of one object.
 #[derive(Clone, Debug, Deserialize)]
 pub struct SizeOf {
-    /// heaplab's kind name: int, float, str, tuple, list, instance.
+    /// heaplab's kind name: int, float, str, tuple, list, instance, dict, set.
     pub kind: String,
     /// What sizes it in `Kind::object_size`; a list's items.
     pub len: u64,
     /// `sys.getsizeof`.
     pub bytes: u64,
-    /// For a list: "append" or "exact".
+    /// For a list: "append" or "exact"; for a dict, its keys: "str" or "int".
     pub growth: Option<String>,
-}
-
-/// `python --version`, or None when there is no such interpreter.
-pub fn version(python: &str) -> Option<String> {
-    let output = Command::new(python).arg("--version").output().ok()?;
-    if !output.status.success() {
-        return None;
-    }
-    let text = if output.stdout.is_empty() { output.stderr } else { output.stdout };
-    Some(String::from_utf8_lossy(&text).trim().to_owned())
 }
 
 /// Runs `twin`'s script at `size` and `seed`, with tracemalloc if `trace`.

@@ -63,6 +63,7 @@ pub fn build_document(
     large_data(&mut document, results, cells, plots);
     super::reality::section(&mut document, cells);
     ratio_tables(&mut document, cells);
+    super::versions::section(&mut document, cells);
     plots_section(&mut document, cells, plots);
     failures(&mut document, results);
     let calibration_start = document.blocks.len();
