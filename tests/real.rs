@@ -101,10 +101,13 @@ fn every_allocator_under_the_real_interpreter_gives_the_model_s_checksum_and_sho
 }
 
 #[test]
-fn every_twin_under_every_release_gives_the_model_s_checksum() {
+fn every_twin_under_every_release_gives_the_model_s_checksum_and_bulk_load_its_collections() {
     let sizes = |workload: &str| match workload {
         "binary-trees" | "objects-dict" => 6,
-        _ => 2_000,
+        // Not 2,000: at 3.13 (threshold 2,000) the last record crosses the threshold, which the
+        // interpreter collects at its next eval-breaker check and the model only at the next
+        // object it creates (none follows in bulk-load; see the note of issue 11).
+        _ => 3_000,
     };
     let workloads = [
         "bulk-load",
@@ -136,6 +139,14 @@ fn every_twin_under_every_release_gives_the_model_s_checksum() {
             let real = record(&strategy, workload, size).expect("the probe ran");
             assert_eq!(real["checksum"], model["checksum"], "{strategy} on {workload}");
             assert_eq!(real["ops"], model["ops"], "{strategy} on {workload}");
+            if workload == "bulk-load" {
+                // workloads/tests/calibrate_versions.rs checks the counts phase by phase; here
+                // the record's own, counted by the same harness through `heaplab run`.
+                assert_eq!(
+                    real["collections_by_gen"], model["collections_by_gen"],
+                    "{strategy} on {workload}"
+                );
+            }
         }
     }
 }
