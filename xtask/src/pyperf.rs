@@ -375,7 +375,6 @@ pub struct Manifest {
 pub const MANIFEST: &str = "manifest.json";
 
 /// Reads `dir/manifest.json`, where there is one.
-#[cfg_attr(not(test), allow(dead_code))] // read by the sweep's trace cells
 pub fn read_manifest(dir: &Path) -> anyhow::Result<Option<Manifest>> {
     let path = dir.join(MANIFEST);
     if !path.is_file() {
