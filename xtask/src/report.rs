@@ -5,7 +5,8 @@
 //! `load`, `analysis`, `stats`, `findings`) are kept apart from rendering
 //! (`figures` and `plots` for the charts, `sections` and `document` for
 //! `REPORT.md` and `index.html`). `comparisons` and `large_data` hold the
-//! analysis behind the findings that also have tables.
+//! analysis behind the findings that also have tables; `traced` the section
+//! of the traced programs' replays.
 
 pub(crate) mod analysis;
 mod answers;
@@ -20,6 +21,7 @@ mod plots;
 mod sections;
 pub(crate) mod series;
 pub(crate) mod stats;
+mod traced;
 
 use std::collections::HashSet;
 use std::fs;

@@ -61,6 +61,7 @@ pub fn build_document(
     }
     evidence_section(&mut document, &answers, plots);
     large_data(&mut document, results, cells, plots);
+    super::traced::section(&mut document, results);
     ratio_tables(&mut document, cells);
     plots_section(&mut document, cells, plots);
     failures(&mut document, results);
