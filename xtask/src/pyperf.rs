@@ -246,6 +246,9 @@ pub fn discover(benchmarks: &Path) -> anyhow::Result<Vec<Benchmark>> {
     Ok(found)
 }
 
+/// Benchmarks asked for and not traced, each with the reason.
+pub type Refused = Vec<(String, String)>;
+
 /// Why a benchmark that was asked for is not traced, or `None` when it is.
 fn refusal(benchmark: &Benchmark) -> Option<String> {
     if !benchmark.stdlib_only() {
@@ -263,10 +266,7 @@ fn refusal(benchmark: &Benchmark) -> Option<String> {
 /// listed as not found); `all` means every stdlib-only benchmark found less
 /// [`NOT_TRACED`]. A name that is not a benchmark at all is an error that
 /// lists the valid names.
-pub fn select<'a>(
-    found: &'a [Benchmark],
-    names: &[String],
-) -> anyhow::Result<(Vec<&'a Benchmark>, Vec<(String, String)>)> {
+pub fn select<'a>(found: &'a [Benchmark], names: &[String]) -> anyhow::Result<(Vec<&'a Benchmark>, Refused)> {
     let by_name: BTreeMap<&str, &Benchmark> = found.iter().map(|b| (b.name.as_str(), b)).collect();
     if names.iter().any(|name| name == "all") {
         let (chosen, refused): (Vec<&Benchmark>, Vec<&Benchmark>) =
