@@ -411,8 +411,9 @@ fn pin_line() -> String {
     PINNED.iter().map(|(name, version)| format!("{name}=={version}")).collect::<Vec<_>>().join(" ")
 }
 
-/// Makes (first run) or finds the virtual environment under `root` for `python`.
-fn ensure_venv(root: &Path, python: &str) -> anyhow::Result<Venv> {
+/// Makes (first run) or finds the virtual environment under `root` for `python`; `pip_env`
+/// is added to pip's environment (tests point it at an index that is not there).
+fn ensure_venv(root: &Path, python: &str, pip_env: &[(&str, &str)]) -> anyhow::Result<Venv> {
     let minor = match python_minor(python) {
         Ok(minor) => minor,
         Err(why) => return Ok(Venv::Skip(why)),
@@ -455,6 +456,7 @@ fn ensure_venv(root: &Path, python: &str) -> anyhow::Result<Venv> {
         .args(["-m", "pip", "install", "--disable-pip-version-check", "--no-input", "--quiet"])
         .args(["--timeout", "20", "--retries", "1"])
         .args(&pinned)
+        .envs(pip_env.iter().copied())
         .stdout(Stdio::null())
         .output()
         .context("running pip")?;
@@ -542,7 +544,7 @@ impl PyperfCmd {
             None => root.join("target").join("pyperf"),
         };
         let venv_root = root.join("target").join("pyperf");
-        let venv_python = match ensure_venv(&venv_root, &self.python)? {
+        let venv_python = match ensure_venv(&venv_root, &self.python, &[])? {
             Venv::Ready(python) => python,
             Venv::Skip(why) => {
                 println!("pyperf: skipped: {why}");
@@ -761,6 +763,69 @@ mod tests {
         sorted.sort();
         sorted.dedup();
         assert_eq!(sorted.len(), DEFAULT_BENCHMARKS.len(), "no duplicates");
+    }
+
+    /// The benchmarks directory of a venv that `cargo xtask pyperf` made here, if one exists.
+    fn installed_benchmarks() -> Option<PathBuf> {
+        let root = crate::project_root().join("target").join("pyperf");
+        let venvs = std::fs::read_dir(&root).ok()?;
+        for venv in venvs.filter_map(|entry| entry.ok()).map(|entry| entry.path()) {
+            let marker = std::fs::read_to_string(venv.join("heaplab-pinned.txt")).unwrap_or_default();
+            if marker.trim() != pin_line() {
+                continue;
+            }
+            let lib = std::fs::read_dir(venv.join("lib")).ok()?;
+            for python in lib.filter_map(|entry| entry.ok()).map(|entry| entry.path()) {
+                let dir = python.join("site-packages/pyperformance/data-files/benchmarks");
+                if dir.is_dir() {
+                    return Some(dir);
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn every_default_benchmark_is_a_stdlib_only_one_of_the_pinned_pyperformance() {
+        let Some(dir) = installed_benchmarks() else {
+            eprintln!("skipped: no pinned pyperformance under target/pyperf (cargo xtask pyperf makes one)");
+            return;
+        };
+        let found = discover(&dir).unwrap();
+        let (chosen, refused) = select(&found, &[]).unwrap();
+        assert!(refused.is_empty(), "defaults not traced: {refused:?}");
+        assert_eq!(chosen.len(), DEFAULT_BENCHMARKS.len());
+        for (name, _) in NOT_TRACED {
+            assert!(found.iter().any(|b| b.name == *name), "{name} is not in pyperformance {}", PINNED[0].1);
+        }
+        // The named ones of the issue, and the variants that take their arguments from extra_opts.
+        let pickle_dict = found.iter().find(|b| b.name == "pickle_dict").unwrap();
+        assert_eq!(pickle_dict.extra_opts, ["pickle_dict"]);
+        assert!(found.iter().any(|b| b.name == "yaml" && !b.stdlib_only()));
+    }
+
+    #[test]
+    fn no_interpreter_or_no_registry_is_a_skip_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        match ensure_venv(dir.path(), "/nonexistent/python3", &[]).unwrap() {
+            Venv::Skip(why) => assert!(why.contains("cannot run /nonexistent/python3"), "{why}"),
+            Venv::Ready(_) => panic!("no interpreter, no venv"),
+        }
+        if python_minor("python3").is_err() {
+            eprintln!("skipped the registry half: no python3");
+            return;
+        }
+        // An index nobody serves (the discard port of this machine): pip fails, the command skips.
+        let offline = [("PIP_INDEX_URL", "http://127.0.0.1:9/simple"), ("PIP_NO_CACHE_DIR", "1")];
+        match ensure_venv(dir.path(), "python3", &offline).unwrap() {
+            Venv::Skip(why) => {
+                assert!(why.contains("is PyPI reachable?") || why.contains("venv"), "{why}");
+                assert!(!why.contains('\n'), "one line: {why}");
+            }
+            Venv::Ready(_) => panic!("pip installed from an index that is not there"),
+        }
+        let venvs: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(venvs.is_empty(), "a failed install leaves no venv behind");
     }
 
     #[test]
