@@ -19,9 +19,12 @@
 //! 3. **Each benchmark runs once, in one process**: pyperf's `--worker` mode
 //!    (which `--debug-single-value` is not: that still spawns a worker) with
 //!    `--loops N --warmups 0 --values 1`. pyperf's metadata collection runs
-//!    two short helpers as children (`uname -p` and `file -b`, from Python's
-//!    `platform` module); the preload library traces them as `FILE.<pid>`,
-//!    which are counted in the manifest (`other_processes`) and deleted.
+//!    short helpers as children (`uname -p`, and `file -b` once per benchmark
+//!    in the script, from Python's `platform` module); the preload library
+//!    traces them as `FILE.<pid>`, which are counted in the manifest
+//!    (`other_processes`, `other_calls`) and deleted. Should the children
+//!    make more than [`CHILD_WORK_SHARE`] of the traced process's calls, a
+//!    warning says the benchmark works in children its trace does not hold.
 //! 4. **The loop count** N is pyperf's own: an untraced calibration run
 //!    (`--worker --calibrate-loops`, also one process) finds the loops that
 //!    make one value last pyperf's `min_time` (100 ms unless `--min-time`);
@@ -348,7 +351,14 @@ pub struct TracedBenchmark {
     pub capture_s: f64,
     /// Other processes the run started (pyperf's metadata helpers), whose traces were dropped.
     pub other_processes: usize,
+    /// The calls those other processes made, all together.
+    #[serde(default)]
+    pub other_calls: u64,
 }
+
+/// The share of the traced process's calls above which the other processes' calls are
+/// reported: then the benchmark did work in a child, which its trace does not hold.
+pub const CHILD_WORK_SHARE: f64 = 0.05;
 
 /// `traces/manifest.json`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -648,6 +658,12 @@ impl PyperfCmd {
         for other in &captured.other_files {
             std::fs::remove_file(other).with_context(|| format!("removing {}", other.display()))?;
         }
+        if captured.other_calls as f64 > CHILD_WORK_SHARE * captured.summary.calls as f64 {
+            eprintln!(
+                "pyperf: warning: {}'s child processes made {} calls against its own {}: it works in children, which its trace does not hold",
+                benchmark.name, captured.other_calls, captured.summary.calls
+            );
+        }
         let file_bytes = std::fs::metadata(&out).with_context(|| format!("reading {}", out.display()))?.len();
         let mut args = worker_args(loops);
         args.extend(benchmark.extra_opts.iter().cloned());
@@ -663,6 +679,7 @@ impl PyperfCmd {
             file_bytes,
             capture_s: captured.elapsed.as_secs_f64(),
             other_processes: captured.other_files.len(),
+            other_calls: captured.other_calls,
         })
     }
 }
@@ -871,6 +888,7 @@ mod tests {
                 file_bytes: 80,
                 capture_s: 0.5,
                 other_processes: 2,
+                other_calls: 300,
             }],
             not_traced: vec![("yaml".into(), "needs pyyaml".into())],
         };

@@ -68,6 +68,8 @@ pub struct Captured {
     pub others: Vec<String>,
     /// The other processes' traces, their paths.
     pub other_files: Vec<PathBuf>,
+    /// Calls recorded in the other processes' traces that read back.
+    pub other_calls: u64,
     /// Wall time of the command.
     pub elapsed: std::time::Duration,
 }
@@ -105,20 +107,19 @@ pub fn capture(library: &Path, alloc: &str, out: &Path, mut command: Command) ->
     std::fs::rename(&own, out).with_context(|| format!("renaming {} to {}", own.display(), out.display()))?;
     let summary = trace::read_file(out)?.summary();
     let other_files = pid_files(out)?;
+    let mut other_calls = 0;
     let others = other_files
         .iter()
         .map(|other| match trace::read_file(other) {
-            Ok(child) => format!(
-                "{} (pid {}, parent {}): {}",
-                other.display(),
-                child.pid,
-                child.parent_pid,
-                child.summary()
-            ),
+            Ok(child) => {
+                let summary = child.summary();
+                other_calls += summary.calls;
+                format!("{} (pid {}, parent {}): {summary}", other.display(), child.pid, child.parent_pid)
+            }
             Err(error) => format!("{}: unreadable: {error}", other.display()),
         })
         .collect();
-    Ok(Captured { status, summary, others, other_files, elapsed })
+    Ok(Captured { status, summary, others, other_files, other_calls, elapsed })
 }
 
 /// Builds the preload library in release; its path.
