@@ -97,10 +97,18 @@ pub struct BenchCmd {
     #[arg(long, value_name = "N")]
     max_repeat: Option<String>,
     /// Replays traces: each `*.trace` in DIR (or a trace file named) becomes a workload
-    /// `trace-replay:<file stem>` on every allocator strategy (`cargo xtask pyperf` captures
+    /// `trace-replay-<file stem>` on every allocator strategy (`cargo xtask pyperf` captures
     /// pyperformance's into target/pyperf/traces).
     #[arg(long = "traces", value_name = "DIR|FILE", value_delimiter = ',')]
     traces: Vec<PathBuf>,
+}
+
+/// A program's name from its trace file's stem, safe in workload names and the report's file
+/// names: characters other than ASCII letters, digits, `_`, `.` and `-` become `_`.
+fn program_name(stem: &str) -> String {
+    stem.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' })
+        .collect()
 }
 
 /// The traces of `--traces`: each `*.trace` of a directory, sorted, or a file named; absolute.
@@ -129,7 +137,7 @@ fn trace_inputs(base: &Path, given: &[PathBuf]) -> anyhow::Result<Vec<plan::Trac
             bail!("--traces {}: no such file or directory", path.display());
         };
         for file in files {
-            let Some(program) = file.file_stem().and_then(|stem| stem.to_str()).map(str::to_owned) else {
+            let Some(program) = file.file_stem().and_then(|stem| stem.to_str()).map(program_name) else {
                 bail!("--traces {}: the file name is not UTF-8", file.display());
             };
             if let Some(other) = inputs.iter().find(|input| input.program == program) {
@@ -626,7 +634,7 @@ fn record_of(
             && record.threads == cell.threads
         {
             report.record.rep = run.rep;
-            // A trace cell's row is filed under its program: `trace-replay:<program>`.
+            // A trace cell's row is filed under its program: `trace-replay-<program>`.
             report.record.workload = cell.workload.clone();
             report.record.params = trace_params(&report.record.params, cell);
             return (report, detail.to_owned());
@@ -943,7 +951,7 @@ mod tests {
         printed.record.params = format!("trace={}", trace.display());
         let (report, _) = record_of(&run, 42, Status::Ok, Some(printed), "ok");
         assert_eq!(report.record.status, Status::Ok);
-        assert_eq!(report.record.workload, "trace-replay:json_loads");
+        assert_eq!(report.record.workload, "trace-replay-json_loads");
         let params = &report.record.params;
         assert_eq!(heaplab_core::record::param(params, "program"), Some("json_loads"));
         assert_eq!(heaplab_core::record::param(params, "pyperformance"), Some("1.14.0"));
@@ -952,7 +960,7 @@ mod tests {
 
         // A failed run of the cell is filed under the program too.
         let (failed, _) = record_of(&run, 42, Status::Crashed, None, "killed");
-        assert_eq!(failed.record.workload, "trace-replay:json_loads");
+        assert_eq!(failed.record.workload, "trace-replay-json_loads");
         assert_eq!(heaplab_core::record::param(&failed.record.params, "program"), Some("json_loads"));
     }
 
@@ -973,6 +981,9 @@ mod tests {
         let error = trace_inputs(Path::new("/"), &[empty.path().to_owned()]).unwrap_err().to_string();
         assert!(error.contains("no *.trace file"), "{error}");
         assert!(trace_inputs(Path::new("/"), &[dir.path().join("missing")]).is_err());
+        std::fs::write(dir.path().join("my script: v2.trace"), b"").unwrap();
+        let named = trace_inputs(Path::new("/"), &[dir.path().join("my script: v2.trace")]).unwrap();
+        assert_eq!(named[0].program, "my_script__v2");
     }
 
     #[test]

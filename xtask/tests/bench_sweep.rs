@@ -272,7 +272,7 @@ fn traces_join_the_sweep_as_one_workload_per_program_on_every_allocator() {
             "--traces",
             traces.path().to_str().unwrap(),
             "--workload",
-            "trace-replay:*",
+            "trace-replay-*",
             "--strategy",
             "pymalloc,system",
             "--repeat",
@@ -284,7 +284,7 @@ fn traces_join_the_sweep_as_one_workload_per_program_on_every_allocator() {
     let records = records(out.path());
     let cells: BTreeSet<(String, String)> =
         records.iter().map(|r| (r.workload.clone(), r.strategy.clone())).collect();
-    let expected: BTreeSet<(String, String)> = ["trace-replay:other", "trace-replay:small"]
+    let expected: BTreeSet<(String, String)> = ["trace-replay-other", "trace-replay-small"]
         .iter()
         .flat_map(|w| ["pymalloc", "system"].map(|s| (w.to_string(), s.to_string())))
         .collect();
@@ -292,15 +292,15 @@ fn traces_join_the_sweep_as_one_workload_per_program_on_every_allocator() {
     assert_eq!(records.len(), 8, "2 programs x 2 allocators x 2 repetitions");
     for record in &records {
         assert_eq!(record.status, Status::Ok);
-        let program = record.workload.strip_prefix("trace-replay:").unwrap();
+        let program = record.workload.strip_prefix("trace-replay-").unwrap();
         assert_eq!(heaplab_core::record::param(&record.params, "program"), Some(program));
         assert!(heaplab_core::record::param(&record.params, "trace").is_some_and(|t| t.ends_with(".trace")));
     }
     let checksums = |workload: &str| -> BTreeSet<Option<String>> {
         records.iter().filter(|r| r.workload == workload).map(|r| r.checksum.clone()).collect()
     };
-    assert_eq!(checksums("trace-replay:small").len(), 1, "every allocator replays the same calls");
-    assert_ne!(checksums("trace-replay:small"), checksums("trace-replay:other"));
+    assert_eq!(checksums("trace-replay-small").len(), 1, "every allocator replays the same calls");
+    assert_ne!(checksums("trace-replay-small"), checksums("trace-replay-other"));
 
     let report = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .arg("report")

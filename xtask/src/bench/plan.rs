@@ -34,26 +34,26 @@ pub struct Cell {
     pub threads: u32,
     /// Whether the workload takes a thread count at all.
     pub threaded: bool,
-    /// The trace a `trace-replay:<program>` cell replays.
+    /// The trace a `trace-replay-<program>` cell replays.
     pub trace: Option<PathBuf>,
 }
 
 /// The workload that replays traces.
 pub const TRACE_REPLAY: &str = "trace-replay";
 
-/// The workload name a sweep gives the replay of one traced program: `trace-replay:<program>`.
+/// The workload name a sweep gives the replay of one traced program: `trace-replay-<program>`.
 ///
 /// Every row of `runs.csv` says what ran: the replays of two programs are two
 /// workloads to the report, the checksum check and `--resume`, as
 /// `bulk-load` and `bulk-load-gc-off` are. The child itself runs
 /// `heaplab run --workload trace-replay --trace FILE`.
 pub fn trace_workload(program: &str) -> String {
-    format!("{TRACE_REPLAY}:{program}")
+    format!("{TRACE_REPLAY}-{program}")
 }
 
-/// The program of a `trace-replay:<program>` workload name.
+/// The program of a `trace-replay-<program>` workload name.
 pub fn trace_program(workload: &str) -> Option<&str> {
-    workload.strip_prefix(TRACE_REPLAY)?.strip_prefix(':')
+    workload.strip_prefix(TRACE_REPLAY)?.strip_prefix('-').filter(|program| !program.is_empty())
 }
 
 /// A traced program the sweep replays: its name (the trace file's stem) and the file.
@@ -115,7 +115,7 @@ pub struct Selection {
     pub quick: bool,
     /// Cores of this machine: default threads are `1..=cores`.
     pub cores: u32,
-    /// Traced programs: each adds a `trace-replay:<program>` workload on every allocator strategy
+    /// Traced programs: each adds a `trace-replay-<program>` workload on every allocator strategy
     /// (size 1 unless `sizes` is given).
     pub traces: Vec<TraceInput>,
 }
@@ -159,7 +159,7 @@ pub fn select<'a>(names: &[&'a str], globs: &[String], what: &str) -> anyhow::Re
 /// Plans the cells of a sweep over `catalog`.
 ///
 /// With traces, `trace-replay` stands in the workload list as one
-/// `trace-replay:<program>` workload per trace, in the traces' order (a
+/// `trace-replay-<program>` workload per trace, in the traces' order (a
 /// `--workload trace-replay` glob selects them all); without, it plans
 /// nothing unless sizes are given, as its size lists are empty.
 pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
@@ -193,7 +193,7 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
         .iter()
         .map(|glob| {
             if glob == TRACE_REPLAY && !selection.traces.is_empty() {
-                format!("{TRACE_REPLAY}:*")
+                format!("{TRACE_REPLAY}-*")
             } else {
                 glob.clone()
             }
@@ -538,15 +538,15 @@ mod tests {
         assert_eq!(
             names(&trace_cells.iter().map(|cell| (*cell).clone()).collect::<Vec<_>>()),
             [
-                "pymalloc/trace-replay:json_loads/1/1",
-                "mimalloc/trace-replay:json_loads/1/1",
-                "pymalloc/trace-replay:raytrace/1/1",
-                "mimalloc/trace-replay:raytrace/1/1",
+                "pymalloc/trace-replay-json_loads/1/1",
+                "mimalloc/trace-replay-json_loads/1/1",
+                "pymalloc/trace-replay-raytrace/1/1",
+                "mimalloc/trace-replay-raytrace/1/1",
             ]
         );
         assert_eq!(trace_cells[2].trace.as_deref(), Some(std::path::Path::new("/t/raytrace.trace")));
         assert_eq!(trace_cells[0].heaplab_workload(), "trace-replay");
-        assert_eq!(trace_cells[0].id(), "trace-replay_json_loads__pymalloc__1__t1");
+        assert_eq!(trace_cells[0].id(), "trace-replay-json_loads__pymalloc__1__t1");
         // The rest of the quick sweep is what it was without traces.
         let without = plan(&sample(), &Selection { quick: true, cores: 2, ..Selection::default() }).unwrap();
         assert_eq!(planned.cells.len(), without.cells.len() + 4);
@@ -556,7 +556,7 @@ mod tests {
     #[test]
     fn trace_cells_are_selected_by_program_and_take_the_sizes_given() {
         let selection = Selection {
-            workload_globs: globs(&["trace-replay:ray*"]),
+            workload_globs: globs(&["trace-replay-ray*"]),
             strategy_globs: globs(&["pymalloc"]),
             sizes: Some(vec![2]),
             traces: traces(&["json_loads", "raytrace"]),
@@ -564,7 +564,7 @@ mod tests {
         };
         assert_eq!(
             names(&plan(&sample(), &selection).unwrap().cells),
-            ["pymalloc/trace-replay:raytrace/2/1"]
+            ["pymalloc/trace-replay-raytrace/2/1"]
         );
         let selection = Selection {
             workload_globs: globs(&["trace-replay"]),
@@ -574,9 +574,9 @@ mod tests {
         };
         assert_eq!(
             names(&plan(&sample(), &selection).unwrap().cells),
-            ["mimalloc/trace-replay:json_loads/1/1", "mimalloc/trace-replay:raytrace/1/1"]
+            ["mimalloc/trace-replay-json_loads/1/1", "mimalloc/trace-replay-raytrace/1/1"]
         );
-        assert_eq!(trace_program("trace-replay:json_loads"), Some("json_loads"));
+        assert_eq!(trace_program("trace-replay-json_loads"), Some("json_loads"));
         assert_eq!(trace_program("trace-replay"), None);
         assert_eq!(trace_program("churn"), None);
     }

@@ -1,6 +1,6 @@
 //! Traced programs: for each program whose allocation trace the sweep
 //! replayed (`cargo xtask bench --traces DIR`, workloads
-//! `trace-replay:<program>`), each allocator's replay time and peak memory
+//! `trace-replay-<program>`), each allocator's replay time and peak memory
 //! against pymalloc's, and the pymalloc arenas the program held when it
 //! exited. Pure functions of `runs.jsonl` (the phases) and `runs.csv`.
 //!
@@ -28,7 +28,7 @@ use super::load::ResultsDir;
 use super::stats::{Verdict, bootstrap_ratio_ci, compare_samples, is_unstable, median, seed_of};
 
 /// The prefix of the workloads that replay a traced program.
-pub const TRACE_PREFIX: &str = "trace-replay:";
+pub const TRACE_PREFIX: &str = "trace-replay-";
 
 /// One successful run's figures.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -182,7 +182,7 @@ pub fn section(document: &mut Document, results: &ResultsDir) {
     }
     document.folded_heading("Traced programs");
     document.paragraph(format!(
-        "Each program's allocation calls, recorded through the preload library (`cargo xtask pyperf` for pyperformance's benchmarks, `cargo xtask trace` for any command) and replayed in order on each allocator (`trace-replay:<program>`). Replay time is the `replay` phase — the program's calls and nothing else — and per call is that over the calls replayed; peak RSS is the whole process's, the parsed trace included; the replay's own peak is peak RSS less the RSS before the first call (the end of the `prepare` phase). Ratios are against `{ALLOCATOR_BASELINE}` within this run (medians; with repetitions, the 95% bootstrap interval and the test's verdict). pymalloc's arenas are those it held at the end of the replay, when it holds what the program held at its exit, and the highest count during the run."
+        "Each program's allocation calls, recorded through the preload library (`cargo xtask pyperf` for pyperformance's benchmarks, `cargo xtask trace` for any command) and replayed in order on each allocator (`trace-replay-<program>`). Replay time is the `replay` phase — the program's calls and nothing else — and per call is that over the calls replayed; peak RSS is the whole process's, the parsed trace included; the replay's own peak is peak RSS less the RSS before the first call (the end of the `prepare` phase). Ratios are against `{ALLOCATOR_BASELINE}` within this run (medians; with repetitions, the 95% bootstrap interval and the test's verdict). pymalloc's arenas are those it held at the end of the replay, when it holds what the program held at its exit, and the highest count during the run."
     ));
     for program in &programs {
         let times =
@@ -364,10 +364,10 @@ mod tests {
     #[test]
     fn programs_group_runs_by_program_with_pymalloc_first() {
         let dir = results(vec![
-            report("system", "trace-replay:json_loads", 0, 2000, 80 << 20, Status::Ok),
-            report("pymalloc", "trace-replay:json_loads", 0, 1000, 60 << 20, Status::Ok),
-            report("pymalloc", "trace-replay:raytrace", 0, 1000, 60 << 20, Status::Ok),
-            report("system", "trace-replay:json_loads", 1, 2000, 80 << 20, Status::Crashed),
+            report("system", "trace-replay-json_loads", 0, 2000, 80 << 20, Status::Ok),
+            report("pymalloc", "trace-replay-json_loads", 0, 1000, 60 << 20, Status::Ok),
+            report("pymalloc", "trace-replay-raytrace", 0, 1000, 60 << 20, Status::Ok),
+            report("system", "trace-replay-json_loads", 1, 2000, 80 << 20, Status::Crashed),
             report("pymalloc", "churn", 0, 1000, 60 << 20, Status::Ok),
         ]);
         let programs = programs(&dir);
@@ -391,8 +391,8 @@ mod tests {
     #[test]
     fn the_section_shows_ratios_to_pymalloc_and_its_arenas_and_is_absent_without_traces() {
         let dir = results(vec![
-            report("pymalloc", "trace-replay:json_loads", 0, 1000, 60 << 20, Status::Ok),
-            report("mimalloc", "trace-replay:json_loads", 0, 500, 90 << 20, Status::Ok),
+            report("pymalloc", "trace-replay-json_loads", 0, 1000, 60 << 20, Status::Ok),
+            report("mimalloc", "trace-replay-json_loads", 0, 500, 90 << 20, Status::Ok),
         ]);
         let mut document = Document::default();
         section(&mut document, &dir);
