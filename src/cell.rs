@@ -16,6 +16,7 @@ use heaplab_core::{AllocStats, Allocator, HeapStats, Outcome, Params, Record, Ru
 use heaplab_gc::GcConfig;
 use heaplab_workloads::{Body, Workload, trace_replay};
 
+use crate::real;
 use crate::strategy::{self, Strategy};
 
 /// How often the probe samples RSS.
@@ -285,6 +286,13 @@ pub fn run(args: RunArgs) -> Result<()> {
         .trim()
         .parse()
         .map_err(|_| anyhow::anyhow!("--seed must be an integer (got '{}')", args.seed))?;
+    if strategy.collector == Some(real::COLLECTOR) && !args.settings.is_empty() {
+        bail!(
+            "--set changes the model's parameters; the real interpreter ('{}') has none (got --set {})",
+            strategy.name(),
+            args.settings.join(" --set ")
+        );
+    }
     let settings = parse_settings(&strategy, &args.settings)?;
     let mut params_recorded = String::new();
     if let Some(v) = strategy.version {
@@ -313,6 +321,23 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
 
     let trace = load_trace(workload, args.trace.as_deref())?;
+    if strategy.collector == Some(real::COLLECTOR) {
+        let mut series_out = series_file.map(BufWriter::new);
+        let report = real::run(real::RealRun {
+            strategy: strategy.name(),
+            version: strategy.effective_version(),
+            allocator: real::allocator(strategy.allocator).expect("resolved from real::ALLOCATORS"),
+            workload: workload.name,
+            size,
+            seed,
+            params: heaplab_core::record::with_param(&params_recorded, "thp", thp_recorded),
+            series: series_out.as_mut().map(|out| out as &mut dyn std::io::Write),
+        })?;
+        if let Some(mut out) = series_out {
+            std::io::Write::flush(&mut out).context("writing the series")?;
+        }
+        return crate::print_line(&serde_json::to_string(&report)?);
+    }
     let params = Params { size, threads, seed, trace };
     let before = probe::usage();
     let probe = Probe::start(SAMPLE_PERIOD);

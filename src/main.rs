@@ -5,6 +5,7 @@
 //! peak RSS is its own.
 
 mod cell;
+mod real;
 mod strategy;
 
 use std::io::Write;

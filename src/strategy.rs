@@ -4,6 +4,9 @@
 //! Either part may name a CPython release after `@`: `cycle@3.13+pymalloc` is 3.13's
 //! collector, object sizes and pymalloc geometry ([`heaplab_core::version`]);
 //! `cycle+cpython@3.9` loads libpython3.9. No `@` means 3.11.
+//!
+//! `python@3.11+jemalloc` is not a model: it is the real interpreter of that release
+//! running the workload's Python twin on that allocator ([`crate::real`]).
 
 use std::fmt::Write;
 
@@ -13,6 +16,8 @@ use heaplab_core::version::{self, Version};
 use heaplab_gc::COLLECTORS;
 use heaplab_workloads::Workload;
 use serde::Serialize;
+
+use crate::real;
 
 /// A parsed strategy name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,7 +49,7 @@ impl Strategy {
     /// A collector the default release lacks (`incremental`) means the first release that has it.
     pub fn effective_version(&self) -> &'static Version {
         self.version.unwrap_or_else(|| match self.collector {
-            Some(c) if !version::DEFAULT.has_collector(c) => {
+            Some(c) if c != real::COLLECTOR && !version::DEFAULT.has_collector(c) => {
                 version::VERSIONS.iter().find(|v| v.has_collector(c)).unwrap_or(version::DEFAULT)
             }
             _ => version::DEFAULT,
@@ -97,6 +102,11 @@ pub fn allocator_strategy_names() -> Vec<String> {
 /// allocator for allocator workloads; errors name what is valid.
 pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
     let find_allocator = |a: &str| ALLOCATORS.iter().find(|info| info.name == a).map(|info| info.name);
+    if let Some((c, a)) = name.split_once('+')
+        && split_version(c)?.0 == real::COLLECTOR
+    {
+        return resolve_real(name, c, a, workload);
+    }
     let parsed = match name.split_once('+') {
         Some((c, a)) => {
             let ((c, version), (a, allocator_version)) = (split_version(c)?, split_version(a)?);
@@ -167,6 +177,29 @@ pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
     Ok(strategy)
 }
 
+/// Resolves a real-interpreter strategy, `python@3.X+allocator` ([`real`]).
+fn resolve_real(name: &str, collector: &str, allocator: &str, workload: &Workload) -> Result<Strategy> {
+    let (_, version) = split_version(collector)?;
+    let Some(real_allocator) = real::allocator(allocator) else {
+        let valid: Vec<&str> = real::ALLOCATORS.iter().map(|a| a.name).collect();
+        bail!(
+            "unknown allocator '{allocator}' under the real interpreter in '{name}' (valid: {})",
+            valid.join(", ")
+        );
+    };
+    real::twin_of(workload.name, name)?;
+    let strategy = Strategy {
+        collector: Some(real::COLLECTOR),
+        allocator: real_allocator.name,
+        version,
+        allocator_version: None,
+    };
+    if let Err(reason) = real::availability(strategy.effective_version(), real_allocator) {
+        bail!("strategy '{name}' is unavailable here: {reason}");
+    }
+    Ok(strategy)
+}
+
 /// Finds a workload by name; the error lists them all.
 pub fn find_workload(name: &str) -> Result<&'static Workload> {
     heaplab_workloads::find(name).ok_or_else(|| {
@@ -186,6 +219,23 @@ struct StrategyEntry {
     /// Whether it runs at the default release with its rules: no `@`, and a collector that
     /// release has (`--quick` runs only these unless a glob names others).
     default_release: bool,
+    /// Whether a full sweep without `--strategy` runs it ([`in_default_sweep`]).
+    default_sweep: bool,
+}
+
+/// The default matrix of a full sweep: every collector of the default release on every
+/// allocator; the other collectors (`incremental`) and every other release on pymalloc
+/// alone (and libpython's allocator of each release); the real interpreter of the default
+/// release on every allocator and of every other release on pymalloc; every allocator
+/// alone. The rest (`cycle@3.13+jemalloc`, `python@3.9+mimalloc`) runs when a glob names it.
+fn in_default_sweep(collector: Option<&str>, allocator: &str, version: Option<&Version>) -> bool {
+    let default_release = version.is_none_or(|v| v.name == version::DEFAULT.name);
+    match collector {
+        None => true,
+        Some(real::COLLECTOR) => default_release || allocator == "pymalloc",
+        Some(c) if default_release && version::DEFAULT.has_collector(c) => true,
+        Some(_) => allocator == "pymalloc" || allocator == "cpython",
+    }
 }
 
 #[derive(Serialize)]
@@ -198,6 +248,8 @@ struct WorkloadEntry {
     default_sizes: &'static [u64],
     threaded: bool,
     runs_on: &'static str,
+    /// Its Python twin's script, which `python@…` strategies (kind `real`) run.
+    twin: Option<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -228,6 +280,7 @@ fn listing() -> Listing {
                 Strategy { collector, allocator: alloc.name, version: None, allocator_version: None };
             strategies.push(StrategyEntry {
                 default_release: collector.is_none_or(|c| version::DEFAULT.has_collector(c)),
+                default_sweep: in_default_sweep(collector, alloc.name, None),
                 name: strategy.name(),
                 kind: if collector.is_some() { "heap" } else { "allocator" },
                 collector: collector.unwrap_or(""),
@@ -252,11 +305,31 @@ fn listing() -> Listing {
             },
             allocator: ALLOCATORS.iter().find(|a| a.name == allocator).map_or("", |a| a.name),
             default_release: false,
+            default_sweep: in_default_sweep(
+                Some(collector),
+                allocator,
+                split_version(collector).ok().and_then(|(_, v)| v),
+            ),
             name,
             kind: "heap",
             available: availability.is_ok(),
             reason: availability.err(),
         });
+    }
+    for v in version::VERSIONS {
+        for a in real::ALLOCATORS {
+            let availability = real::availability(v, a);
+            strategies.push(StrategyEntry {
+                name: format!("{}@{}+{}", real::COLLECTOR, v.name, a.name),
+                kind: "real",
+                collector: real::COLLECTOR,
+                allocator: a.name,
+                available: availability.is_ok(),
+                reason: availability.err(),
+                default_release: false,
+                default_sweep: in_default_sweep(Some(real::COLLECTOR), a.name, Some(v)),
+            });
+        }
     }
     let versions = version::VERSIONS
         .iter()
@@ -283,6 +356,7 @@ fn listing() -> Listing {
             default_sizes: w.default_sizes,
             threaded: w.threaded,
             runs_on: if w.runs_on_heap() { "heap" } else { "allocator" },
+            twin: heaplab_workloads::twins::find(w.name).map(|t| t.script),
         })
         .collect();
     Listing { strategies, workloads, versions, default_version: version::DEFAULT.name }
@@ -297,8 +371,8 @@ pub fn list(json: bool) -> Result<()> {
     let mut text = String::from("Strategies:\n");
     for s in &listing.strategies {
         match &s.reason {
-            None => writeln!(text, "  {:<22} {}", s.name, s.kind)?,
-            Some(reason) => writeln!(text, "  {:<22} {} (unavailable: {reason})", s.name, s.kind)?,
+            None => writeln!(text, "  {:<24} {}", s.name, s.kind)?,
+            Some(reason) => writeln!(text, "  {:<24} {} (unavailable: {reason})", s.name, s.kind)?,
         }
     }
     text.push_str("\nCPython versions (name a collector's with @, e.g. cycle@3.13+pymalloc; none means ");

@@ -42,7 +42,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "batches of every pymalloc size class and a few larger sizes, written, then freed LIFO, FIFO and at random",
     size_meaning: "blocks per batch of each small size (larger sizes get the same bytes)",
     quick_sizes: &[1_000, 5_000],
-    default_sizes: &[10_000, 100_000, 300_000],
+    default_sizes: &[20_000, 40_000, 80_000, 160_000, 320_000],
     threaded: false,
     body: Body::Alloc(run),
 };

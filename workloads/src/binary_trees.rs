@@ -51,7 +51,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "GCBench: a long-lived binary tree and many short-lived ones of 2-slot instances",
     size_meaning: "depth of the long-lived tree (short-lived trees of depths 4, 6, ..., size)",
     quick_sizes: &[10, 12],
-    default_sizes: &[14, 16, 18, 20],
+    default_sizes: &[12, 14, 16, 18, 20],
     threaded: false,
     body: Body::Heap(run),
 };

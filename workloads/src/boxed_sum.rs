@@ -52,7 +52,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "a list of N boxed floats built, mapped x * 2 + 1 into a new list of new floats, and summed",
     size_meaning: "floats in each list",
     quick_sizes: &[100_000, 400_000],
-    default_sizes: &[1_000_000, 4_000_000, 10_000_000, 20_000_000],
+    default_sizes: &[1_250_000, 2_500_000, 5_000_000, 10_000_000, 20_000_000],
     threaded: false,
     body: Body::Heap(run),
 };

@@ -69,7 +69,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "N records (int, float, str) appended to a list, as a CSV reader builds them, automatic GC on",
     size_meaning: "records loaded (4 objects each)",
     quick_sizes: &[20_000, 200_000],
-    default_sizes: &[1_000_000, 2_000_000, 4_000_000, 8_000_000],
+    default_sizes: &[500_000, 1_000_000, 2_000_000, 4_000_000, 8_000_000],
     threaded: false,
     body: Body::Heap(run_gc_on),
 };

@@ -41,7 +41,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "bulk-load-dicts' rows as columns: three float arrays and a list of strs",
     size_meaning: "rows loaded (3 array elements and 1 str each)",
     quick_sizes: &[20_000, 100_000],
-    default_sizes: &[500_000, 1_000_000, 2_000_000, 4_000_000],
+    default_sizes: &[250_000, 500_000, 1_000_000, 2_000_000, 4_000_000],
     threaded: false,
     body: Body::Heap(run),
 };

@@ -60,7 +60,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "N rows as csv.DictReader builds them (dict(zip(header, values)), 4 str fields), automatic GC on",
     size_meaning: "rows loaded (a dict and 4 strs each)",
     quick_sizes: &[20_000, 100_000],
-    default_sizes: &[500_000, 1_000_000, 2_000_000, 4_000_000],
+    default_sizes: &[250_000, 500_000, 1_000_000, 2_000_000, 4_000_000],
     threaded: false,
     body: Body::Heap(run_gc_on),
 };

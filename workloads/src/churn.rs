@@ -45,7 +45,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "a steady live set of mixed ints, floats, strs, tuples and lists, replaced at random",
     size_meaning: "objects in the live set (4 x size replacements)",
     quick_sizes: &[10_000, 40_000],
-    default_sizes: &[1_000_000, 3_000_000, 10_000_000],
+    default_sizes: &[625_000, 1_250_000, 2_500_000, 5_000_000, 10_000_000],
     threaded: false,
     body: Body::Heap(run),
 };

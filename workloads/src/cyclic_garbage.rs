@@ -55,7 +55,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "rings and parent-pointer trees of instances, built in batches and dropped: garbage only a cycle collector frees",
     size_meaning: "nodes built in total (half in rings, half in trees)",
     quick_sizes: &[20_000, 100_000],
-    default_sizes: &[1_000_000, 4_000_000, 16_000_000],
+    default_sizes: &[1_000_000, 2_000_000, 4_000_000, 8_000_000, 16_000_000],
     threaded: false,
     body: Body::Heap(run),
 };

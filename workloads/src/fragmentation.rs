@@ -46,7 +46,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "N floats in a list, every 100th kept and the rest freed, then strs of another size class allocated",
     size_meaning: "floats built (1% survive, size / 10 strs allocated after)",
     quick_sizes: &[100_000, 400_000],
-    default_sizes: &[1_000_000, 4_000_000, 16_000_000, 32_000_000],
+    default_sizes: &[2_000_000, 4_000_000, 8_000_000, 16_000_000, 32_000_000],
     threaded: false,
     body: Body::Heap(run_scattered),
 };

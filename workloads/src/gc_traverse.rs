@@ -43,7 +43,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "N one-element lists kept alive, then 5 full collections that find no garbage (pyperformance's gc_traversal)",
     size_meaning: "one-element lists kept alive",
     quick_sizes: &[20_000, 200_000],
-    default_sizes: &[1_000_000, 4_000_000, 16_000_000],
+    default_sizes: &[1_000_000, 2_000_000, 4_000_000, 8_000_000, 16_000_000],
     threaded: false,
     body: Body::Heap(run),
 };

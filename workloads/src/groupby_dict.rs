@@ -44,7 +44,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "groupby with a dict from key to running sum (sums[k] = sums.get(k, 0.0) + v) over sqrt(N) groups",
     size_meaning: "records (groups: the square root)",
     quick_sizes: &[50_000, 200_000],
-    default_sizes: &[1_000_000, 4_000_000, 12_000_000],
+    default_sizes: &[750_000, 1_500_000, 3_000_000, 6_000_000, 12_000_000],
     threaded: false,
     body: Body::Heap(run),
 };

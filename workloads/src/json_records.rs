@@ -48,7 +48,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "a JSON document of N records (nested dicts and lists) as json.loads builds it, then one pass",
     size_meaning: "records in the document (2 dicts, a list and 8 scalars each)",
     quick_sizes: &[10_000, 50_000],
-    default_sizes: &[200_000, 500_000, 1_000_000, 2_000_000],
+    default_sizes: &[125_000, 250_000, 500_000, 1_000_000, 2_000_000],
     threaded: false,
     body: Body::Heap(run),
 };

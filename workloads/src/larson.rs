@@ -52,7 +52,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "T threads replace random blocks of 16..512 bytes in arrays of live blocks, handing the arrays on between rounds",
     size_meaning: "replacements (alloc + free pairs) in all",
     quick_sizes: &[50_000, 200_000],
-    default_sizes: &[1_000_000, 4_000_000, 10_000_000],
+    default_sizes: &[625_000, 1_250_000, 2_500_000, 5_000_000, 10_000_000],
     threaded: true,
     body: Body::Shared(run),
 };

@@ -37,6 +37,7 @@ pub mod objects_dict;
 pub mod par_map_reduce;
 pub mod temporaries;
 pub mod trace_replay;
+pub mod twins;
 pub mod xmalloc;
 
 /// The family a workload belongs to, as the report groups them.
@@ -147,6 +148,20 @@ pub fn find(name: &str) -> Option<&'static Workload> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_sizes_are_at_least_five_and_log_spaced() {
+        for w in all().iter().filter(|w| !w.default_sizes.is_empty()) {
+            assert!(w.default_sizes.len() >= 5, "{}: {:?}", w.name, w.default_sizes);
+            // Depths are logarithms already: a tree of depth d + 2 has four times the nodes.
+            let depth = w.size_meaning.starts_with("depth");
+            for pair in w.default_sizes.windows(2) {
+                let step = pair[1] as f64 / pair[0] as f64;
+                let (low, high) = if depth { (1.05, 1.5) } else { (1.4, 5.0) };
+                assert!((low..=high).contains(&step), "{}: {:?} is not log-spaced", w.name, w.default_sizes);
+            }
+        }
+    }
 
     #[test]
     fn names_are_unique_and_found() {

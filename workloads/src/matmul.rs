@@ -53,7 +53,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "C = A x B for N x N lists of lists of boxed floats, a new float per multiply-add (i-k-j loop)",
     size_meaning: "rows and columns of each matrix (N^3 multiply-adds)",
     quick_sizes: &[32, 64],
-    default_sizes: &[100, 200, 300],
+    default_sizes: &[50, 80, 125, 200, 300],
     threaded: false,
     body: Body::Heap(run_boxed),
 };

@@ -53,7 +53,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "array-sum's computation in chunks of 64 Ki elements on T threads, each task with its own buffers",
     size_meaning: "elements in all (tasks of 65,536)",
     quick_sizes: &[100_000, 1_000_000],
-    default_sizes: &[1_000_000, 10_000_000, 50_000_000],
+    default_sizes: &[3_125_000, 6_250_000, 12_500_000, 25_000_000, 50_000_000],
     threaded: true,
     body: Body::Shared(run),
 };

@@ -48,7 +48,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "a*b + c*d on arrays of N, one temporary array per operation (t1 = a*b, t2 = c*d, out = t1 + t2)",
     size_meaning: "elements in each array",
     quick_sizes: &[100_000, 1_000_000],
-    default_sizes: &[1_000_000, 4_000_000, 16_000_000],
+    default_sizes: &[1_000_000, 2_000_000, 4_000_000, 8_000_000, 16_000_000],
     threaded: false,
     body: Body::Heap(run_with_temporaries),
 };

@@ -53,7 +53,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "producer threads allocate blocks of 16..512 bytes and hand them through channels to consumer threads that free them",
     size_meaning: "blocks allocated and freed in all",
     quick_sizes: &[50_000, 200_000],
-    default_sizes: &[1_000_000, 4_000_000, 10_000_000],
+    default_sizes: &[625_000, 1_250_000, 2_500_000, 5_000_000, 10_000_000],
     threaded: true,
     body: Body::Shared(run),
 };

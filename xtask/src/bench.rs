@@ -14,6 +14,7 @@
 mod catalog;
 mod child;
 mod env;
+mod estimate;
 mod limits;
 mod plan;
 mod progress;
@@ -96,6 +97,12 @@ pub struct BenchCmd {
     /// The most repetitions of a cell under --precision (default: 20).
     #[arg(long, value_name = "N")]
     max_repeat: Option<String>,
+    /// Prints what the sweep would run (cells and runs by kind of strategy) and runs nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// With --dry-run: estimates the sweep's time from the wall times of the runs in DIR/runs.csv.
+    #[arg(long, value_name = "DIR", requires = "dry_run")]
+    estimate_from: Option<PathBuf>,
     /// Replays traces: each `*.trace` in DIR (or a trace file named) becomes a workload
     /// `trace-replay-<file stem>` on every allocator strategy (`cargo xtask pyperf` captures
     /// pyperformance's into target/pyperf/traces).
@@ -316,6 +323,14 @@ impl BenchCmd {
             None => plan.cells.clone(),
         };
         let cap = measurement.cap;
+        if self.dry_run {
+            let history = match &self.estimate_from {
+                Some(dir) => Some(sink::read_records(&invocation_dir.join(dir).join("runs.csv"))?),
+                None => None,
+            };
+            print_dry_run(&cells, repeat, &catalog, history.as_deref());
+            return Ok(0);
+        }
         let all_runs = plan::interleave(&cells, cap);
         let planned_count = all_runs.len();
 
@@ -548,17 +563,63 @@ fn child_env(python: &env::PythonFound) -> Vec<(String, String)> {
     }
 }
 
-/// Builds `heaplab` in release in the target directory cargo uses, and returns its path.
+/// `--dry-run`: the cells and runs by kind of strategy, and with an earlier run their estimated time.
+fn print_dry_run(
+    cells: &[plan::Cell],
+    repeat: u32,
+    catalog: &Catalog,
+    history: Option<&[heaplab_core::Record]>,
+) {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for cell in cells {
+        *counts.entry(estimate::group(cell)).or_default() += 1;
+    }
+    let total: usize = counts.values().sum();
+    println!(
+        "{total} cells, {} runs at {repeat} repetition{}:",
+        total * repeat as usize,
+        if repeat == 1 { "" } else { "s" }
+    );
+    let estimated = history.map(|records| {
+        let depth = |workload: &str| {
+            catalog.workloads.iter().any(|w| w.name == workload && w.size_meaning.starts_with("depth"))
+        };
+        estimate::estimate(cells, repeat, &estimate::History::of(records), depth)
+    });
+    for (group, count) in &counts {
+        match estimated.as_ref().and_then(|groups| groups.get(group)) {
+            Some(e) => println!(
+                "  {group:<17} {count:>6} cells  ~{:.1} h ({} timed from the same cell, {} scaled from a neighbour, {} unknown)",
+                e.seconds / 3600.0,
+                e.exact,
+                e.scaled,
+                e.unknown
+            ),
+            None => println!("  {group:<17} {count:>6} cells"),
+        }
+    }
+    if let Some(groups) = estimated {
+        let seconds: f64 = groups.values().map(|e| e.seconds).sum();
+        println!(
+            "  total             ~{:.1} h of wall time on a machine like the earlier run's (one run at a time)",
+            seconds / 3600.0
+        );
+    }
+}
+
+/// Builds `heaplab` in release in the target directory cargo uses, with the preload library
+/// beside it (the real interpreter's `python@…+jemalloc` strategies load it), and returns
+/// the binary's path.
 pub(crate) fn build_heaplab(root: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    eprintln!("building heaplab (release)...");
+    eprintln!("building heaplab and its preload library (release)...");
     let status = Command::new(&cargo)
         .current_dir(root)
-        .args(["build", "--release", "-p", "heaplab"])
+        .args(["build", "--release", "-p", "heaplab", "-p", "heaplab-preload"])
         .status()
-        .context("running cargo build --release -p heaplab")?;
+        .context("running cargo build --release -p heaplab -p heaplab-preload")?;
     if !status.success() {
-        bail!("cargo build --release -p heaplab failed ({status})");
+        bail!("cargo build --release -p heaplab -p heaplab-preload failed ({status})");
     }
     let binary = target_dir(root).join("release").join("heaplab");
     if !binary.is_file() {

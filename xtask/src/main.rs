@@ -5,6 +5,7 @@
 mod bench;
 mod calibrate;
 mod compare;
+mod layout;
 mod publish;
 mod pyperf;
 mod report;

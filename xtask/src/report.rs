@@ -18,6 +18,7 @@ pub(crate) mod format;
 mod large_data;
 pub(crate) mod load;
 mod plots;
+mod reality;
 mod sections;
 pub(crate) mod series;
 pub(crate) mod stats;

@@ -289,7 +289,7 @@ fn parse_release(version: &str) -> Result<(u32, u32), String> {
 }
 
 /// pyenv's root: `PYENV_ROOT`, else `~/.pyenv`.
-fn pyenv_root() -> PathBuf {
+pub fn pyenv_root() -> PathBuf {
     match std::env::var_os("PYENV_ROOT").filter(|root| !root.is_empty()) {
         Some(root) => PathBuf::from(root),
         None => PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/root".into())).join(".pyenv"),

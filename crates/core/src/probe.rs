@@ -271,9 +271,19 @@ fn page_size() -> u64 {
 
 /// This process's resident set size, from `/proc/self/statm` (0 where unreadable).
 pub fn current_rss_bytes() -> u64 {
-    let Ok(statm) = fs::read_to_string("/proc/self/statm") else { return 0 };
-    let resident = statm.split_whitespace().nth(1).and_then(|s| s.parse::<u64>().ok());
-    resident.unwrap_or(0) * page_size()
+    rss_from("/proc/self/statm").unwrap_or(0)
+}
+
+/// The resident set size of process `pid` (a child being measured), from
+/// `/proc/<pid>/statm`; `None` once it has gone.
+pub fn rss_bytes_of(pid: u32) -> Option<u64> {
+    rss_from(&format!("/proc/{pid}/statm"))
+}
+
+fn rss_from(statm: &str) -> Option<u64> {
+    let statm = fs::read_to_string(statm).ok()?;
+    let resident = statm.split_whitespace().nth(1)?.parse::<u64>().ok()?;
+    Some(resident * page_size())
 }
 
 /// Turns transparent huge pages off for this process and the programs it
@@ -333,9 +343,20 @@ pub struct Usage {
 
 /// Reads `getrusage(RUSAGE_SELF)`.
 pub fn usage() -> Usage {
+    usage_of(libc::RUSAGE_SELF)
+}
+
+/// Reads `getrusage(RUSAGE_CHILDREN)`: the children this process has waited for, their
+/// times and faults summed, `max_rss_bytes` the largest child's peak. With one child, the
+/// figures of that child (how `heaplab run` measures a real interpreter).
+pub fn children_usage() -> Usage {
+    usage_of(libc::RUSAGE_CHILDREN)
+}
+
+fn usage_of(who: libc::c_int) -> Usage {
     let mut ru = std::mem::MaybeUninit::<libc::rusage>::zeroed();
-    // SAFETY: `ru` is a valid, writable rusage; RUSAGE_SELF is always accepted.
-    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, ru.as_mut_ptr()) };
+    // SAFETY: `ru` is a valid, writable rusage; RUSAGE_SELF and RUSAGE_CHILDREN are always accepted.
+    let rc = unsafe { libc::getrusage(who, ru.as_mut_ptr()) };
     if rc != 0 {
         return Usage::default();
     }

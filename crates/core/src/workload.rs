@@ -67,6 +67,16 @@ impl Checksum {
         }
     }
 
+    /// Mixes in raw bytes with no length before them: the stream that [`word`](Self::word)
+    /// and [`bytes`](Self::bytes) feed, written by another process (a Python twin's
+    /// `--checksum-file`) and digested here. Feeding it in pieces gives the same digest.
+    pub fn stream(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+
     /// The digest.
     pub fn finish(self) -> u64 {
         let mut x = self.0;
@@ -119,6 +129,30 @@ mod tests {
         assert_eq!(digest(&[1, 2]), digest(&[1, 2]));
         assert_ne!(digest(&[1, 2]), digest(&[2, 1]));
         assert_ne!(digest(&[1]), digest(&[1, 0]));
+    }
+
+    #[test]
+    fn a_stream_digests_as_the_words_and_bytes_it_was_written_from() {
+        let mut direct = Checksum::new();
+        direct.word(u64::MAX - 4);
+        direct.float(2.5);
+        direct.bytes(b"item17");
+        let mut stream = Vec::new();
+        stream.extend_from_slice(&(u64::MAX - 4).to_le_bytes());
+        stream.extend_from_slice(&2.5f64.to_bits().to_le_bytes());
+        stream.extend_from_slice(&6u64.to_le_bytes());
+        stream.extend_from_slice(b"item17");
+        let mut whole = Checksum::new();
+        whole.stream(&stream);
+        let mut pieces = Checksum::new();
+        for piece in stream.chunks(5) {
+            pieces.stream(piece);
+        }
+        assert_eq!(whole.finish(), direct.finish());
+        assert_eq!(pieces.finish(), direct.finish());
+        let mut short = Checksum::new();
+        short.stream(&stream[..stream.len() - 1]);
+        assert_ne!(short.finish(), direct.finish());
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub enum StrategyKind {
     Heap,
     /// An allocator alone: allocator workloads see the Allocator directly.
     Allocator,
+    /// `python@3.X+allocator`: the real interpreter, on the workloads with a Python twin.
+    Real,
 }
 
 /// One strategy as `heaplab list --json` describes it.
@@ -37,6 +39,9 @@ pub struct StrategyInfo {
     /// Whether it runs at the default CPython release (no `@`, a collector that release has).
     #[serde(default = "default_release")]
     pub default_release: bool,
+    /// Whether a full sweep without `--strategy` runs it (the default matrix; absent: yes).
+    #[serde(default = "default_release")]
+    pub default_sweep: bool,
 }
 
 fn default_release() -> bool {
@@ -66,6 +71,16 @@ pub struct WorkloadInfo {
     pub threaded: bool,
     /// Which kind of strategy it runs on.
     pub runs_on: StrategyKind,
+    /// Its Python twin's script, where it has one: real strategies run only these.
+    #[serde(default)]
+    pub twin: Option<String>,
+}
+
+impl WorkloadInfo {
+    /// Whether a strategy of `kind` runs this workload.
+    pub fn runs_on_kind(&self, kind: StrategyKind) -> bool {
+        kind == self.runs_on || (kind == StrategyKind::Real && self.twin.is_some())
+    }
 }
 
 /// Everything `heaplab list --json` prints.

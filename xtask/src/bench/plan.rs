@@ -86,19 +86,7 @@ impl Cell {
     }
 }
 
-/// The file stem of a cell: `<workload>__<strategy>__<size>__t<threads>`.
-///
-/// The report finds a cell's time series at `series/<cell_id>.csv` with the
-/// same function. Characters other than ASCII letters, digits, `+`, `-` and
-/// `.` become `_`, so the stem is a safe file name.
-pub fn cell_id(strategy: &str, workload: &str, size: u64, threads: u32) -> String {
-    let clean = |name: &str| -> String {
-        name.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.') { c } else { '_' })
-            .collect()
-    };
-    format!("{}__{}__{size}__t{threads}", clean(workload), clean(strategy))
-}
+pub use crate::layout::cell_id;
 
 /// What the command line selects.
 #[derive(Clone, Debug, Default)]
@@ -170,6 +158,10 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
         // (`cycle@3.13+pymalloc`, `incremental`, …) join a full sweep, or a quick one that
         // names them.
         chosen_strategies.retain(|name| catalog.strategy(name).is_none_or(|s| s.default_release));
+    } else if selection.strategy_globs.is_empty() {
+        // A full sweep runs the default matrix (`heaplab list --json`'s `default_sweep`); a
+        // glob names any other strategy.
+        chosen_strategies.retain(|name| catalog.strategy(name).is_none_or(|s| s.default_sweep));
     }
 
     // The workloads as the sweep names them: each trace replaces the plain trace-replay.
@@ -217,7 +209,7 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
         planned.iter().filter(|(name, _, _)| chosen_workloads.contains(&name.as_str()))
     {
         let runnable: Vec<&&StrategyInfo> =
-            strategies.iter().filter(|s| s.available && s.kind == workload.runs_on).collect();
+            strategies.iter().filter(|s| s.available && workload.runs_on_kind(s.kind)).collect();
         let sizes = match (&selection.sizes, trace) {
             (None, Some(_)) => vec![1],
             _ => sizes_of(workload, selection),
@@ -445,6 +437,47 @@ mod tests {
     }
 
     #[test]
+    fn real_interpreters_run_only_the_workloads_with_a_twin_and_only_when_named_in_quick() {
+        let mut catalog = sample();
+        let real = |name: &str, allocator: &str| StrategyInfo {
+            name: name.to_owned(),
+            kind: crate::bench::catalog::StrategyKind::Real,
+            collector: "python".to_owned(),
+            allocator: allocator.to_owned(),
+            available: true,
+            reason: None,
+            default_release: false,
+            default_sweep: name.contains("@3.11+"),
+        };
+        catalog.strategies.push(real("python@3.11+pymalloc", "pymalloc"));
+        catalog.strategies.push(real("python@3.11+jemalloc", "jemalloc"));
+        catalog.strategies.push(real("python@3.9+jemalloc", "jemalloc"));
+        catalog.workloads[0].twin = Some("binary_trees.py".to_owned());
+        let selection = Selection { cores: 2, strategy_globs: globs(&["python@*"]), ..Selection::default() };
+        assert_eq!(
+            names(&plan(&catalog, &selection).unwrap().cells),
+            [
+                "python@3.11+pymalloc/binary-trees/14/1",
+                "python@3.11+jemalloc/binary-trees/14/1",
+                "python@3.9+jemalloc/binary-trees/14/1",
+                "python@3.11+pymalloc/binary-trees/16/1",
+                "python@3.11+jemalloc/binary-trees/16/1",
+                "python@3.9+jemalloc/binary-trees/16/1",
+            ]
+        );
+        let full = Selection { cores: 2, workload_globs: globs(&["binary-trees"]), ..Selection::default() };
+        let full_strategies: Vec<String> =
+            plan(&catalog, &full).unwrap().cells.into_iter().map(|cell| cell.strategy).collect();
+        assert!(full_strategies.contains(&"python@3.11+jemalloc".to_owned()), "{full_strategies:?}");
+        assert!(!full_strategies.contains(&"python@3.9+jemalloc".to_owned()), "outside the default matrix");
+        let quick = Selection { quick: true, cores: 2, ..Selection::default() };
+        assert!(
+            plan(&catalog, &quick).unwrap().cells.iter().all(|cell| cell.collector != "python"),
+            "--quick leaves the real interpreters out unless a glob names them"
+        );
+    }
+
+    #[test]
     fn default_plan_uses_default_sizes_and_threads_up_to_the_cores() {
         let selection = Selection { cores: 3, workload_globs: globs(&["larson"]), ..Selection::default() };
         let plan = plan(&sample(), &selection).unwrap();
@@ -666,12 +699,5 @@ mod tests {
         let left: Vec<(u64, u32)> =
             without_done(runs, &done).iter().map(|run| (run.cell.size, run.rep)).collect();
         assert_eq!(left, [(1, 0), (2, 0), (0, 1), (2, 1)]);
-    }
-
-    #[test]
-    fn cell_ids_are_file_names() {
-        assert_eq!(cell_id("cycle+pymalloc", "binary-trees", 14, 1), "binary-trees__cycle+pymalloc__14__t1");
-        assert_eq!(cell_id("mimalloc", "larson", 1000, 2), "larson__mimalloc__1000__t2");
-        assert_eq!(cell_id("a/b c", "x", 1, 1), "x__a_b_c__1__t1");
     }
 }

@@ -83,6 +83,20 @@ pub const RULES: &[Rule] = &[
     pair("chunking", "chunked", "array-sum", Figure::PeakRssBytes, CHUNKS),
     pair("gc.freeze() before a bulk load", "bulk-load-frozen", "bulk-load", Figure::WallNs, FREEZE),
     pair("gc.disable() during a bulk load", "bulk-load-gc-off", "bulk-load", Figure::WallNs, GC_OFF),
+    pair(
+        "gc.freeze() before a load of dict rows",
+        "bulk-load-dicts-frozen",
+        "bulk-load-dicts",
+        Figure::WallNs,
+        FREEZE,
+    ),
+    pair(
+        "gc.disable() during a load of dict rows",
+        "bulk-load-dicts-gc-off",
+        "bulk-load-dicts",
+        Figure::WallNs,
+        GC_OFF,
+    ),
     pair("freeing together", "fragmentation-contiguous", "fragmentation", Figure::EndRssBytes, TOGETHER),
     Rule {
         topic: "allocator for threads",

@@ -331,9 +331,8 @@ fn write_png(path: &Path, (width, height): (u32, u32), pixels: &[u8]) -> Result<
     encoder.set_color(png::ColorType::Indexed);
     encoder.set_palette(palette.concat());
     encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_filter(png::FilterType::Up);
-    encoder.set_adaptive_filter(png::AdaptiveFilterType::NonAdaptive);
-    encoder.set_compression(png::Compression::Best);
+    encoder.set_filter(png::Filter::Up);
+    encoder.set_compression(png::Compression::High);
     let mut writer = encoder.write_header().map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     writer.write_image_data(&indices).map_err(|e| anyhow!("writing {}: {e}", path.display()))?;
     writer.finish().map_err(|e| anyhow!("writing {}: {e}", path.display()))

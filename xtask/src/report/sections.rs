@@ -62,6 +62,7 @@ pub fn build_document(
     evidence_section(&mut document, &answers, plots);
     large_data(&mut document, results, cells, plots);
     super::traced::section(&mut document, results);
+    super::reality::section(&mut document, cells);
     ratio_tables(&mut document, cells);
     plots_section(&mut document, cells, plots);
     failures(&mut document, results);
@@ -697,7 +698,7 @@ fn plots_section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>, p
 /// The stderr file of a failed run: the sweep's `<cell_id>-rep<k>.stderr`, else a file whose name matches the cell.
 fn stderr_file<'f>(results: &'f ResultsDir, record: &heaplab_core::Record) -> Option<&'f Path> {
     let key = CellKey::of(record);
-    let cell_id = crate::bench::cell_id(&key.strategy, &key.workload, key.size, key.threads);
+    let cell_id = crate::layout::cell_id(&key.strategy, &key.workload, key.size, key.threads);
     let exact = format!("{cell_id}-rep{}.stderr", record.rep);
     let named = |path: &&Path| path.file_name().is_some_and(|n| n.to_str() == Some(exact.as_str()));
     if let Some(path) = results.failure_files.iter().map(|p| p.as_path()).find(named) {

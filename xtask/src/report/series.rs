@@ -8,7 +8,7 @@
 //! after `s`, `n` or `size`), and optionally the threads (`t2`, `threads2`,
 //! `2t`), the repetition (`r0`, `rep0`) and the seed (`seed42`), where bare
 //! numbers after the size stand for the threads and then the repetition.
-//! The sweep's own name, `crate::bench::cell_id`, is tried first.
+//! The sweep's own name, `crate::layout::cell_id`, is tried first.
 //!
 //! `cargo xtask publish` thins series files with [`thin_series`].
 
@@ -99,7 +99,8 @@ pub fn match_series_file(stem: &str, key: &CellKey) -> Option<Option<u32>> {
 /// Finds the series file of `key`: the sweep's `<cell_id>.csv` where present,
 /// else the lowest repetition's of the files whose names match the cell.
 pub fn find_series_file<'f>(files: &'f [PathBuf], key: &CellKey) -> Option<&'f Path> {
-    let exact = format!("{}.csv", crate::bench::cell_id(&key.strategy, &key.workload, key.size, key.threads));
+    let exact =
+        format!("{}.csv", crate::layout::cell_id(&key.strategy, &key.workload, key.size, key.threads));
     if let Some(path) =
         files.iter().find(|p| p.file_name().is_some_and(|n| n.to_str() == Some(exact.as_str())))
     {
@@ -411,7 +412,7 @@ mod tests {
     #[test]
     fn the_sweeps_cell_id_reads_back() {
         let cell = key("fragmentation-contiguous", "marksweep+jemalloc", 1_000_000, 2);
-        let stem = crate::bench::cell_id(&cell.strategy, &cell.workload, cell.size, cell.threads);
+        let stem = crate::layout::cell_id(&cell.strategy, &cell.workload, cell.size, cell.threads);
         assert_eq!(match_series_file(&stem, &cell), Some(None));
         assert_eq!(match_series_file(&format!("{stem}-rep3"), &cell), Some(Some(3)));
         let files = vec![PathBuf::from(format!("series/{stem}.csv"))];

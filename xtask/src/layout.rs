@@ -1,0 +1,34 @@
+//! The layout of a results directory that both sides rely on: the names under which
+//! `bench` writes a cell's files and `report` finds them. It lives apart from both so
+//! that the report does not depend on the sweep (the sweep draws the report; the
+//! report reads only files).
+
+/// The file stem of a cell: `<workload>__<strategy>__<size>__t<threads>`.
+///
+/// A cell's time series is `series/<cell_id>.csv`, a failed run's output
+/// `failures/<cell_id>-rep<k>.stderr`. Characters other than ASCII letters,
+/// digits, `+`, `-` and `.` become `_`, so the stem is a safe file name.
+pub fn cell_id(strategy: &str, workload: &str, size: u64, threads: u32) -> String {
+    let clean = |name: &str| -> String {
+        name.chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.') { c } else { '_' })
+            .collect()
+    };
+    format!("{}__{}__{size}__t{threads}", clean(workload), clean(strategy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cell_ids_are_safe_file_names() {
+        assert_eq!(cell_id("cycle+pymalloc", "binary-trees", 14, 1), "binary-trees__cycle+pymalloc__14__t1");
+        assert_eq!(cell_id("mimalloc", "larson", 1000, 2), "larson__mimalloc__1000__t2");
+        assert_eq!(cell_id("a/b c", "x", 1, 1), "x__a_b_c__1__t1");
+        assert_eq!(
+            cell_id("python@3.13+jemalloc", "bulk-load", 5, 1),
+            "bulk-load__python_3.13+jemalloc__5__t1"
+        );
+    }
+}
