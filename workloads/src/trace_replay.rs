@@ -29,13 +29,19 @@
 //! lifetimes and resizes — pymalloc's pools and arenas under the traffic
 //! CPython really sends, large buffers included.
 //!
-//! Phases: `replay` (the first replay), then `replay-2`, … for each further replay.
+//! Phases: `prepare` (the table of one slot per block id: its end's RSS is
+//! the process's with the trace read and nothing replayed, the base of the
+//! replay's own footprint), then, for each replay, `replay` (the program's
+//! calls: at its end the allocator holds what the program held when it
+//! exited — pymalloc's arenas then are the arenas the program kept) and
+//! `release` (the blocks still live at exit freed); `replay-2`,
+//! `release-2`, … for further replays.
 //!
 //! Checksum: a digest of the sequence of operations and sizes replayed —
 //! the same on every allocator. `ops` is the number of calls replayed.
 
 use heaplab_core::trace::{Op, Trace};
-use heaplab_core::{Allocator, Block, BlockAllocator, Checksum, Outcome, Params, PhaseLog};
+use heaplab_core::{Allocator, Block, BlockAllocator, Checksum, Outcome, Params, PhaseLog, Snapshot};
 
 use crate::kernels::alloc_snapshot;
 use crate::{Body, Family, Workload};
@@ -64,14 +70,38 @@ const NATURAL_ALIGN: u64 = 16;
 pub fn run(alloc: &mut dyn Allocator, log: &mut PhaseLog, params: &Params) -> Outcome {
     let trace = params.trace.as_deref().unwrap_or_else(|| panic!("{NEEDS_TRACE}"));
     let mut checksum = Checksum::new();
-    let mut ops = 0;
+    log.start("prepare", || alloc_snapshot(alloc));
+    let mut blocks: Vec<Option<Block>> = Vec::new();
+    blocks.resize_with(trace.n_ids as usize, || None);
+    // The digest of the calls and sizes, taken here so that the replay phase holds nothing
+    // but the calls: every replay makes these calls, in this order.
+    let digest = digest(trace);
+    let handle = BlockAllocator::new(alloc);
     for round in 0..params.size {
-        let name = if round == 0 { "replay".to_owned() } else { format!("replay-{}", round + 1) };
-        log.start(&name, || alloc_snapshot(alloc));
-        ops += replay(alloc, trace, &mut checksum);
+        let suffix = if round == 0 { String::new() } else { format!("-{}", round + 1) };
+        log.start(&format!("replay{suffix}"), || snapshot(&handle));
+        replay(&handle, &mut blocks, trace);
+        log.start(&format!("release{suffix}"), || snapshot(&handle));
+        for block in blocks.iter_mut().filter_map(Option::take) {
+            handle.free_block(block);
+        }
+        checksum.word(digest);
+        checksum.word(trace.events.len() as u64);
     }
-    log.end(|| alloc_snapshot(alloc));
-    Outcome { checksum: checksum.finish(), ops }
+    log.end(|| snapshot(&handle));
+    Outcome { checksum: checksum.finish(), ops: params.size * trace.events.len() as u64 }
+}
+
+/// A digest of the operations and sizes of `trace`, in order.
+fn digest(trace: &Trace) -> u64 {
+    trace.events.iter().fold(0u64, |digest, event| {
+        (digest ^ (event.size << 3 | event.op as u64)).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
+    })
+}
+
+/// The allocator's figures at a phase boundary, through the handle.
+fn snapshot(handle: &BlockAllocator<'_>) -> Snapshot {
+    alloc_snapshot(&*handle.allocator())
 }
 
 /// The bytes asked of the allocator for a request of `size` aligned to `alignment` (0: natural).
@@ -80,18 +110,10 @@ fn request_size(size: u64, alignment: u64) -> usize {
     usize::try_from(size.max(1) + padding).expect("a size that fits in memory")
 }
 
-/// Replays `trace` once; the calls replayed.
-fn replay(alloc: &mut dyn Allocator, trace: &Trace, checksum: &mut Checksum) -> u64 {
-    let alloc = BlockAllocator::new(alloc);
-    let mut blocks: Vec<Option<Block>> = Vec::new();
-    blocks.resize_with(trace.n_ids as usize, || None);
-    // One multiply per call, folded into the run's checksum at the end: the digest must
-    // cost next to nothing beside the allocator.
-    let mut digest = 0u64;
+/// Replays `trace` once into `blocks` (one slot per id, all empty at the start). The blocks
+/// the program held at its exit are left in `blocks`.
+fn replay<'a>(alloc: &BlockAllocator<'a>, blocks: &mut [Option<Block<'a>>], trace: &Trace) {
     for event in &trace.events {
-        digest = (digest ^ (event.size << 3 | event.op as u64))
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(29);
         let slot = &mut blocks[event.id as usize];
         match event.op {
             Op::Malloc | Op::Calloc | Op::Aligned => {
@@ -111,12 +133,6 @@ fn replay(alloc: &mut dyn Allocator, trace: &Trace, checksum: &mut Checksum) -> 
             }
         }
     }
-    for block in blocks.into_iter().flatten() {
-        alloc.free_block(block);
-    }
-    checksum.word(digest);
-    checksum.word(trace.events.len() as u64);
-    trace.events.len() as u64
 }
 
 #[cfg(test)]

@@ -15,8 +15,34 @@ fn params_with(trace: trace::Trace, size: u64) -> Params {
     Params { size, threads: 1, seed: 1, trace: Some(Arc::new(trace)) }
 }
 
-/// Replays on every available allocator; asserts they agree and returns the outcome's checksum and ops.
+/// The bytes trace-replay asks of the allocator for `trace`, by its documented rounding
+/// (0 bytes as 1, alignments over 16 over-allocated), computed from the trace alone.
+fn expected_allocated_bytes(trace: &trace::Trace) -> u64 {
+    let mut sizes = vec![0u64; trace.n_ids as usize];
+    let mut total = 0;
+    for event in &trace.events {
+        let slot = &mut sizes[event.id as usize];
+        match event.op {
+            Op::Malloc | Op::Calloc | Op::Aligned => {
+                *slot = event.size.max(1) + event.alignment().saturating_sub(16);
+                total += *slot;
+            }
+            Op::Realloc => {
+                let new = event.size.max(1);
+                total += new.saturating_sub(*slot);
+                *slot = new;
+            }
+            Op::Free => *slot = 0,
+        }
+    }
+    total
+}
+
+/// Replays on every available allocator; asserts they agree with each other and with the
+/// trace (calls, and bytes by the documented rounding), and returns the outcome's checksum and ops.
 fn replay_everywhere(params: &Params) -> (u64, u64) {
+    let trace = params.trace.as_deref().expect("a trace");
+    let summary = trace.summary();
     let runs: Vec<_> = available_allocators()
         .into_iter()
         .map(|alloc| run_on(workload("trace-replay"), "", alloc, params))
@@ -26,6 +52,35 @@ fn replay_everywhere(params: &Params) -> (u64, u64) {
         assert_eq!(run.outcome, runs[0].outcome, "{} and {} disagree", run.strategy, runs[0].strategy);
         let counters = run.alloc_counters.expect("counters");
         assert_eq!(counters.live_bytes, 0, "{}: every block freed at the end", run.strategy);
+        assert_eq!(counters.n_allocs, params.size * (summary.mallocs + summary.callocs + summary.aligned));
+        assert_eq!(counters.n_reallocs, params.size * summary.reallocs, "{}", run.strategy);
+        assert_eq!(
+            counters.n_frees,
+            params.size * (summary.frees + summary.end_live_blocks),
+            "{}",
+            run.strategy
+        );
+        assert_eq!(
+            counters.allocated_bytes,
+            params.size * expected_allocated_bytes(trace),
+            "{}",
+            run.strategy
+        );
+        let mut phases = vec!["prepare".to_owned()];
+        for round in 1..=params.size {
+            let suffix = if round == 1 { String::new() } else { format!("-{round}") };
+            phases.push(format!("replay{suffix}"));
+            phases.push(format!("release{suffix}"));
+        }
+        assert_eq!(run.phase_names(), phases, "{}", run.strategy);
+        // At the end of a replay the allocator holds what the program held at its exit.
+        let at_exit = &run.phases[1];
+        let held = at_exit.alloc.counters.expect("counters").live_bytes;
+        assert_eq!(held > 0, summary.end_live_blocks > 0, "{}", run.strategy);
+        if run.strategy == "pymalloc" && held > 0 {
+            let arenas = at_exit.alloc.arenas.as_ref().expect("pymalloc's arena figures");
+            assert!(arenas.arenas_highwater >= arenas.arenas_current, "{arenas:?}");
+        }
     }
     (runs[0].outcome.checksum, runs[0].outcome.ops)
 }
@@ -75,6 +130,9 @@ fn python3() -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+/// A small script whose allocations include one of a size nothing else asks for.
+const SCRIPT: &str = "import json\nd=[{'k': str(i), 'v': [i] * (i % 9)} for i in range(3000)]\nassert json.loads(json.dumps(d)) == d\nmarker = bytearray(1234567)\nmarker[-1] = 1\nkept = [str(i) * 3 for i in range(500)]\n";
+
 #[test]
 fn a_python_trace_round_trips_and_bad_files_are_refused() {
     let Some(python) = python3().or_else(|| {
@@ -94,7 +152,7 @@ fn a_python_trace_round_trips_and_bad_files_are_refused() {
     std::fs::create_dir_all(&dir).unwrap();
     let base = dir.join("py");
     let mut child = Command::new(&python)
-        .args(["-c", "import json\nd=[{'k': str(i), 'v': [i] * (i % 9)} for i in range(3000)]\nassert json.loads(json.dumps(d)) == d"])
+        .args(["-c", SCRIPT])
         .env("LD_PRELOAD", preload_library())
         .env("HEAPLAB_TRACE", &base)
         .env("PYTHONMALLOC", "malloc")
@@ -106,8 +164,16 @@ fn a_python_trace_round_trips_and_bad_files_are_refused() {
     let captured = trace::read_file(&file).expect("the captured trace reads back");
     let summary = captured.summary();
     assert!(summary.mallocs > 3_000 && summary.frees > 1_000, "{summary}");
-    let (_, ops) = replay_everywhere(&params_with(captured, 1));
+    // bytearray(n) asks for n + 1 bytes (its trailing NUL), through calloc or malloc.
+    assert!(
+        captured.events.iter().any(|event| event.op.allocates() && event.size == 1_234_568),
+        "the script's 1234567-byte bytearray is in the trace"
+    );
+    let (once, ops) = replay_everywhere(&params_with(captured.clone(), 1));
     assert_eq!(ops, summary.calls);
+    let (twice, ops) = replay_everywhere(&params_with(captured, 2));
+    assert_eq!(ops, 2 * summary.calls);
+    assert_ne!(once, twice);
 
     // Truncated: cut inside the first events chunk.
     let bytes = std::fs::read(&file).unwrap();

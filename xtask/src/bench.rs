@@ -103,6 +103,81 @@ pub struct BenchCmd {
     /// With --dry-run: estimates the sweep's time from the wall times of the runs in DIR/runs.csv.
     #[arg(long, value_name = "DIR", requires = "dry_run")]
     estimate_from: Option<PathBuf>,
+    /// Replays traces: each `*.trace` in DIR (or a trace file named) becomes a workload
+    /// `trace-replay-<file stem>` on every allocator strategy (`cargo xtask pyperf` captures
+    /// pyperformance's into target/pyperf/traces).
+    #[arg(long = "traces", value_name = "DIR|FILE", value_delimiter = ',')]
+    traces: Vec<PathBuf>,
+}
+
+/// A program's name from its trace file's stem, safe in workload names and the report's file
+/// names: characters other than ASCII letters, digits, `_`, `.` and `-` become `_`.
+fn program_name(stem: &str) -> String {
+    stem.chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-') { c } else { '_' })
+        .collect()
+}
+
+/// The traces of `--traces`: each `*.trace` of a directory, sorted, or a file named; absolute.
+fn trace_inputs(base: &Path, given: &[PathBuf]) -> anyhow::Result<Vec<plan::TraceInput>> {
+    let mut inputs: Vec<plan::TraceInput> = Vec::new();
+    for path in given {
+        let path = base.join(path);
+        let files = if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&path)
+                .with_context(|| format!("listing {}", path.display()))?
+                .filter_map(|entry| entry.ok())
+                .map(|entry| entry.path())
+                .filter(|file| file.is_file() && file.extension().is_some_and(|ext| ext == "trace"))
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                bail!(
+                    "--traces {}: no *.trace file there (cargo xtask pyperf or cargo xtask trace -o FILE.trace captures some)",
+                    path.display()
+                );
+            }
+            files
+        } else if path.is_file() {
+            vec![path.clone()]
+        } else {
+            bail!("--traces {}: no such file or directory", path.display());
+        };
+        for file in files {
+            let Some(program) = file.file_stem().and_then(|stem| stem.to_str()).map(program_name) else {
+                bail!("--traces {}: the file name is not UTF-8", file.display());
+            };
+            if let Some(other) = inputs.iter().find(|input| input.program == program) {
+                bail!(
+                    "--traces: two traces of the program {program:?}: {} and {}",
+                    other.path.display(),
+                    file.display()
+                );
+            }
+            inputs.push(plan::TraceInput { program, path: file });
+        }
+    }
+    Ok(inputs)
+}
+
+/// What the sweep adds to a trace cell's params: the program, and, where the trace's directory
+/// has the manifest of `cargo xtask pyperf`, the versions that ran it.
+fn trace_params(params: &str, cell: &Cell) -> String {
+    let Some(program) = plan::trace_program(&cell.workload) else { return params.to_owned() };
+    let mut params = heaplab_core::record::with_param(params, "program", program);
+    let manifest = cell
+        .trace
+        .as_deref()
+        .and_then(Path::parent)
+        .and_then(|dir| crate::pyperf::read_manifest(dir).ok().flatten());
+    if let Some(manifest) = manifest
+        && let Some(traced) = manifest.benchmarks.iter().find(|traced| traced.benchmark == program)
+    {
+        params = heaplab_core::record::with_param(&params, "pyperformance", &manifest.pyperformance);
+        params = heaplab_core::record::with_param(&params, "python", &manifest.python);
+        params = heaplab_core::record::with_param(&params, "loops", &traced.loops.to_string());
+    }
+    params
 }
 
 /// The THP setting of the children when `--thp` is not given: `never` keeps mimalloc's
@@ -237,6 +312,7 @@ impl BenchCmd {
             threads: self.threads.clone(),
             quick: self.quick,
             cores,
+            traces: trace_inputs(&invocation_dir, &self.traces)?,
         };
         let plan = plan::plan(&catalog, &selection)?;
         for (name, reason) in &plan.unavailable {
@@ -587,7 +663,10 @@ fn prepare_out_dir(dir: &Path, resume: bool) -> anyhow::Result<()> {
 /// The `heaplab run` command of one run. `HEAPLAB_FAULT` reaches the child with the rest of the environment.
 fn heaplab_command(heaplab: &Path, cell: &Cell, seed: u64, series: &Path) -> Command {
     let mut command = Command::new(heaplab);
-    command.args(["run", "--strategy", &cell.strategy, "--workload", &cell.workload]);
+    command.args(["run", "--strategy", &cell.strategy, "--workload", cell.heaplab_workload()]);
+    if let Some(trace) = &cell.trace {
+        command.arg("--trace").arg(trace);
+    }
     command.args(["--size", &cell.size.to_string(), "--seed", &seed.to_string()]);
     if cell.threaded {
         command.args(["--threads", &cell.threads.to_string()]);
@@ -611,11 +690,14 @@ fn record_of(
         let record = &report.record;
         let cell = &run.cell;
         if record.strategy == cell.strategy
-            && record.workload == cell.workload
+            && record.workload == cell.heaplab_workload()
             && record.size == cell.size
             && record.threads == cell.threads
         {
             report.record.rep = run.rep;
+            // A trace cell's row is filed under its program: `trace-replay-<program>`.
+            report.record.workload = cell.workload.clone();
+            report.record.params = trace_params(&report.record.params, cell);
             return (report, detail.to_owned());
         }
         let mismatch = format!(
@@ -658,7 +740,7 @@ fn failed_report(run: &Run, seed: u64, status: Status) -> RunReport {
         pause_max_ns: None,
         pause_p99_ns: None,
         minor_faults: None,
-        params: String::new(),
+        params: trace_params("", cell),
     };
     RunReport { record, collections_by_gen: Vec::new(), phases: Vec::new(), anon_huge_bytes: None }
 }
@@ -797,6 +879,7 @@ mod tests {
             size: 100,
             threads: 1,
             threaded: false,
+            trace: None,
         }
     }
 
@@ -898,6 +981,70 @@ mod tests {
         let command =
             heaplab_command(Path::new("/bin/heaplab"), &cell("a+b", "churn"), 9, Path::new("/tmp/s.csv"));
         assert!(!command.get_args().any(|arg| arg == "--threads"));
+    }
+
+    #[test]
+    fn a_trace_cell_runs_trace_replay_and_files_its_row_under_the_program() {
+        let dir = tempfile::tempdir().unwrap();
+        let trace = dir.path().join("json_loads.trace");
+        std::fs::write(&trace, b"").unwrap();
+        std::fs::write(
+            dir.path().join(crate::pyperf::MANIFEST),
+            r#"{"pyperformance":"1.14.0","pyperf":"2.10.0","python":"3.11.7","python_executable":"python3",
+               "preload_alloc":"jemalloc","pythonmalloc":"malloc","not_traced":[],
+               "benchmarks":[{"benchmark":"json_loads","file":"json_loads.trace","args":[],"loops":128,
+               "calibrated":true,"calls":1,"requested_bytes":1,"peak_live_bytes":1,"file_bytes":1,
+               "capture_s":0.1,"other_processes":2}]}"#,
+        )
+        .unwrap();
+        let mut traced = cell("pymalloc", &plan::trace_workload("json_loads"));
+        traced.size = 1;
+        traced.trace = Some(trace.clone());
+        let command = heaplab_command(Path::new("/bin/heaplab"), &traced, 9, Path::new("/tmp/s.csv"));
+        let args: Vec<String> = command.get_args().map(|arg| arg.to_string_lossy().into_owned()).collect();
+        assert_eq!(args[..6], ["run", "--strategy", "pymalloc", "--workload", "trace-replay", "--trace"]);
+        assert_eq!(args[6], trace.display().to_string());
+
+        let run = Run { cell: traced.clone(), rep: 1 };
+        let mut printed =
+            failed_report(&Run { cell: cell("pymalloc", "trace-replay"), rep: 0 }, 42, Status::Ok);
+        printed.record.size = 1;
+        printed.record.params = format!("trace={}", trace.display());
+        let (report, _) = record_of(&run, 42, Status::Ok, Some(printed), "ok");
+        assert_eq!(report.record.status, Status::Ok);
+        assert_eq!(report.record.workload, "trace-replay-json_loads");
+        let params = &report.record.params;
+        assert_eq!(heaplab_core::record::param(params, "program"), Some("json_loads"));
+        assert_eq!(heaplab_core::record::param(params, "pyperformance"), Some("1.14.0"));
+        assert_eq!(heaplab_core::record::param(params, "loops"), Some("128"));
+        assert!(heaplab_core::record::param(params, "trace").is_some());
+
+        // A failed run of the cell is filed under the program too.
+        let (failed, _) = record_of(&run, 42, Status::Crashed, None, "killed");
+        assert_eq!(failed.record.workload, "trace-replay-json_loads");
+        assert_eq!(heaplab_core::record::param(&failed.record.params, "program"), Some("json_loads"));
+    }
+
+    #[test]
+    fn traces_are_found_in_directories_and_named_by_their_stem() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["raytrace.trace", "json_loads.trace", "manifest.json", "notes.txt"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let inputs = trace_inputs(Path::new("/"), &[dir.path().to_owned()]).unwrap();
+        let programs: Vec<&str> = inputs.iter().map(|input| input.program.as_str()).collect();
+        assert_eq!(programs, ["json_loads", "raytrace"]);
+        let error = trace_inputs(Path::new("/"), &[dir.path().to_owned(), dir.path().join("raytrace.trace")])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("two traces of the program \"raytrace\""), "{error}");
+        let empty = tempfile::tempdir().unwrap();
+        let error = trace_inputs(Path::new("/"), &[empty.path().to_owned()]).unwrap_err().to_string();
+        assert!(error.contains("no *.trace file"), "{error}");
+        assert!(trace_inputs(Path::new("/"), &[dir.path().join("missing")]).is_err());
+        std::fs::write(dir.path().join("my script: v2.trace"), b"").unwrap();
+        let named = trace_inputs(Path::new("/"), &[dir.path().join("my script: v2.trace")]).unwrap();
+        assert_eq!(named[0].program, "my_script__v2");
     }
 
     #[test]

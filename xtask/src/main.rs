@@ -1,4 +1,4 @@
-//! `cargo xtask`: heaplab's sweep, report, comparison and calibration.
+//! `cargo xtask`: heaplab's sweep, report, comparison and calibration, and real programs' traces.
 //!
 //! One module per subcommand. Paths start from [`project_root`].
 
@@ -7,6 +7,7 @@ mod calibrate;
 mod compare;
 mod layout;
 mod publish;
+mod pyperf;
 mod report;
 mod trace;
 
@@ -35,6 +36,8 @@ enum Cmd {
     Publish(publish::PublishCmd),
     /// Records every allocation call of a command through the preload library: `trace -o FILE -- COMMAND ARGS...`.
     Trace(trace::TraceCmd),
+    /// Traces pyperformance's stdlib-only benchmarks (a pinned virtual environment of its own) for `bench --traces`.
+    Pyperf(pyperf::PyperfCmd),
 }
 
 fn main() {
@@ -46,6 +49,7 @@ fn main() {
         Cmd::Calibrate(cmd) => cmd.run(),
         Cmd::Publish(cmd) => cmd.run(),
         Cmd::Trace(cmd) => cmd.run(),
+        Cmd::Pyperf(cmd) => cmd.run(),
     };
     match result {
         Ok(code) => std::process::exit(code),

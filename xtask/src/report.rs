@@ -5,7 +5,8 @@
 //! `load`, `analysis`, `stats`, `findings`) are kept apart from rendering
 //! (`figures` and `plots` for the charts, `sections` and `document` for
 //! `REPORT.md` and `index.html`). `comparisons` and `large_data` hold the
-//! analysis behind the findings that also have tables.
+//! analysis behind the findings that also have tables; `traced` the section
+//! of the traced programs' replays.
 
 pub(crate) mod analysis;
 mod answers;
@@ -21,6 +22,7 @@ mod reality;
 mod sections;
 pub(crate) mod series;
 pub(crate) mod stats;
+mod traced;
 mod versions;
 
 use std::collections::HashSet;

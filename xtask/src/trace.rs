@@ -42,50 +42,14 @@ impl TraceCmd {
         if let Some(dir) = out.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        for stale in std::iter::once(out.clone()).chain(pid_files(&out)?) {
-            if stale.exists() {
-                std::fs::remove_file(&stale)
-                    .with_context(|| format!("removing the old trace {}", stale.display()))?;
-            }
-        }
-
         let mut command = Command::new(&self.command[0]);
-        command
-            .args(&self.command[1..])
-            .env("LD_PRELOAD", &library)
-            .env("HEAPLAB_PRELOAD_ALLOC", &self.alloc)
-            .env("HEAPLAB_TRACE", &out);
-        if std::env::var_os("PYTHONMALLOC").is_none() {
-            command.env("PYTHONMALLOC", "malloc");
+        command.args(&self.command[1..]);
+        let captured = capture(&library, &self.alloc, &out, command)?;
+        println!("{}: {}", out.display(), captured.summary);
+        for other in &captured.others {
+            println!("{other}");
         }
-        let mut child = command.spawn().with_context(|| format!("starting {}", self.command[0]))?;
-        let pid = child.id();
-        let status = child.wait().with_context(|| format!("waiting for {}", self.command[0]))?;
-
-        let own = pid_file(&out, pid);
-        if !own.exists() {
-            bail!(
-                "{} left no trace ({}): is it dynamically linked, and did it allocate? ({status})",
-                self.command[0],
-                own.display()
-            );
-        }
-        std::fs::rename(&own, &out)
-            .with_context(|| format!("renaming {} to {}", own.display(), out.display()))?;
-        let trace = trace::read_file(&out)?;
-        println!("{}: {}", out.display(), trace.summary());
-        for other in pid_files(&out)? {
-            match trace::read_file(&other) {
-                Ok(child) => println!(
-                    "{} (pid {}, parent {}): {}",
-                    other.display(),
-                    child.pid,
-                    child.parent_pid,
-                    child.summary()
-                ),
-                Err(error) => println!("{}: unreadable: {error}", other.display()),
-            }
-        }
+        let status = captured.status;
         if !status.success() {
             eprintln!("note: {} exited with {status}; its trace is kept", self.command[0]);
             return Ok(1);
@@ -94,8 +58,72 @@ impl TraceCmd {
     }
 }
 
+/// What [`capture`] recorded.
+pub struct Captured {
+    /// How the command ended.
+    pub status: std::process::ExitStatus,
+    /// The command's own trace, read back and summarised.
+    pub summary: trace::Summary,
+    /// One line for each other process's trace left beside it (`FILE.<pid>`).
+    pub others: Vec<String>,
+    /// The other processes' traces, their paths.
+    pub other_files: Vec<PathBuf>,
+    /// Calls recorded in the other processes' traces that read back.
+    pub other_calls: u64,
+    /// Wall time of the command.
+    pub elapsed: std::time::Duration,
+}
+
+/// Runs `command` under the preload `library` (allocator `alloc`) with its
+/// trace going to `out`, which must be absolute: sets `LD_PRELOAD`,
+/// `HEAPLAB_PRELOAD_ALLOC`, `HEAPLAB_TRACE` and, unless the environment sets
+/// it, `PYTHONMALLOC=malloc`; renames the command's own `out.<pid>` to `out`
+/// and reads it back (a trace that does not read back is an error).
+pub fn capture(library: &Path, alloc: &str, out: &Path, mut command: Command) -> anyhow::Result<Captured> {
+    let program = command.get_program().to_string_lossy().into_owned();
+    for stale in std::iter::once(out.to_owned()).chain(pid_files(out)?) {
+        if stale.exists() {
+            std::fs::remove_file(&stale)
+                .with_context(|| format!("removing the old trace {}", stale.display()))?;
+        }
+    }
+    command.env("LD_PRELOAD", library).env("HEAPLAB_PRELOAD_ALLOC", alloc).env("HEAPLAB_TRACE", out);
+    if std::env::var_os("PYTHONMALLOC").is_none() {
+        command.env("PYTHONMALLOC", "malloc");
+    }
+    let started = std::time::Instant::now();
+    let mut child = command.spawn().with_context(|| format!("starting {program}"))?;
+    let pid = child.id();
+    let status = child.wait().with_context(|| format!("waiting for {program}"))?;
+    let elapsed = started.elapsed();
+
+    let own = pid_file(out, pid);
+    if !own.exists() {
+        bail!(
+            "{program} left no trace ({}): is it dynamically linked, and did it allocate? ({status})",
+            own.display()
+        );
+    }
+    std::fs::rename(&own, out).with_context(|| format!("renaming {} to {}", own.display(), out.display()))?;
+    let summary = trace::read_file(out)?.summary();
+    let other_files = pid_files(out)?;
+    let mut other_calls = 0;
+    let others = other_files
+        .iter()
+        .map(|other| match trace::read_file(other) {
+            Ok(child) => {
+                let summary = child.summary();
+                other_calls += summary.calls;
+                format!("{} (pid {}, parent {}): {summary}", other.display(), child.pid, child.parent_pid)
+            }
+            Err(error) => format!("{}: unreadable: {error}", other.display()),
+        })
+        .collect();
+    Ok(Captured { status, summary, others, other_files, other_calls, elapsed })
+}
+
 /// Builds the preload library in release; its path.
-fn build_library(root: &Path) -> anyhow::Result<PathBuf> {
+pub fn build_library(root: &Path) -> anyhow::Result<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("building heaplab-preload (release)...");
     let status = Command::new(&cargo)
@@ -125,7 +153,7 @@ fn pid_file(out: &Path, pid: u32) -> PathBuf {
 }
 
 /// The `FILE.<digits>` files beside FILE, sorted.
-fn pid_files(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub fn pid_files(out: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let dir = out.parent().unwrap_or(Path::new("."));
     let Some(base) = out.file_name().and_then(|name| name.to_str()) else {
         bail!("{} is not a UTF-8 file name", out.display());

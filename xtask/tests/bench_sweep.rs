@@ -244,3 +244,80 @@ fn a_corrupt_runs_csv_stops_a_resume_and_names_the_line() {
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains(&format!("{}:10:", path.display())), "{}", stderr(&output));
 }
+
+/// Writes a small trace of `n` allocations, every other one freed, into `path`.
+fn write_trace(path: &Path, n: u64, size_step: u64) {
+    use heaplab_core::trace::{Op, Writer};
+    let mut writer = Writer::new(1, 0);
+    let mut live = Vec::new();
+    for i in 0..n {
+        live.push(writer.alloc(Op::Malloc, 0, 16 + (i * size_step) % 600, 0));
+        if i % 2 == 1 {
+            let id = live.swap_remove(live.len() / 2);
+            writer.free(0, id);
+        }
+    }
+    std::fs::write(path, writer.finish()).unwrap();
+}
+
+#[test]
+fn traces_join_the_sweep_as_one_workload_per_program_on_every_allocator() {
+    let traces = tempfile::tempdir().unwrap();
+    write_trace(&traces.path().join("small.trace"), 2_000, 8);
+    write_trace(&traces.path().join("other.trace"), 3_000, 24);
+    let out = tempfile::tempdir().unwrap();
+    let output = bench(
+        out.path(),
+        &[
+            "--traces",
+            traces.path().to_str().unwrap(),
+            "--workload",
+            "trace-replay-*",
+            "--strategy",
+            "pymalloc,system",
+            "--repeat",
+            "2",
+        ],
+        None,
+    );
+    assert!(output.status.success(), "{}", stderr(&output));
+    let records = records(out.path());
+    let cells: BTreeSet<(String, String)> =
+        records.iter().map(|r| (r.workload.clone(), r.strategy.clone())).collect();
+    let expected: BTreeSet<(String, String)> = ["trace-replay-other", "trace-replay-small"]
+        .iter()
+        .flat_map(|w| ["pymalloc", "system"].map(|s| (w.to_string(), s.to_string())))
+        .collect();
+    assert_eq!(cells, expected);
+    assert_eq!(records.len(), 8, "2 programs x 2 allocators x 2 repetitions");
+    for record in &records {
+        assert_eq!(record.status, Status::Ok);
+        let program = record.workload.strip_prefix("trace-replay-").unwrap();
+        assert_eq!(heaplab_core::record::param(&record.params, "program"), Some(program));
+        assert!(heaplab_core::record::param(&record.params, "trace").is_some_and(|t| t.ends_with(".trace")));
+    }
+    let checksums = |workload: &str| -> BTreeSet<Option<String>> {
+        records.iter().filter(|r| r.workload == workload).map(|r| r.checksum.clone()).collect()
+    };
+    assert_eq!(checksums("trace-replay-small").len(), 1, "every allocator replays the same calls");
+    assert_ne!(checksums("trace-replay-small"), checksums("trace-replay-other"));
+
+    let report = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("report")
+        .arg(out.path())
+        .output()
+        .expect("running xtask report");
+    assert!(report.status.success(), "{}", stderr(&report));
+    let text = std::fs::read_to_string(out.path().join("REPORT.md")).unwrap();
+    assert!(text.contains("## Traced programs"), "the report has the section");
+    assert!(text.contains("### `small`") && text.contains("### `other`"), "one table per program");
+    assert!(text.contains("arenas of"), "pymalloc's arenas at exit");
+}
+
+#[test]
+fn without_traces_the_sweep_plans_no_replay() {
+    let out = tempfile::tempdir().unwrap();
+    let output = bench(out.path(), &["--workload", "trace-replay", "--strategy", "pymalloc"], None);
+    assert!(!output.status.success(), "trace-replay without a trace plans nothing");
+    assert!(stderr(&output).contains("plans no run"), "{}", stderr(&output));
+}

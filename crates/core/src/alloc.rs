@@ -337,12 +337,14 @@ impl<'a> BlockAllocator<'a> {
     }
 
     /// Allocates a block of `size` bytes (0 allowed: see "Zero-size requests" on [`Allocator`]).
+    #[inline]
     pub fn alloc_block(&self, size: usize) -> Result<Block<'a>, OutOfMemory> {
         let ptr = self.alloc.borrow_mut().allocate(size).ok_or(OutOfMemory(size))?;
         Ok(Block { ptr, size, owner: self.id, _allocator: PhantomData })
     }
 
     /// Frees a block made by this handle; panics, freeing nothing, for any other block.
+    #[inline]
     pub fn free_block(&self, block: Block<'a>) {
         assert_eq!(block.owner, self.id, "block freed into another allocator");
         // SAFETY: the block came from this handle's allocator (checked above) with this size,
@@ -352,6 +354,7 @@ impl<'a> BlockAllocator<'a> {
 
     /// Resizes a block made by this handle, keeping its first `min(old, new)` bytes; panics
     /// for a block of another handle. On failure the old block is leaked (never freed twice).
+    #[inline]
     pub fn realloc_block(&self, block: Block<'a>, new_size: usize) -> Result<Block<'a>, OutOfMemory> {
         assert_eq!(block.owner, self.id, "block resized in another allocator");
         // SAFETY: as in `free_block`; on failure the old block is untouched and its handle is

@@ -26,13 +26,26 @@ fn set_errno(value: c_int) {
     unsafe { *libc::__errno_location() = value };
 }
 
+// The untraced path of each hook is a check of the state and a tail call into the
+// allocator; the traced path is a function of its own, so that the untraced one saves no
+// registers and sets up no frame.
+
 /// `malloc`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn malloc(size: size_t) -> *mut c_void {
     let state = state();
+    if state & TRACING == 0 {
+        // SAFETY: malloc has no preconditions.
+        return unsafe { alloc::malloc(backend_of(state), size) };
+    }
+    malloc_traced(state, size)
+}
+
+#[inline(never)]
+fn malloc_traced(state: u8, size: size_t) -> *mut c_void {
     // SAFETY: malloc has no preconditions.
     let ptr = unsafe { alloc::malloc(backend_of(state), size) };
-    if state & TRACING != 0 && !ptr.is_null() {
+    if !ptr.is_null() {
         tracer::on_alloc(Op::Malloc, ptr, size as u64, 0);
     }
     ptr
@@ -45,10 +58,20 @@ pub unsafe extern "C" fn free(ptr: *mut c_void) {
         return;
     }
     let state = state();
-    if state & TRACING != 0 {
-        // Before the block is freed, so that no other thread can be given the address first.
-        tracer::on_free(ptr);
+    if state & TRACING == 0 {
+        // SAFETY: ptr is a live block of this library (the caller's contract), hence of this backend.
+        return unsafe { alloc::free(backend_of(state), ptr) };
     }
+    // SAFETY: as above.
+    unsafe { free_traced(state, ptr) }
+}
+
+/// # Safety
+/// `ptr` is a live block of this library.
+#[inline(never)]
+unsafe fn free_traced(state: u8, ptr: *mut c_void) {
+    // Before the block is freed, so that no other thread can be given the address first.
+    tracer::on_free(ptr);
     // SAFETY: ptr is a live block of this library (the caller's contract), hence of this backend.
     unsafe { alloc::free(backend_of(state), ptr) }
 }
@@ -57,9 +80,18 @@ pub unsafe extern "C" fn free(ptr: *mut c_void) {
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn calloc(n: size_t, size: size_t) -> *mut c_void {
     let state = state();
+    if state & TRACING == 0 {
+        // SAFETY: calloc has no preconditions; the allocator checks n * size for overflow.
+        return unsafe { alloc::calloc(backend_of(state), n, size) };
+    }
+    calloc_traced(state, n, size)
+}
+
+#[inline(never)]
+fn calloc_traced(state: u8, n: size_t, size: size_t) -> *mut c_void {
     // SAFETY: calloc has no preconditions; the allocator checks n * size for overflow.
     let ptr = unsafe { alloc::calloc(backend_of(state), n, size) };
-    if state & TRACING != 0 && !ptr.is_null() {
+    if !ptr.is_null() {
         tracer::on_alloc(Op::Calloc, ptr, n as u64 * size as u64, 0);
     }
     ptr

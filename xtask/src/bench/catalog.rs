@@ -150,7 +150,8 @@ pub(crate) mod tests {
             {"name":"binary-trees","family":"object","summary":"GCBench","size_meaning":"tree depth","quick_sizes":[4,6],"default_sizes":[14,16],"threaded":false,"runs_on":"heap"},
             {"name":"boxed-sum","family":"numeric","summary":"boxed floats","size_meaning":"floats","quick_sizes":[1000],"default_sizes":[1000000],"threaded":false,"runs_on":"heap"},
             {"name":"array-sum","family":"numeric","summary":"contiguous floats","size_meaning":"floats","quick_sizes":[1000],"default_sizes":[1000000],"threaded":false,"runs_on":"heap"},
-            {"name":"larson","family":"allocator","summary":"threads exchange blocks","size_meaning":"blocks","quick_sizes":[100],"default_sizes":[10000],"threaded":true,"runs_on":"allocator"}
+            {"name":"larson","family":"allocator","summary":"threads exchange blocks","size_meaning":"blocks","quick_sizes":[100],"default_sizes":[10000],"threaded":true,"runs_on":"allocator"},
+            {"name":"trace-replay","family":"allocator","summary":"a trace replayed","size_meaning":"replays","quick_sizes":[],"default_sizes":[],"threaded":false,"runs_on":"allocator"}
         ]
     }"#;
 
@@ -162,7 +163,7 @@ pub(crate) mod tests {
     fn parses_the_contract_shape() {
         let catalog = sample();
         assert_eq!(catalog.strategies.len(), 7);
-        assert_eq!(catalog.workloads.len(), 4);
+        assert_eq!(catalog.workloads.len(), 5);
         let cpython = catalog.strategy("cpython").unwrap();
         assert_eq!(cpython.kind, StrategyKind::Allocator);
         assert!(!cpython.available);

@@ -158,6 +158,7 @@ mod tests {
             size,
             threads: 1,
             threaded: false,
+            trace: None,
         }
     }
 

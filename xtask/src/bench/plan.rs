@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use anyhow::{Context, bail};
@@ -33,9 +34,43 @@ pub struct Cell {
     pub threads: u32,
     /// Whether the workload takes a thread count at all.
     pub threaded: bool,
+    /// The trace a `trace-replay-<program>` cell replays.
+    pub trace: Option<PathBuf>,
+}
+
+/// The workload that replays traces.
+pub const TRACE_REPLAY: &str = "trace-replay";
+
+/// The workload name a sweep gives the replay of one traced program: `trace-replay-<program>`.
+///
+/// Every row of `runs.csv` says what ran: the replays of two programs are two
+/// workloads to the report, the checksum check and `--resume`, as
+/// `bulk-load` and `bulk-load-gc-off` are. The child itself runs
+/// `heaplab run --workload trace-replay --trace FILE`.
+pub fn trace_workload(program: &str) -> String {
+    format!("{TRACE_REPLAY}-{program}")
+}
+
+/// The program of a `trace-replay-<program>` workload name.
+pub fn trace_program(workload: &str) -> Option<&str> {
+    workload.strip_prefix(TRACE_REPLAY)?.strip_prefix('-').filter(|program| !program.is_empty())
+}
+
+/// A traced program the sweep replays: its name (the trace file's stem) and the file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceInput {
+    /// The program's name.
+    pub program: String,
+    /// The trace file.
+    pub path: PathBuf,
 }
 
 impl Cell {
+    /// The workload `heaplab run` is given: `trace-replay` for a trace cell, else the cell's own.
+    pub fn heaplab_workload(&self) -> &str {
+        if self.trace.is_some() { TRACE_REPLAY } else { &self.workload }
+    }
+
     /// The name of this cell's files: `series/<id>.csv`, `failures/<id>-rep<k>.stderr`.
     pub fn id(&self) -> String {
         cell_id(&self.strategy, &self.workload, self.size, self.threads)
@@ -68,6 +103,9 @@ pub struct Selection {
     pub quick: bool,
     /// Cores of this machine: default threads are `1..=cores`.
     pub cores: u32,
+    /// Traced programs: each adds a `trace-replay-<program>` workload on every allocator strategy
+    /// (size 1 unless `sizes` is given).
+    pub traces: Vec<TraceInput>,
 }
 
 /// The cells of a sweep, and the selected strategies that cannot run here.
@@ -107,9 +145,13 @@ pub fn select<'a>(names: &[&'a str], globs: &[String], what: &str) -> anyhow::Re
 }
 
 /// Plans the cells of a sweep over `catalog`.
+///
+/// With traces, `trace-replay` stands in the workload list as one
+/// `trace-replay-<program>` workload per trace, in the traces' order (a
+/// `--workload trace-replay` glob selects them all); without, it plans
+/// nothing unless sizes are given, as its size lists are empty.
 pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
     let strategy_names: Vec<&str> = catalog.strategies.iter().map(|s| s.name.as_str()).collect();
-    let workload_names: Vec<&str> = catalog.workloads.iter().map(|w| w.name.as_str()).collect();
     let mut chosen_strategies = select(&strategy_names, &selection.strategy_globs, "strategy")?;
     if selection.quick && selection.strategy_globs.is_empty() {
         // The smoke sweep runs today's default release; the other CPython versions
@@ -121,7 +163,35 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
         // glob names any other strategy.
         chosen_strategies.retain(|name| catalog.strategy(name).is_none_or(|s| s.default_sweep));
     }
-    let chosen_workloads = select(&workload_names, &selection.workload_globs, "workload")?;
+
+    // The workloads as the sweep names them: each trace replaces the plain trace-replay.
+    let trace_info = catalog.workloads.iter().find(|w| w.name == TRACE_REPLAY);
+    if !selection.traces.is_empty() && trace_info.is_none() {
+        bail!("this heaplab has no {TRACE_REPLAY} workload to replay traces with");
+    }
+    let mut planned: Vec<(String, &WorkloadInfo, Option<&TraceInput>)> = Vec::new();
+    for workload in &catalog.workloads {
+        if workload.name == TRACE_REPLAY && !selection.traces.is_empty() {
+            for trace in &selection.traces {
+                planned.push((trace_workload(&trace.program), workload, Some(trace)));
+            }
+        } else {
+            planned.push((workload.name.clone(), workload, None));
+        }
+    }
+    let workload_names: Vec<&str> = planned.iter().map(|(name, _, _)| name.as_str()).collect();
+    let workload_globs: Vec<String> = selection
+        .workload_globs
+        .iter()
+        .map(|glob| {
+            if glob == TRACE_REPLAY && !selection.traces.is_empty() {
+                format!("{TRACE_REPLAY}-*")
+            } else {
+                glob.clone()
+            }
+        })
+        .collect();
+    let chosen_workloads = select(&workload_names, &workload_globs, "workload")?;
 
     let strategies: Vec<&StrategyInfo> =
         chosen_strategies.iter().filter_map(|name| catalog.strategy(name)).collect();
@@ -135,20 +205,27 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
         .collect();
 
     let mut cells = Vec::new();
-    for workload in catalog.workloads.iter().filter(|w| chosen_workloads.contains(&w.name.as_str())) {
+    for (name, workload, trace) in
+        planned.iter().filter(|(name, _, _)| chosen_workloads.contains(&name.as_str()))
+    {
         let runnable: Vec<&&StrategyInfo> =
             strategies.iter().filter(|s| s.available && workload.runs_on_kind(s.kind)).collect();
-        for size in sizes_of(workload, selection) {
+        let sizes = match (&selection.sizes, trace) {
+            (None, Some(_)) => vec![1],
+            _ => sizes_of(workload, selection),
+        };
+        for size in sizes {
             for threads in threads_of(workload, selection) {
                 for strategy in &runnable {
                     cells.push(Cell {
                         strategy: strategy.name.clone(),
                         collector: strategy.collector.clone(),
                         allocator: strategy.allocator.clone(),
-                        workload: workload.name.clone(),
+                        workload: name.clone(),
                         size,
                         threads,
                         threaded: workload.threaded,
+                        trace: trace.map(|trace| trace.path.clone()),
                     });
                 }
             }
@@ -471,6 +548,72 @@ mod tests {
         assert!(plan(&sample(), &selection).is_err());
     }
 
+    fn traces(programs: &[&str]) -> Vec<TraceInput> {
+        programs
+            .iter()
+            .map(|program| TraceInput {
+                program: (*program).to_owned(),
+                path: PathBuf::from(format!("/t/{program}.trace")),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn traces_add_a_replay_of_each_program_on_every_allocator() {
+        let selection = Selection {
+            quick: true,
+            cores: 2,
+            traces: traces(&["json_loads", "raytrace"]),
+            ..Selection::default()
+        };
+        let planned = plan(&sample(), &selection).unwrap();
+        let trace_cells: Vec<&Cell> = planned.cells.iter().filter(|cell| cell.trace.is_some()).collect();
+        assert_eq!(
+            names(&trace_cells.iter().map(|cell| (*cell).clone()).collect::<Vec<_>>()),
+            [
+                "pymalloc/trace-replay-json_loads/1/1",
+                "mimalloc/trace-replay-json_loads/1/1",
+                "pymalloc/trace-replay-raytrace/1/1",
+                "mimalloc/trace-replay-raytrace/1/1",
+            ]
+        );
+        assert_eq!(trace_cells[2].trace.as_deref(), Some(std::path::Path::new("/t/raytrace.trace")));
+        assert_eq!(trace_cells[0].heaplab_workload(), "trace-replay");
+        assert_eq!(trace_cells[0].id(), "trace-replay-json_loads__pymalloc__1__t1");
+        // The rest of the quick sweep is what it was without traces.
+        let without = plan(&sample(), &Selection { quick: true, cores: 2, ..Selection::default() }).unwrap();
+        assert_eq!(planned.cells.len(), without.cells.len() + 4);
+        assert!(without.cells.iter().all(|cell| cell.trace.is_none() && cell.workload != "trace-replay"));
+    }
+
+    #[test]
+    fn trace_cells_are_selected_by_program_and_take_the_sizes_given() {
+        let selection = Selection {
+            workload_globs: globs(&["trace-replay-ray*"]),
+            strategy_globs: globs(&["pymalloc"]),
+            sizes: Some(vec![2]),
+            traces: traces(&["json_loads", "raytrace"]),
+            ..Selection::default()
+        };
+        assert_eq!(
+            names(&plan(&sample(), &selection).unwrap().cells),
+            ["pymalloc/trace-replay-raytrace/2/1"]
+        );
+        let selection = Selection {
+            workload_globs: globs(&["trace-replay"]),
+            strategy_globs: globs(&["mimalloc"]),
+            traces: traces(&["json_loads", "raytrace"]),
+            ..Selection::default()
+        };
+        assert_eq!(
+            names(&plan(&sample(), &selection).unwrap().cells),
+            ["mimalloc/trace-replay-json_loads/1/1", "mimalloc/trace-replay-raytrace/1/1"]
+        );
+        assert_eq!(trace_program("trace-replay-json_loads"), Some("json_loads"));
+        assert_eq!(trace_program("trace-replay"), None);
+        assert_eq!(trace_program("churn"), None);
+    }
+
     fn check_shard(text: &str, expected: Option<(usize, usize)>) {
         let parsed = text.parse::<Shard>().ok().map(|shard| (shard.index, shard.count));
         assert_eq!(parsed, expected, "parsing {text:?}");
@@ -500,6 +643,7 @@ mod tests {
                 size: index as u64,
                 threads: 1,
                 threaded: false,
+                trace: None,
             })
             .collect()
     }
