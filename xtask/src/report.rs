@@ -19,6 +19,7 @@ mod large_data;
 pub(crate) mod load;
 mod plots;
 mod reality;
+mod rows;
 mod sections;
 pub(crate) mod series;
 pub(crate) mod stats;

@@ -62,6 +62,7 @@ pub fn build_document(
     evidence_section(&mut document, &answers, plots);
     large_data(&mut document, results, cells, plots);
     super::traced::section(&mut document, results);
+    super::rows::section(&mut document, cells);
     super::reality::section(&mut document, cells);
     ratio_tables(&mut document, cells);
     super::versions::section(&mut document, cells);
