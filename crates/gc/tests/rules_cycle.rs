@@ -328,7 +328,7 @@ fn config(thresholds: Vec<u32>, interpreter_objects: u64, release: &str) -> GcCo
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
 
     #[test]
     fn the_cycle_detector_follows_cpython_s_rules(
@@ -349,7 +349,7 @@ proptest! {
 fn long_programs_follow_cpython_s_rules() {
     let pattern =
         [Op::Kept, Op::Garbage, Op::Dropped, Op::Kept, Op::ScalarTuple, Op::Garbage, Op::AtomicDict];
-    let ops: Vec<Op> = (0..6_000).map(|i| pattern[i * 7 % 11 % pattern.len()].clone()).collect();
+    let ops: Vec<Op> = (0..4_000).map(|i| pattern[i * 7 % 11 % pattern.len()].clone()).collect();
     for (thresholds, interpreter_objects) in [
         (vec![700, 10, 10], 11_000),
         (vec![3, 2, 2], 0),
