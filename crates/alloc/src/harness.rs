@@ -366,6 +366,7 @@ proptest! {
     /// at the end); the sequence fills several
     /// arenas and drains them.
     #[test]
+    #[cfg_attr(miri, ignore = "16,000 checked operations over several arenas: hours under Miri; the turnover test below runs there")]
     fn pymalloc_keeps_its_invariants_through_long_fill_and_drain_runs(
         geometry in prop_oneof![Just(Geometry::Py310), Just(Geometry::Py39)],
         ops in fill_then_drain(6_000..8_000, 4_000..8_000),
