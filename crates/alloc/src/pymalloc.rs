@@ -762,9 +762,13 @@ impl Pymalloc {
             // A large block becoming small moves into a pool, so that its size keeps saying
             // where it lives.
             let moved = self.pymalloc_alloc(new_size)?;
-            // SAFETY: both live and distinct; the new one holds `new_size < old_size` bytes.
+            // Only `min(old, new)` bytes: a large block is not always the bigger one. A
+            // zero-size block is "large" (it went to libc, as CPython sends it there, and holds
+            // 16 bytes), and copying `new_size` bytes out of it read past its end
+            // (AddressSanitizer: heap-buffer-overflow in the harness's realloc from 0 to 61).
+            // SAFETY: both live and distinct, each at least `min(old_size, new_size)` bytes long.
             unsafe {
-                ptr::copy_nonoverlapping(block.as_ptr(), moved.as_ptr(), new_size);
+                ptr::copy_nonoverlapping(block.as_ptr(), moved.as_ptr(), old_size.min(new_size));
                 self.free_large(block, old_size);
             }
             return Some(moved);

@@ -731,6 +731,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "150,000 objects: hours under Miri; the sized-down tests run there")]
     fn an_increment_is_bounded_by_work_to_do_plus_one_region() {
         let mut heap = heap(&[100, 10, 0]);
         // Many small regions in the old space: 20,000 garbage pairs, each a region of two
@@ -764,19 +765,30 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "200,000 objects: hours under Miri; the sized-down run is below")]
     fn increments_alone_free_garbage_cycles_in_the_old_space() {
+        increments_alone_free_old_cycles(5_000, 200_000);
+    }
+
+    /// The same at a size Miri finishes (run natively too, so that the size is known to do it).
+    #[test]
+    fn increments_alone_free_garbage_cycles_in_the_old_space_small() {
+        increments_alone_free_old_cycles(100, 6_000);
+    }
+
+    fn increments_alone_free_old_cycles(pairs: usize, churned: usize) {
         let mut heap = heap(&[100, 10, 0]);
         let holder = heap.list(0);
-        held_pairs(&mut heap, holder, 5_000);
+        held_pairs(&mut heap, holder, pairs);
         // Drive the pairs into the old space.
-        churn(&mut heap, 5_000);
+        churn(&mut heap, pairs.max(1_000));
         let old = list_len(heap.policy().head(HEAD_OLD[0])) + list_len(heap.policy().head(HEAD_OLD[1]));
-        assert!(old >= 10_000, "the pairs are old: {old} old objects");
-        // Drop the holder: 5,000 garbage cycles in the old space.
+        assert!(old >= 2 * pairs as u64, "the pairs are old: {old} old objects");
+        // Drop the holder: garbage cycles in the old space.
         heap.release(holder);
-        assert_eq!(heap.stats().live_objects, 10_000);
+        assert_eq!(heap.stats().live_objects, 2 * pairs as u64);
         let full = heap.stats().collections_by_gen[2];
-        churn(&mut heap, 200_000);
+        churn(&mut heap, churned);
         assert_eq!(heap.stats().collections_by_gen[2], full, "no gc.collect()");
         assert_eq!(heap.stats().live_objects, 0, "increments freed every old cycle");
         let log = &heap.policy().log;
@@ -785,7 +797,17 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "50,000 objects: too slow under Miri; the sized-down run is below")]
     fn the_roots_are_marked_and_not_collected() {
+        roots_are_marked(50_000);
+    }
+
+    #[test]
+    fn the_roots_are_marked_and_not_collected_small() {
+        roots_are_marked(12_000);
+    }
+
+    fn roots_are_marked(churned: usize) {
         let mut heap = heap(&[100, 10, 0]);
         // A held chain and a garbage ring, both old.
         let holder = heap.list(0);
@@ -797,7 +819,7 @@ mod tests {
         for node in ring {
             heap.release(node);
         }
-        churn(&mut heap, 50_000);
+        churn(&mut heap, churned);
         assert_eq!(heap.len(holder), 1_000);
         assert_eq!(heap.stats().live_objects, 1_001, "the ring is freed, the holder and its lists kept");
         heap.release(holder);
@@ -851,10 +873,20 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "110,000 objects: too slow under Miri; the sized-down run is below")]
     fn disabled_it_never_collects_and_frozen_objects_are_never_collected() {
+        disabled_and_frozen(10_000, 100_000, 10);
+    }
+
+    #[test]
+    fn disabled_it_never_collects_and_frozen_objects_are_never_collected_small() {
+        disabled_and_frozen(3_000, 12_000, 1);
+    }
+
+    fn disabled_and_frozen(disabled_churn: usize, churned: usize, min_increments: u64) {
         let mut heap = heap(&THRESHOLDS_314);
         heap.set_automatic(false);
-        churn(&mut heap, 10_000);
+        churn(&mut heap, disabled_churn);
         assert_eq!(heap.stats().collections(), 0, "disabled: no increments");
         heap.set_automatic(true);
         let (a, b) = (heap.instance(1), heap.instance(1));
@@ -865,8 +897,8 @@ mod tests {
         heap.release(b);
         churn(&mut heap, 1_999);
         assert_eq!(heap.stats().collections(), 0, "freeze restarted young.count: 2,000 allocations");
-        churn(&mut heap, 100_000);
-        assert!(heap.stats().collections_by_gen[1] > 10);
+        churn(&mut heap, churned);
+        assert!(heap.stats().collections_by_gen[1] > min_increments);
         heap.collect();
         assert_eq!(heap.stats().live_objects, 2, "a frozen cycle survives increments and gc.collect()");
         let (stats, _) = heap.finish();

@@ -288,6 +288,17 @@ pub(crate) fn put_ref(obj: Obj, index: usize, item: Option<Obj>) -> Option<Obj> 
     unsafe { obj_at(base.add(index).replace(raw)) }
 }
 
+/// Writes reference `index` of a list that has just grown to include it (`append`): the
+/// word is new, its memory uninitialised, so it is written and never read.
+#[inline]
+pub(crate) fn init_ref(obj: Obj, index: usize, item: Obj) {
+    let (base, len) = refs(obj);
+    assert!(index < len, "index {index} out of range for a {} of {len}", kind(obj).name());
+    // SAFETY: index < len, so the word lies inside the container's reference array (allocated
+    // for at least `len` words); writing needs no initialised old value.
+    unsafe { base.add(index).write(item.addr() as u64) }
+}
+
 /// Calls `f` on every reference a container holds, in the order CPython's
 /// `tp_traverse` visits them and its deallocator releases them: a tuple's or a
 /// list's items last first (`tupletraverse`, `tupledealloc`, `list_traverse`,

@@ -429,7 +429,8 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
             self.list_resize(list, len + 1);
         }
         layout::set_list_len(list, len + 1);
-        layout::put_ref(list, len, Some(item));
+        // The new slot's memory is uninitialised: written, not swapped (`put_ref` reads the old word).
+        layout::init_ref(list, len, item);
         self.policy.hold(&mut self.core, item);
     }
 
