@@ -82,20 +82,10 @@ const SAMPLE_PERIOD: Duration = Duration::from_millis(1);
 /// else `python3.Y` on the `PATH`; `Err` says where it looked, in one line.
 pub fn interpreter(version: &Version) -> Result<PathBuf, String> {
     let versions = heaplab_alloc::cpython::pyenv_root().join("versions");
-    let prefix = format!("{}.", version.name);
-    let mut installed: Vec<(u32, PathBuf)> = std::fs::read_dir(&versions)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let patch = name.strip_prefix(&prefix)?.parse::<u32>().ok()?;
-            let python = entry.path().join("bin/python3");
-            python.is_file().then_some((patch, python))
-        })
-        .collect();
-    installed.sort_unstable_by_key(|entry| std::cmp::Reverse(entry.0));
-    if let Some((_, python)) = installed.into_iter().next() {
+    let (installed, _) = heaplab_alloc::cpython::pyenv_installs(&versions, version.name);
+    let newest =
+        installed.iter().map(|(_, name)| versions.join(name).join("bin/python3")).find(|p| p.is_file());
+    if let Some(python) = newest {
         return Ok(python);
     }
     let command = format!("python{}", version.name);

@@ -296,6 +296,24 @@ pub fn pyenv_root() -> PathBuf {
     }
 }
 
+/// The directories of pyenv's `versions_dir` that hold a patch release of `version`
+/// (`3.9.18` for `"3.9"`), newest first, as (patch, name); and the names of the others.
+pub fn pyenv_installs(versions_dir: &Path, version: &str) -> (Vec<(u32, String)>, Vec<String>) {
+    let mut installed: Vec<(u32, String)> = Vec::new();
+    let mut others: Vec<String> = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(versions_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match name.strip_prefix(version).and_then(|rest| rest.strip_prefix('.')).map(str::parse::<u32>) {
+                Some(Ok(patch)) => installed.push((patch, name)),
+                _ => others.push(name),
+            }
+        }
+    }
+    installed.sort_unstable_by(|a, b| b.cmp(a));
+    (installed, others)
+}
+
 /// Finds the libpython of release `version` (`"3.9"`): the newest
 /// `$(pyenv root)/versions/<version>.<patch>/lib/libpython<version>.so*`, else the default
 /// libpython ([`resolve_libpython`]) when its file is `libpython<version>.so*`. `Err` says
@@ -314,18 +332,7 @@ fn resolve_version_in(
 ) -> Result<PathBuf, String> {
     parse_release(version)?;
     let soname = format!("libpython{version}.so");
-    let mut installed: Vec<(u32, String)> = Vec::new();
-    let mut others: Vec<String> = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(versions_dir) {
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            match name.strip_prefix(version).and_then(|rest| rest.strip_prefix('.')).map(str::parse::<u32>) {
-                Some(Ok(patch)) => installed.push((patch, name)),
-                _ => others.push(name),
-            }
-        }
-    }
-    installed.sort_unstable_by(|a, b| b.cmp(a));
+    let (installed, mut others) = pyenv_installs(versions_dir, version);
     for (_, name) in &installed {
         let libdir = versions_dir.join(name).join("lib");
         // `libpython3.9.so.1.0` and its link `libpython3.9.so` are the same file.

@@ -339,40 +339,15 @@ mod tests {
     use super::*;
     use crate::report::analysis::cells;
     use crate::report::document::Block;
-    use heaplab_core::{Record, Status};
+    use heaplab_core::Record;
 
     fn record(strategy: &str, workload: &str, rep: u32, wall_ns: u64, rss: u64, collections: u64) -> Record {
-        let (collector, allocator) = strategy.split_once('+').unwrap();
-        let collector = collector.split('@').next().unwrap();
-        Record {
-            strategy: strategy.to_owned(),
-            collector: collector.to_owned(),
-            allocator: allocator.to_owned(),
-            workload: workload.to_owned(),
-            size: 1000,
-            threads: 1,
-            seed: 42,
-            rep,
-            status: Status::Ok,
-            checksum: Some("00".into()),
-            wall_ns: Some(wall_ns),
-            user_ns: None,
-            sys_ns: None,
-            ops: Some(1000),
-            ops_per_s: None,
-            peak_rss_bytes: Some(rss),
-            end_rss_bytes: None,
-            peak_live_bytes: None,
-            end_live_bytes: None,
-            allocated_bytes: None,
-            leaked_bytes: None,
-            collections: Some(collections),
-            pause_total_ns: None,
-            pause_max_ns: None,
-            pause_p99_ns: None,
-            minor_faults: None,
-            params: String::new(),
-        }
+        let mut record = crate::report::analysis::tests::run(strategy, workload, 1000, wall_ns, rss);
+        // The collector without its release, as heaplab records it.
+        record.collector = record.collector.split('@').next().unwrap_or_default().to_owned();
+        record.rep = rep;
+        record.collections = Some(collections);
+        record
     }
 
     /// Three reps of each: the model says jemalloc is faster and bigger; the

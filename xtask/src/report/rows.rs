@@ -79,17 +79,11 @@ pub fn section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
 mod tests {
     use super::*;
     use crate::report::analysis::cells;
-    use heaplab_core::{Record, Status};
+    use heaplab_core::Record;
 
     fn record(workload: &str, live: u64, rss: u64) -> Record {
-        let mut record: Record = serde_json::from_value(serde_json::json!({
-            "strategy": "cycle+pymalloc", "collector": "cycle", "allocator": "pymalloc", "workload": workload,
-            "size": 1000, "threads": 1, "seed": 42, "rep": 0, "status": "ok", "params": ""
-        }))
-        .unwrap();
-        assert_eq!(record.status, Status::Ok);
+        let mut record = crate::report::analysis::tests::run("cycle+pymalloc", workload, 1000, 1, rss);
         record.peak_live_bytes = Some(live);
-        record.peak_rss_bytes = Some(rss);
         record
     }
 
