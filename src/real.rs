@@ -389,11 +389,10 @@ pub fn run(run: RealRun<'_>) -> Result<RunReport> {
 
     set(&mut params, "interpreter", &result.python.version);
     set(&mut params, "mapped", &watched.mapped.join("|"));
+    let end_rss_bytes = samples.last().map(|s| s.rss_bytes);
     if let Some(out) = run.series {
         let names: Vec<String> = result.phases.iter().map(|p| p.name.clone()).collect();
-        Series { samples: samples.clone(), events: Vec::new() }
-            .write_csv(out, &names)
-            .context("writing the series")?;
+        Series { samples, events: Vec::new() }.write_csv(out, &names).context("writing the series")?;
     }
     let wall_s = wall_ns as f64 / 1e9;
     let record = Record {
@@ -413,7 +412,7 @@ pub fn run(run: RealRun<'_>) -> Result<RunReport> {
         ops: Some(result.ops),
         ops_per_s: Some(if wall_s > 0.0 { result.ops as f64 / wall_s } else { 0.0 }),
         peak_rss_bytes: Some(after.max_rss_bytes),
-        end_rss_bytes: samples.last().map(|s| s.rss_bytes),
+        end_rss_bytes,
         peak_live_bytes: None,
         end_live_bytes: None,
         allocated_bytes: None,

@@ -64,15 +64,9 @@ fn param<'a>(record: &'a Value, key: &str) -> Option<&'a str> {
 
 /// Whether pyenv has a build of `release` (the interpreter `heaplab` picks first).
 fn pyenv_has(release: &str) -> bool {
-    let root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".pyenv")));
-    let prefix = format!("{release}.");
-    root.and_then(|root| std::fs::read_dir(root.join("versions")).ok()).is_some_and(|entries| {
-        entries.flatten().any(|e| {
-            e.file_name().to_string_lossy().starts_with(&prefix) && e.path().join("bin/python3").is_file()
-        })
-    })
+    let versions = heaplab_alloc::cpython::pyenv_root().join("versions");
+    let (installed, _) = heaplab_alloc::cpython::pyenv_installs(&versions, release);
+    installed.iter().any(|(_, name)| versions.join(name).join("bin/python3").is_file())
 }
 
 /// The releases the model knows that have an interpreter (3.14 has none here).

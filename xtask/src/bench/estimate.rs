@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use heaplab_core::{Record, Status};
 
 use super::plan::Cell;
+use crate::report::stats::median;
 
 /// The wall times of an earlier run, by strategy, workload and threads, then size.
 pub struct History {
@@ -44,12 +45,6 @@ pub struct Estimate {
     pub unknown: usize,
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 }
-}
-
 impl History {
     /// The successful runs of `records`.
     pub fn of(records: &[Record]) -> History {
@@ -76,7 +71,7 @@ impl History {
         let sizes = self.times.get(&(strategy.to_owned(), workload.to_owned(), threads))?;
         let distance = |s: u64| ((s as f64).ln() - (size as f64).ln()).abs();
         let (&nearest, times) = sizes.iter().min_by(|a, b| distance(*a.0).total_cmp(&distance(*b.0)))?;
-        let seconds = median(&mut times.clone());
+        let seconds = median(times)?;
         let factor =
             if depth { 2f64.powf(size as f64 - nearest as f64) } else { size as f64 / nearest as f64 };
         Some((seconds * factor, nearest == size))
