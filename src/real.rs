@@ -246,7 +246,11 @@ fn watch(pid: u32, start: Instant, stop: &AtomicBool) -> Watched {
                 live_bytes: 0,
                 phase: 0,
             });
-            if tick.is_multiple_of(64)
+            // Right after exec only the program and the dynamic loader are mapped; the loader
+            // maps the libraries next, libc (everything's dependency) last. So the maps are read
+            // at every sample until libc is in them, then now and then.
+            let loaded = watched.mapped.iter().any(|name| name.starts_with("libc"));
+            if (!loaded || tick.is_multiple_of(64))
                 && let Ok(maps) = std::fs::read_to_string(format!("/proc/{pid}/maps"))
             {
                 let mapped = allocator_libraries(&maps);
