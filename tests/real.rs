@@ -115,9 +115,11 @@ fn every_allocator_under_the_real_interpreter_gives_the_model_s_checksum_and_sho
 fn every_twin_under_every_release_gives_the_model_s_checksum_and_bulk_load_its_collections() {
     let sizes = |workload: &str| match workload {
         "binary-trees" | "objects-dict" => 6,
-        // Not 2,000: at 3.13 (threshold 2,000) the last record crosses the threshold, which the
-        // interpreter collects at its next eval-breaker check and the model only at the next
-        // object it creates (none follows in bulk-load; see the note of issue 11).
+        // 2,000: at 3.13 (threshold 2,000) the last record crosses the threshold, and the
+        // interpreter collects at its next eval-breaker check, the call to `recorder.phase()`;
+        // the model at the phase boundary (before it ran the collection only at the next object
+        // it created: none follows in bulk-load, one collection fewer than 3.13.0 made).
+        "bulk-load" => 2_000,
         _ => 3_000,
     };
     let workloads = [

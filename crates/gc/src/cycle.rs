@@ -719,11 +719,12 @@ impl<A: Allocator> Policy<A> for Cycle {
         }
     }
 
-    /// `_Py_RunGC` at the eval breaker (3.12 and later): a scheduled collection runs before
-    /// the next object is made, unless collection was disabled meanwhile and the version
+    /// `_Py_RunGC` at the eval breaker (3.12 and later): a scheduled collection runs at the
+    /// runtime's next eval-breaker check (before the next object is made, or at the next
+    /// phase boundary or the end, whichever comes first), unless collection was disabled meanwhile and the version
     /// checks (3.13 does; 3.12 runs it anyway: `Version::scheduled_gc_checks_enabled`).
     #[inline]
-    fn before_create(&mut self, core: &mut Core<A>) {
+    fn eval_breaker(&mut self, core: &mut Core<A>) {
         if self.scheduled {
             self.scheduled = false;
             if self.enabled || !self.scheduled_checks_enabled {
@@ -868,6 +869,43 @@ mod tests {
                 OnHeap(version, after),
             )
             .unwrap();
+        }
+    }
+
+    /// From 3.12, a collection scheduled by a phase's last container runs at the phase
+    /// boundary (the twin's `recorder.phase()` is a call, whose `RESUME` checks the eval
+    /// breaker) and is counted in the phase that scheduled it. Up to 3.11 it ran inside the
+    /// allocation. Releasing the lists first would have dropped generation 0's count to the
+    /// threshold, and the check would then find nothing to collect (`gc_collect_generations`
+    /// at 3.12, `gc_select_generation` at 3.13).
+    #[test]
+    fn a_collection_scheduled_last_in_a_phase_runs_at_its_boundary() {
+        struct OnHeap(&'static str);
+        impl heaplab_alloc::AllocVisitor for OnHeap {
+            type Output = ();
+            fn visit<A: Allocator + 'static>(self, alloc: A) {
+                let name = self.0;
+                let version = heaplab_core::version::find(name).unwrap();
+                let config =
+                    crate::GcConfig { thresholds: vec![10, 10, 10], version, ..crate::GcConfig::default() };
+                let mut heap = crate::new_heap("cycle", alloc, &config, None).unwrap();
+                heap.phase("build");
+                let lists: Vec<Obj> = (0..11).map(|_| heap.list(0)).collect();
+                let ran = u64::from(version.trigger == GcTrigger::InAllocation);
+                assert_eq!(heap.stats().collections_by_gen, [ran, 0, 0], "{name}: after the 11th list");
+                heap.phase("teardown");
+                assert_eq!(heap.stats().collections_by_gen, [1, 0, 0], "{name}: at the phase boundary");
+                for list in lists {
+                    heap.release(list);
+                }
+                let (_, phases) = heap.finish();
+                assert_eq!(phases[0].name, "build");
+                assert_eq!(phases[0].collections, 1, "{name}: counted in the phase that scheduled it");
+            }
+        }
+        for version in ["3.11", "3.12", "3.13"] {
+            heaplab_alloc::with_allocator("system", &heaplab_alloc::AllocConfig::default(), OnHeap(version))
+                .unwrap();
         }
     }
 

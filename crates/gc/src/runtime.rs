@@ -36,11 +36,15 @@ pub(crate) trait Policy<A: Allocator> {
     /// only later, by `_PyObject_GC_TRACK` once it is filled in (here `on_create`).
     fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind);
 
-    /// Called when an object is about to be created, before its memory is allocated: a
-    /// moment between two bytecodes, where a collection scheduled by an earlier allocation
-    /// runs (CPython 3.12 and later, see [`heaplab_core::version::GcTrigger`]).
+    /// An eval-breaker check: a moment between two bytecodes where a collection scheduled
+    /// by an earlier allocation runs (CPython 3.12 and later, `_Py_HandlePending` calling
+    /// `_Py_RunGC`; see [`heaplab_core::version::GcTrigger`]). The runtime calls it before
+    /// an object is created (the loop's next iteration, or the call that makes it), and at
+    /// a phase boundary and at the end, before their figures are read (the twin's
+    /// `recorder.phase()` and `recorder.finish()` are Python calls, whose `RESUME` checks
+    /// the eval breaker before `gc.get_stats()` is read).
     #[inline]
-    fn before_create(&mut self, _core: &mut Core<A>) {}
+    fn eval_breaker(&mut self, _core: &mut Core<A>) {}
 
     /// A new object, payload filled in, with one owned reference.
     fn on_create(&mut self, core: &mut Core<A>, obj: Obj);
@@ -255,7 +259,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
     #[inline]
     pub(crate) fn create(&mut self, kind: Kind, size: usize, slots: u16, fill: impl FnOnce(Obj)) -> Obj {
         let prefix = self.policy.prefix(kind);
-        self.policy.before_create(&mut self.core);
+        self.policy.eval_breaker(&mut self.core);
         let obj = self.core.alloc_object(prefix, size);
         // A collection here does not see the new object: it is not tracked yet, and nothing
         // refers to it.
@@ -533,6 +537,7 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
     }
 
     fn phase(&mut self, name: &str) {
+        self.policy.eval_breaker(&mut self.core);
         let snapshot = self.core.snapshot();
         self.core.phases.start(name, || snapshot);
     }
@@ -546,6 +551,7 @@ impl<P: Policy<A>, A: Allocator> Heap for Runtime<P, A> {
     }
 
     fn finish(&mut self) -> (HeapStats, Vec<PhaseRecord>) {
+        self.policy.eval_breaker(&mut self.core);
         let snapshot = self.core.snapshot();
         self.core.phases.end(|| snapshot);
         self.policy.finish(&mut self.core);
