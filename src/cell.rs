@@ -51,6 +51,10 @@ pub struct RunArgs {
     /// The allocation trace the trace-replay workload replays (record one with `cargo xtask trace`).
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// The program the real interpreter's `program` workload runs: a spec that `cargo xtask
+    /// pyperf` writes beside each trace (`traces/<bench>.program.json`).
+    #[arg(long, value_name = "SPEC")]
+    program: Option<PathBuf>,
     /// Transparent huge pages for this process: `system` (the kernel's setting) or `never`
     /// (`prctl(PR_SET_THP_DISABLE)`); default: the `HEAPLAB_THP` variable, else `system`.
     #[arg(long, value_name = "SETTING")]
@@ -259,6 +263,45 @@ fn load_trace(workload: &Workload, path: Option<&std::path::Path>) -> Result<Opt
     }
 }
 
+/// `heaplab run --workload program --program SPEC` on a real-interpreter strategy.
+fn run_program(args: &RunArgs, thp: &str) -> Result<()> {
+    if args.workload != real::PROGRAM {
+        bail!("--program is for the {} workload only (got --workload {})", real::PROGRAM, args.workload);
+    }
+    let Some(spec) = &args.program else { bail!(real::NEEDS_PROGRAM) };
+    let strategy = strategy::resolve_program(&args.strategy)?;
+    if parse_positive("size", &args.size)? != 1 {
+        bail!("workload {} runs its program once: --size must be 1 (got {})", real::PROGRAM, args.size);
+    }
+    if args.threads.trim() != "1" || !args.settings.is_empty() || args.trace.is_some() {
+        bail!("workload {} takes --program only (no --threads, --set or --trace)", real::PROGRAM);
+    }
+    let seed: u64 = args
+        .seed
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("--seed must be an integer (got '{}')", args.seed))?;
+    let mut params = heaplab_core::record::with_param("", "program_spec", &spec.display().to_string());
+    params = heaplab_core::record::with_param(&params, "thp", thp);
+    let mut series_out = match &args.series {
+        Some(path) => Some(BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?)),
+        None => None,
+    };
+    let report = real::run_program(real::ProgramRun {
+        strategy: strategy.name(),
+        version: strategy.effective_version(),
+        allocator: real::allocator(strategy.allocator).expect("resolved from real::ALLOCATORS"),
+        spec,
+        seed,
+        params,
+        series: series_out.as_mut().map(|out| out as &mut dyn std::io::Write),
+    })?;
+    if let Some(mut out) = series_out {
+        std::io::Write::flush(&mut out).context("writing the series")?;
+    }
+    crate::print_line(&serde_json::to_string(&report)?)
+}
+
 /// `heaplab run`.
 pub fn run(args: RunArgs) -> Result<()> {
     // First, before any allocator of the workload maps memory (the kernel checks the flag at each fault anyway).
@@ -273,6 +316,9 @@ pub fn run(args: RunArgs) -> Result<()> {
         _ => thp,
     };
 
+    if args.workload == real::PROGRAM || args.program.is_some() {
+        return run_program(&args, thp_recorded);
+    }
     let workload = strategy::find_workload(&args.workload)?;
     let strategy: Strategy = strategy::resolve(&args.strategy, workload)?;
     let size = parse_positive("size", &args.size)?;

@@ -267,6 +267,90 @@ fn watch(pid: u32, start: Instant, stop: &AtomicBool) -> Watched {
     }
 }
 
+/// Sets `key=value` in a record's `params`.
+fn set(params: &mut String, key: &str, value: &str) {
+    *params = heaplab_core::record::with_param(params, key, value);
+}
+
+/// The interpreter `python` under `allocator`, its output piped, with nothing of the
+/// caller's Python set-up or allocator choices: `PYTHONMALLOC`, and the preload library
+/// for jemalloc and mimalloc. What it sets goes into `params`.
+fn interpreter_command(
+    python: &Path,
+    strategy: &str,
+    version: &Version,
+    allocator: &RealAllocator,
+    params: &mut String,
+) -> Result<Command> {
+    let mut command = Command::new(python);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env_remove("PYTHONSTARTUP")
+        .env_remove("PYTHONPATH")
+        .env_remove("PYTHONHOME")
+        .env_remove("PYTHONTRACEMALLOC")
+        .env_remove("PYTHONMALLOCSTATS")
+        .env_remove("PYTHONDEVMODE")
+        .env_remove("HEAPLAB_TRACE")
+        .env_remove("LD_PRELOAD")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONHASHSEED", "0")
+        .env("PYTHONMALLOC", allocator.pythonmalloc);
+    set(params, "version", version.name);
+    set(params, "pythonmalloc", allocator.pythonmalloc);
+    if let Some(backend) = allocator.preload {
+        let library = preload_library()
+            .map_err(|reason| anyhow::anyhow!("strategy '{strategy}' is unavailable here: {reason}"))?;
+        command.env("LD_PRELOAD", &library).env("HEAPLAB_PRELOAD_ALLOC", backend);
+        set(params, "preload", backend);
+    }
+    Ok(command)
+}
+
+/// A child measured from outside: what it printed, what the sampler saw, its wall time and
+/// the children's resource usage before and after it.
+struct Measured {
+    output: std::process::Output,
+    watched: Watched,
+    wall_ns: u64,
+    before: probe::Usage,
+    after: probe::Usage,
+    /// The system clock at the spawn.
+    started_at: SystemTime,
+}
+
+/// Spawns `command` (the interpreter `python`), samples it until it exits, and measures it.
+fn measure(mut command: Command, python: &Path) -> Result<Measured> {
+    let before = probe::children_usage();
+    let started_at = SystemTime::now();
+    let started = Instant::now();
+    let child = command.spawn().with_context(|| format!("starting {}", python.display()))?;
+    let pid = child.id();
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let stop = Arc::clone(&stop);
+        std::thread::Builder::new()
+            .name("heaplab-python-probe".into())
+            .spawn(move || watch(pid, started, &stop))
+            .context("starting the sampler")?
+    };
+    let output = child.wait_with_output().with_context(|| format!("waiting for {}", python.display()));
+    let wall_ns = started.elapsed().as_nanos() as u64;
+    stop.store(true, Ordering::Relaxed);
+    let watched = watcher.join().unwrap_or_default();
+    let output = output?;
+    let after = probe::children_usage();
+    Ok(Measured { output, watched, wall_ns, before, after, started_at })
+}
+
+/// The last line of a child's stderr that is not blank.
+fn last_line(stderr: &[u8]) -> String {
+    let stderr = String::from_utf8_lossy(stderr);
+    stderr.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("no message").trim().to_owned()
+}
+
 /// The digest of a twin's `--checksum-file`.
 fn digest(path: &Path) -> Result<String> {
     let file =
@@ -295,70 +379,25 @@ pub fn run(run: RealRun<'_>) -> Result<RunReport> {
     std::fs::write(&script, twin.source).context("writing the twin")?;
     let checksum_file = scratch.0.join("checksum.bin");
 
-    let mut command = Command::new(&python);
+    let mut params = run.params.clone();
+    let mut command = interpreter_command(&python, &run.strategy, run.version, run.allocator, &mut params)?;
     command
         .arg(&script)
         .args(["--workload", run.workload, "--size", &run.size.to_string(), "--seed", &run.seed.to_string()])
         .arg("--checksum-file")
         .arg(&checksum_file)
-        .current_dir(&scratch.0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Nothing of the caller's Python set-up or allocator choices leaks in.
-        .env_remove("PYTHONSTARTUP")
-        .env_remove("PYTHONPATH")
-        .env_remove("PYTHONHOME")
-        .env_remove("PYTHONTRACEMALLOC")
-        .env_remove("PYTHONMALLOCSTATS")
-        .env_remove("PYTHONDEVMODE")
-        .env_remove("HEAPLAB_TRACE")
-        .env_remove("LD_PRELOAD")
-        .env("PYTHONDONTWRITEBYTECODE", "1")
-        .env("PYTHONHASHSEED", "0")
-        .env("PYTHONMALLOC", run.allocator.pythonmalloc);
-    let mut params = run.params.clone();
-    let set = |params: &mut String, key: &str, value: &str| {
-        *params = heaplab_core::record::with_param(params, key, value);
-    };
-    set(&mut params, "version", run.version.name);
-    set(&mut params, "pythonmalloc", run.allocator.pythonmalloc);
-    if let Some(backend) = run.allocator.preload {
-        let library = preload_library()
-            .map_err(|reason| anyhow::anyhow!("strategy '{}' is unavailable here: {reason}", run.strategy))?;
-        command.env("LD_PRELOAD", &library).env("HEAPLAB_PRELOAD_ALLOC", backend);
-        set(&mut params, "preload", backend);
-    }
-
-    let before = probe::children_usage();
-    let wall_clock_at_start = SystemTime::now();
-    let started = Instant::now();
-    let child = command.spawn().with_context(|| format!("starting {}", python.display()))?;
-    let pid = child.id();
-    let stop = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let stop = Arc::clone(&stop);
-        std::thread::Builder::new()
-            .name("heaplab-python-probe".into())
-            .spawn(move || watch(pid, started, &stop))
-            .context("starting the sampler")?
-    };
-    let output = child.wait_with_output().with_context(|| format!("waiting for {}", python.display()));
-    let wall_ns = started.elapsed().as_nanos() as u64;
-    stop.store(true, Ordering::Relaxed);
-    let watched = watcher.join().unwrap_or_default();
-    let output = output?;
-    let after = probe::children_usage();
+        .current_dir(&scratch.0);
+    let measured = measure(command, &python)?;
+    let (output, watched, wall_ns) = (measured.output, measured.watched, measured.wall_ns);
+    let (before, after, wall_clock_at_start) = (measured.before, measured.after, measured.started_at);
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("no message");
         bail!(
             "{} ({}) failed on {} ({}): {}",
             python.display(),
             run.strategy,
             run.workload,
             output.status,
-            last.trim()
+            last_line(&output.stderr)
         );
     }
     let printed = String::from_utf8_lossy(&output.stdout);
@@ -429,6 +468,122 @@ pub fn run(run: RealRun<'_>) -> Result<RunReport> {
         params,
     };
     Ok(RunReport { record, collections_by_gen, phases, anon_huge_bytes: None })
+}
+
+/// The real interpreter's own workload: a whole program that no one here wrote, run once
+/// under the strategy's allocator (`heaplab run --strategy python@3.11+jemalloc --workload
+/// program --program SPEC`). It has no model counterpart: no checksum, no ops, no
+/// collection counts; wall, CPU, faults, peak RSS, the RSS series and the mapped allocator
+/// libraries, as for a twin.
+pub const PROGRAM: &str = "program";
+
+/// The message when no spec was given.
+pub const NEEDS_PROGRAM: &str = "workload program needs --program SPEC (cargo xtask pyperf writes one beside each trace: traces/<bench>.program.json)";
+
+/// One program run's inputs.
+pub struct ProgramRun<'a> {
+    /// The strategy's name, as written.
+    pub strategy: String,
+    /// Its release.
+    pub version: &'static Version,
+    /// Its allocator.
+    pub allocator: &'static RealAllocator,
+    /// The spec.
+    pub spec: &'a Path,
+    /// The seed (recorded; a program takes none).
+    pub seed: u64,
+    /// `params` so far.
+    pub params: String,
+    /// Where `--series` goes.
+    pub series: Option<&'a mut dyn Write>,
+}
+
+/// Runs a program once under the real interpreter and measures it from outside.
+pub fn run_program(run: ProgramRun<'_>) -> Result<RunReport> {
+    let spec = heaplab_core::program::read(run.spec).map_err(anyhow::Error::msg)?;
+    if spec.release != run.version.name {
+        bail!(
+            "{} is a program for CPython {} ({}); '{}' runs CPython {}",
+            run.spec.display(),
+            spec.release,
+            spec.python.display(),
+            run.strategy,
+            run.version.name
+        );
+    }
+    if !spec.python.is_file() {
+        bail!("{}: its interpreter {} is not there (cargo xtask pyperf makes it)", run.spec.display(), spec.python.display());
+    }
+    let mut params = run.params.clone();
+    set(&mut params, "program", &spec.program);
+    let mut command = interpreter_command(&spec.python, &run.strategy, run.version, run.allocator, &mut params)?;
+    command.args(&spec.argv).current_dir(&spec.cwd).stdout(Stdio::null());
+    let measured = measure(command, &spec.python)?;
+    if !measured.output.status.success() {
+        bail!(
+            "{} ({}) failed on the program {} ({}): {}",
+            spec.python.display(),
+            run.strategy,
+            spec.program,
+            measured.output.status,
+            last_line(&measured.output.stderr)
+        );
+    }
+    let interpreter = Command::new(&spec.python)
+        .args(["-c", "import platform; print(platform.python_version())"])
+        .env_remove("PYTHONPATH")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    if let Some(interpreter) = &interpreter {
+        set(&mut params, "interpreter", interpreter);
+    }
+    set(&mut params, "mapped", &measured.watched.mapped.join("|"));
+    let samples = measured.watched.samples;
+    let end_rss_bytes = samples.last().map(|s| s.rss_bytes);
+    let phases = vec![PhaseRecord {
+        name: "run".to_owned(),
+        duration_ns: measured.wall_ns,
+        live_bytes: 0,
+        rss_bytes: end_rss_bytes.unwrap_or(0),
+        collections: 0,
+        alloc: Default::default(),
+    }];
+    if let Some(out) = run.series {
+        Series { samples, events: Vec::new() }.write_csv(out, &["run".to_owned()]).context("writing the series")?;
+    }
+    let (before, after) = (measured.before, measured.after);
+    let record = Record {
+        strategy: run.strategy,
+        collector: COLLECTOR.to_owned(),
+        allocator: run.allocator.name.to_owned(),
+        workload: PROGRAM.to_owned(),
+        size: 1,
+        threads: 1,
+        seed: run.seed,
+        rep: 0,
+        status: Status::Ok,
+        checksum: None,
+        wall_ns: Some(measured.wall_ns),
+        user_ns: Some(after.user_ns.saturating_sub(before.user_ns)),
+        sys_ns: Some(after.sys_ns.saturating_sub(before.sys_ns)),
+        ops: None,
+        ops_per_s: None,
+        peak_rss_bytes: Some(after.max_rss_bytes),
+        end_rss_bytes,
+        peak_live_bytes: None,
+        end_live_bytes: None,
+        allocated_bytes: None,
+        leaked_bytes: None,
+        collections: None,
+        pause_total_ns: None,
+        pause_max_ns: None,
+        pause_p99_ns: None,
+        minor_faults: Some(after.minor_faults.saturating_sub(before.minor_faults)),
+        params,
+    };
+    Ok(RunReport { record, collections_by_gen: Vec::new(), phases, anon_huge_bytes: None })
 }
 
 #[cfg(test)]

@@ -105,7 +105,7 @@ pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
     if let Some((c, a)) = name.split_once('+')
         && split_version(c)?.0 == real::COLLECTOR
     {
-        return resolve_real(name, c, a, workload);
+        return resolve_real(name, c, a, Some(workload));
     }
     let parsed = match name.split_once('+') {
         Some((c, a)) => {
@@ -177,8 +177,21 @@ pub fn resolve(name: &str, workload: &Workload) -> Result<Strategy> {
     Ok(strategy)
 }
 
-/// Resolves a real-interpreter strategy, `python@3.X+allocator` ([`real`]).
-fn resolve_real(name: &str, collector: &str, allocator: &str, workload: &Workload) -> Result<Strategy> {
+/// Resolves `name` for the real interpreter's own workload, [`real::PROGRAM`]: only
+/// `python@3.X+allocator` strategies run a program.
+pub fn resolve_program(name: &str) -> Result<Strategy> {
+    match name.split_once('+') {
+        Some((c, a)) if split_version(c)?.0 == real::COLLECTOR => resolve_real(name, c, a, None),
+        _ => bail!(
+            "workload {} runs on the real interpreter's strategies (python@3.X+ALLOCATOR), not '{name}'",
+            real::PROGRAM
+        ),
+    }
+}
+
+/// Resolves a real-interpreter strategy, `python@3.X+allocator` ([`real`]), for a twin
+/// workload, or for a program where `workload` is `None`.
+fn resolve_real(name: &str, collector: &str, allocator: &str, workload: Option<&Workload>) -> Result<Strategy> {
     let (_, version) = split_version(collector)?;
     let Some(real_allocator) = real::allocator(allocator) else {
         let valid: Vec<&str> = real::ALLOCATORS.iter().map(|a| a.name).collect();
@@ -187,7 +200,9 @@ fn resolve_real(name: &str, collector: &str, allocator: &str, workload: &Workloa
             valid.join(", ")
         );
     };
-    real::twin_of(workload.name, name)?;
+    if let Some(workload) = workload {
+        real::twin_of(workload.name, name)?;
+    }
     let strategy = Strategy {
         collector: Some(real::COLLECTOR),
         allocator: real_allocator.name,
@@ -345,7 +360,7 @@ fn listing() -> Listing {
             },
         })
         .collect();
-    let workloads = heaplab_workloads::all()
+    let workloads: Vec<WorkloadEntry> = heaplab_workloads::all()
         .iter()
         .map(|w| WorkloadEntry {
             name: w.name,
@@ -358,6 +373,18 @@ fn listing() -> Listing {
             runs_on: if w.runs_on_heap() { "heap" } else { "allocator" },
             twin: heaplab_workloads::twins::find(w.name).map(|t| t.script),
         })
+        .chain([WorkloadEntry {
+            name: real::PROGRAM,
+            family: "program",
+            summary: "a real program (pyperformance's benchmarks: cargo xtask pyperf), run once by the real \
+                      interpreter on its allocator (heaplab run --program SPEC)",
+            size_meaning: "runs (always 1)",
+            quick_sizes: &[],
+            default_sizes: &[],
+            threaded: false,
+            runs_on: "real",
+            twin: None,
+        }])
         .collect();
     Listing { strategies, workloads, versions, default_version: version::DEFAULT.name }
 }

@@ -154,20 +154,35 @@ fn trace_inputs(base: &Path, given: &[PathBuf]) -> anyhow::Result<Vec<plan::Trac
                     file.display()
                 );
             }
-            inputs.push(plan::TraceInput { program, path: file });
+            let spec = program_spec(&file)?;
+            inputs.push(plan::TraceInput { program, path: file, spec });
         }
     }
     Ok(inputs)
 }
 
+/// The program spec beside a trace (`<stem>.program.json`, which `cargo xtask pyperf` writes),
+/// where there is one, with the release it names.
+fn program_spec(trace: &Path) -> anyhow::Result<Option<plan::ProgramInput>> {
+    let Some(program) = trace.file_stem().and_then(|stem| stem.to_str()) else { return Ok(None) };
+    let path = trace.with_file_name(heaplab_core::program::file_name(program));
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let spec = heaplab_core::program::read(&path).map_err(anyhow::Error::msg)?;
+    let release = spec.release;
+    Ok(Some(plan::ProgramInput { path, release: release.to_owned() }))
+}
+
 /// What the sweep adds to a trace cell's params: the program, and, where the trace's directory
 /// has the manifest of `cargo xtask pyperf`, the versions that ran it.
 fn trace_params(params: &str, cell: &Cell) -> String {
-    let Some(program) = plan::trace_program(&cell.workload) else { return params.to_owned() };
+    let Some(program) = plan::traced_program(&cell.workload) else { return params.to_owned() };
     let mut params = heaplab_core::record::with_param(params, "program", program);
     let manifest = cell
         .trace
         .as_deref()
+        .or(cell.program.as_deref())
         .and_then(Path::parent)
         .and_then(|dir| crate::pyperf::read_manifest(dir).ok().flatten());
     if let Some(manifest) = manifest
@@ -666,6 +681,9 @@ fn heaplab_command(heaplab: &Path, cell: &Cell, seed: u64, series: &Path) -> Com
     command.args(["run", "--strategy", &cell.strategy, "--workload", cell.heaplab_workload()]);
     if let Some(trace) = &cell.trace {
         command.arg("--trace").arg(trace);
+    }
+    if let Some(program) = &cell.program {
+        command.arg("--program").arg(program);
     }
     command.args(["--size", &cell.size.to_string(), "--seed", &seed.to_string()]);
     if cell.threaded {

@@ -562,6 +562,10 @@ impl PyperfCmd {
             }
         };
         let (benchmarks_dir, pyperformance, pyperf, python_version) = probe_venv(&venv_python)?;
+        // `3.11.7` is release 3.11; the venv's interpreter and the work directory, absolute,
+        // for the program specs.
+        let release: String = python_version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let venv_python = std::path::absolute(&venv_python).context("the venv's interpreter")?;
         let found = discover(&benchmarks_dir)?;
         if self.list {
             for benchmark in &found {
@@ -596,7 +600,7 @@ impl PyperfCmd {
         };
         let mut failed = 0;
         for benchmark in chosen {
-            match self.trace_one(&venv_python, &library, benchmark, &traces, &work) {
+            match self.trace_one(&venv_python, &release, &library, benchmark, &traces, &work) {
                 Ok(traced) => {
                     println!(
                         "{:<24} {:>10} calls {:>12} bytes  file {:>6.1} MiB  loops {:<6} {:.2} s",
@@ -629,9 +633,11 @@ impl PyperfCmd {
         Ok(if failed > 0 { 1 } else { 0 })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn trace_one(
         &self,
         python: &Path,
+        release: &str,
         library: &Path,
         benchmark: &Benchmark,
         traces: &Path,
@@ -667,6 +673,18 @@ impl PyperfCmd {
         let file_bytes = std::fs::metadata(&out).with_context(|| format!("reading {}", out.display()))?.len();
         let mut args = worker_args(loops);
         args.extend(benchmark.extra_opts.iter().cloned());
+        // The same run, for the real interpreter on every allocator (`heaplab run --workload
+        // program --program SPEC`, which `cargo xtask bench --traces` plans beside the replays).
+        let spec = heaplab_core::program::ProgramSpec {
+            program: benchmark.name.clone(),
+            release: release.to_owned(),
+            python: python.to_owned(),
+            argv: std::iter::once(benchmark.script.display().to_string()).chain(args.iter().cloned()).collect(),
+            cwd: work.to_owned(),
+        };
+        let spec_path = traces.join(heaplab_core::program::file_name(&benchmark.name));
+        std::fs::write(&spec_path, serde_json::to_string_pretty(&spec)? + "\n")
+            .with_context(|| format!("writing {}", spec_path.display()))?;
         Ok(TracedBenchmark {
             benchmark: benchmark.name.clone(),
             file,

@@ -17,6 +17,7 @@ pub mod fault;
 pub mod heap;
 pub mod object;
 pub mod probe;
+pub mod program;
 pub mod record;
 pub mod trace;
 pub mod version;

@@ -90,6 +90,9 @@ pub struct Catalog {
     pub strategies: Vec<StrategyInfo>,
     /// Every workload.
     pub workloads: Vec<WorkloadInfo>,
+    /// The CPython release a name without `@` means (empty in a listing that predates it).
+    #[serde(default)]
+    pub default_version: String,
 }
 
 impl Catalog {

@@ -36,6 +36,8 @@ pub struct Cell {
     pub threaded: bool,
     /// The trace a `trace-replay-<program>` cell replays.
     pub trace: Option<PathBuf>,
+    /// The program spec a `program-<program>` cell runs under a real interpreter.
+    pub program: Option<PathBuf>,
 }
 
 /// The workload that replays traces.
@@ -56,19 +58,68 @@ pub fn trace_program(workload: &str) -> Option<&str> {
     workload.strip_prefix(TRACE_REPLAY)?.strip_prefix('-').filter(|program| !program.is_empty())
 }
 
-/// A traced program the sweep replays: its name (the trace file's stem) and the file.
+/// The real interpreter's own workload: a whole program, run once (`heaplab run --workload
+/// program --program SPEC`).
+pub const PROGRAM: &str = "program";
+
+/// The workload name a sweep gives the real run of one traced program: `program-<program>`.
+pub fn program_workload(program: &str) -> String {
+    format!("{PROGRAM}-{program}")
+}
+
+/// The program of a `trace-replay-<program>` or `program-<program>` workload name.
+pub fn traced_program(workload: &str) -> Option<&str> {
+    trace_program(workload)
+        .or_else(|| workload.strip_prefix(PROGRAM)?.strip_prefix('-').filter(|program| !program.is_empty()))
+}
+
+/// A traced program the sweep replays: its name (the trace file's stem) and the file, and
+/// where `cargo xtask pyperf` wrote one beside it, the spec that runs the program itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceInput {
     /// The program's name.
     pub program: String,
     /// The trace file.
     pub path: PathBuf,
+    /// `<stem>.program.json`, where there is one.
+    pub spec: Option<ProgramInput>,
+}
+
+/// A program spec: the file, and the CPython release its interpreter is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProgramInput {
+    /// The spec file.
+    pub path: PathBuf,
+    /// `3.11`: only `python@3.11+…` strategies run it.
+    pub release: String,
+}
+
+/// The release of a real strategy's name: `python@3.13+mimalloc` is 3.13, `python+pymalloc`
+/// the default release.
+fn real_release<'a>(strategy: &'a str, default_release: &'a str) -> &'a str {
+    let collector = strategy.split_once('+').map_or(strategy, |(collector, _)| collector);
+    collector.split_once('@').map_or(default_release, |(_, release)| release)
+}
+
+/// What a planned workload runs from: a trace, a program, or nothing but itself.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    Own,
+    Trace(&'a TraceInput),
+    Program(&'a ProgramInput),
 }
 
 impl Cell {
-    /// The workload `heaplab run` is given: `trace-replay` for a trace cell, else the cell's own.
+    /// The workload `heaplab run` is given: `trace-replay` for a trace cell, `program` for a
+    /// program cell, else the cell's own.
     pub fn heaplab_workload(&self) -> &str {
-        if self.trace.is_some() { TRACE_REPLAY } else { &self.workload }
+        if self.trace.is_some() {
+            TRACE_REPLAY
+        } else if self.program.is_some() {
+            PROGRAM
+        } else {
+            &self.workload
+        }
     }
 
     /// The name of this cell's files: `series/<id>.csv`, `failures/<id>-rep<k>.stderr`.
@@ -169,14 +220,21 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
     if !selection.traces.is_empty() && trace_info.is_none() {
         bail!("this heaplab has no {TRACE_REPLAY} workload to replay traces with");
     }
-    let mut planned: Vec<(String, &WorkloadInfo, Option<&TraceInput>)> = Vec::new();
+    let programs: Vec<&TraceInput> = selection.traces.iter().filter(|trace| trace.spec.is_some()).collect();
+    let mut planned: Vec<(String, &WorkloadInfo, Input)> = Vec::new();
     for workload in &catalog.workloads {
         if workload.name == TRACE_REPLAY && !selection.traces.is_empty() {
             for trace in &selection.traces {
-                planned.push((trace_workload(&trace.program), workload, Some(trace)));
+                planned.push((trace_workload(&trace.program), workload, Input::Trace(trace)));
+            }
+        } else if workload.name == PROGRAM {
+            // Nothing to run without a program: planned only from the traces' specs.
+            for trace in &programs {
+                let spec = trace.spec.as_ref().expect("filtered");
+                planned.push((program_workload(&trace.program), workload, Input::Program(spec)));
             }
         } else {
-            planned.push((workload.name.clone(), workload, None));
+            planned.push((workload.name.clone(), workload, Input::Own));
         }
     }
     let workload_names: Vec<&str> = planned.iter().map(|(name, _, _)| name.as_str()).collect();
@@ -186,6 +244,8 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
         .map(|glob| {
             if glob == TRACE_REPLAY && !selection.traces.is_empty() {
                 format!("{TRACE_REPLAY}-*")
+            } else if glob == PROGRAM && !programs.is_empty() {
+                format!("{PROGRAM}-*")
             } else {
                 glob.clone()
             }
@@ -205,13 +265,21 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
         .collect();
 
     let mut cells = Vec::new();
-    for (name, workload, trace) in
+    for (name, workload, input) in
         planned.iter().filter(|(name, _, _)| chosen_workloads.contains(&name.as_str()))
     {
-        let runnable: Vec<&&StrategyInfo> =
-            strategies.iter().filter(|s| s.available && workload.runs_on_kind(s.kind)).collect();
-        let sizes = match (&selection.sizes, trace) {
-            (None, Some(_)) => vec![1],
+        let runnable: Vec<&&StrategyInfo> = strategies
+            .iter()
+            .filter(|s| s.available && workload.runs_on_kind(s.kind))
+            .filter(|s| match input {
+                // A program's interpreter is one release's (its virtual environment's).
+                Input::Program(spec) => real_release(&s.name, &catalog.default_version) == spec.release,
+                _ => true,
+            })
+            .collect();
+        let sizes = match (&selection.sizes, input) {
+            (_, Input::Program(_)) => vec![1],
+            (None, Input::Trace(_)) => vec![1],
             _ => sizes_of(workload, selection),
         };
         for size in sizes {
@@ -225,7 +293,14 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
                         size,
                         threads,
                         threaded: workload.threaded,
-                        trace: trace.map(|trace| trace.path.clone()),
+                        trace: match input {
+                            Input::Trace(trace) => Some(trace.path.clone()),
+                            _ => None,
+                        },
+                        program: match input {
+                            Input::Program(spec) => Some(spec.path.clone()),
+                            _ => None,
+                        },
                     });
                 }
             }
@@ -554,6 +629,7 @@ mod tests {
             .map(|program| TraceInput {
                 program: (*program).to_owned(),
                 path: PathBuf::from(format!("/t/{program}.trace")),
+                spec: None,
             })
             .collect()
     }
