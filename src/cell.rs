@@ -284,7 +284,9 @@ fn run_program(args: &RunArgs, thp: &str) -> Result<()> {
     let mut params = heaplab_core::record::with_param("", "program_spec", &spec.display().to_string());
     params = heaplab_core::record::with_param(&params, "thp", thp);
     let mut series_out = match &args.series {
-        Some(path) => Some(BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?)),
+        Some(path) => {
+            Some(BufWriter::new(File::create(path).with_context(|| format!("creating {}", path.display()))?))
+        }
         None => None,
     };
     let report = real::run_program(real::ProgramRun {

@@ -512,11 +512,16 @@ pub fn run_program(run: ProgramRun<'_>) -> Result<RunReport> {
         );
     }
     if !spec.python.is_file() {
-        bail!("{}: its interpreter {} is not there (cargo xtask pyperf makes it)", run.spec.display(), spec.python.display());
+        bail!(
+            "{}: its interpreter {} is not there (cargo xtask pyperf makes it)",
+            run.spec.display(),
+            spec.python.display()
+        );
     }
     let mut params = run.params.clone();
     set(&mut params, "program", &spec.program);
-    let mut command = interpreter_command(&spec.python, &run.strategy, run.version, run.allocator, &mut params)?;
+    let mut command =
+        interpreter_command(&spec.python, &run.strategy, run.version, run.allocator, &mut params)?;
     command.args(&spec.argv).current_dir(&spec.cwd).stdout(Stdio::null());
     let measured = measure(command, &spec.python)?;
     if !measured.output.status.success() {
@@ -551,7 +556,9 @@ pub fn run_program(run: ProgramRun<'_>) -> Result<RunReport> {
         alloc: Default::default(),
     }];
     if let Some(out) = run.series {
-        Series { samples, events: Vec::new() }.write_csv(out, &["run".to_owned()]).context("writing the series")?;
+        Series { samples, events: Vec::new() }
+            .write_csv(out, &["run".to_owned()])
+            .context("writing the series")?;
     }
     let (before, after) = (measured.before, measured.after);
     let record = Record {

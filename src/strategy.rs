@@ -191,7 +191,12 @@ pub fn resolve_program(name: &str) -> Result<Strategy> {
 
 /// Resolves a real-interpreter strategy, `python@3.X+allocator` ([`real`]), for a twin
 /// workload, or for a program where `workload` is `None`.
-fn resolve_real(name: &str, collector: &str, allocator: &str, workload: Option<&Workload>) -> Result<Strategy> {
+fn resolve_real(
+    name: &str,
+    collector: &str,
+    allocator: &str,
+    workload: Option<&Workload>,
+) -> Result<Strategy> {
     let (_, version) = split_version(collector)?;
     let Some(real_allocator) = real::allocator(allocator) else {
         let valid: Vec<&str> = real::ALLOCATORS.iter().map(|a| a.name).collect();

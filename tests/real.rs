@@ -236,3 +236,82 @@ fn the_series_of_a_real_run_follows_the_interpreter_s_rss_through_its_phases() {
     let first_teardown = phases.iter().position(|p| *p == "teardown").unwrap();
     assert!(phases[first_teardown..].iter().all(|p| *p == "teardown"), "phases in order");
 }
+
+/// A program of no one's workload (here a small script; pyperformance's benchmarks in a sweep)
+/// runs under the real interpreter on every allocator from its spec, and the record shows what
+/// served it; a spec of another release, a model strategy and a missing spec are refused.
+#[test]
+fn a_program_runs_from_its_spec_on_every_allocator_and_other_releases_are_refused() {
+    let versions = heaplab_alloc::cpython::pyenv_root().join("versions");
+    let (installed, _) = heaplab_alloc::cpython::pyenv_installs(&versions, "3.11");
+    let Some(python) =
+        installed.iter().map(|(_, name)| versions.join(name).join("bin/python3")).find(|p| p.is_file())
+    else {
+        eprintln!("skipped: no pyenv CPython 3.11 here");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("rows.py");
+    std::fs::write(
+        &script,
+        "import sys\nrows = [(i, str(i)) for i in range(int(sys.argv[1]))]\nassert len(rows) == 200000\n",
+    )
+    .unwrap();
+    let spec_path = dir.path().join("rows.program.json");
+    let spec = heaplab_core::program::ProgramSpec {
+        program: "rows".into(),
+        release: "3.11".into(),
+        python: python.clone(),
+        argv: vec![script.display().to_string(), "200000".into()],
+        cwd: dir.path().to_owned(),
+    };
+    std::fs::write(&spec_path, serde_json::to_string(&spec).unwrap()).unwrap();
+    let spec_arg = spec_path.display().to_string();
+    for allocator in ["pymalloc", "system", "jemalloc", "mimalloc"] {
+        let strategy = format!("python@3.11+{allocator}");
+        let args = ["--strategy", &strategy, "--workload", "program", "--program", &spec_arg, "--size", "1"];
+        let real = heaplab_run(&args).unwrap_or_else(|error| panic!("{strategy}: {error}"));
+        assert_eq!(
+            (real["workload"].as_str(), real["checksum"].as_str()),
+            (Some("program"), None),
+            "{strategy}"
+        );
+        assert_eq!(param(&real, "program"), Some("rows"), "{strategy}");
+        // 200,000 tuples and strs: well over a bare interpreter's RSS.
+        assert!(
+            real["peak_rss_bytes"].as_u64().unwrap() > 20 << 20,
+            "{strategy}: {}",
+            real["peak_rss_bytes"]
+        );
+        let mapped = param(&real, "mapped").unwrap_or_default();
+        let preloaded = matches!(allocator, "jemalloc" | "mimalloc");
+        assert_eq!(mapped.contains("libheaplab_preload.so"), preloaded, "{strategy}: mapped {mapped}");
+        assert!(mapped.contains("libpython3.11"), "{strategy}: mapped {mapped}");
+    }
+    for (args, expected) in [
+        (vec!["--strategy", "python@3.13+pymalloc", "--program", &spec_arg], "is a program for CPython 3.11"),
+        (
+            vec!["--strategy", "cycle+pymalloc", "--program", &spec_arg],
+            "runs on the real interpreter's strategies",
+        ),
+        (vec!["--strategy", "python@3.11+pymalloc"], "needs --program SPEC"),
+    ] {
+        let args: Vec<&str> = args.into_iter().chain(["--workload", "program", "--size", "1"]).collect();
+        let error = heaplab_run(&args).expect_err("refused");
+        assert_eq!(error.trim_end().lines().count(), 1, "{args:?}: {error}");
+        assert!(error.contains(expected), "{args:?}: {error}");
+    }
+    std::fs::write(&script, "raise SystemExit('the program failed here')\n").unwrap();
+    let args = [
+        "--strategy",
+        "python@3.11+pymalloc",
+        "--workload",
+        "program",
+        "--program",
+        &spec_arg,
+        "--size",
+        "1",
+    ];
+    let error = heaplab_run(&args).expect_err("a failing program fails the run");
+    assert!(error.contains("the program failed here"), "{error}");
+}

@@ -898,6 +898,7 @@ mod tests {
             threads: 1,
             threaded: false,
             trace: None,
+            program: None,
         }
     }
 

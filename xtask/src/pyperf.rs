@@ -679,7 +679,9 @@ impl PyperfCmd {
             program: benchmark.name.clone(),
             release: release.to_owned(),
             python: python.to_owned(),
-            argv: std::iter::once(benchmark.script.display().to_string()).chain(args.iter().cloned()).collect(),
+            argv: std::iter::once(benchmark.script.display().to_string())
+                .chain(args.iter().cloned())
+                .collect(),
             cwd: work.to_owned(),
         };
         let spec_path = traces.join(heaplab_core::program::file_name(&benchmark.name));

@@ -154,6 +154,7 @@ mod tests {
             threads: 1,
             threaded: false,
             trace: None,
+            program: None,
         }
     }
 

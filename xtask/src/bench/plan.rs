@@ -690,6 +690,69 @@ mod tests {
         assert_eq!(trace_program("churn"), None);
     }
 
+    #[test]
+    fn a_trace_with_a_program_spec_also_runs_the_program_on_the_real_strategies_of_its_release() {
+        let mut catalog = sample();
+        let real = |name: &str, allocator: &str| StrategyInfo {
+            name: name.to_owned(),
+            kind: crate::bench::catalog::StrategyKind::Real,
+            collector: "python".to_owned(),
+            allocator: allocator.to_owned(),
+            available: true,
+            reason: None,
+            default_release: false,
+            default_sweep: true,
+        };
+        for (name, allocator) in [
+            ("python@3.11+pymalloc", "pymalloc"),
+            ("python+jemalloc", "jemalloc"),
+            ("python@3.13+pymalloc", "pymalloc"),
+        ] {
+            catalog.strategies.push(real(name, allocator));
+        }
+        catalog.default_version = "3.11".to_owned();
+        let mut program = catalog.workloads[0].clone();
+        (program.name, program.runs_on, program.twin) =
+            (PROGRAM.to_owned(), crate::bench::catalog::StrategyKind::Real, None);
+        (program.quick_sizes, program.default_sizes) = (vec![], vec![]);
+        catalog.workloads.push(program);
+        let mut inputs = traces(&["json_loads", "raytrace"]);
+        inputs[0].spec = Some(ProgramInput {
+            path: PathBuf::from("/t/json_loads.program.json"),
+            release: "3.11".to_owned(),
+        });
+        let selection = Selection {
+            cores: 2,
+            workload_globs: globs(&["program", "trace-replay"]),
+            strategy_globs: globs(&["python*", "pymalloc"]),
+            sizes: Some(vec![3]),
+            traces: inputs.clone(),
+            ..Selection::default()
+        };
+        let planned = plan(&catalog, &selection).unwrap();
+        assert_eq!(
+            names(&planned.cells),
+            [
+                "pymalloc/trace-replay-json_loads/3/1",
+                "pymalloc/trace-replay-raytrace/3/1",
+                // Only 3.11's (`python+…` is 3.11), size 1 whatever --sizes says; raytrace has no spec.
+                "python@3.11+pymalloc/program-json_loads/1/1",
+                "python+jemalloc/program-json_loads/1/1",
+            ]
+        );
+        let cell = &planned.cells[2];
+        assert_eq!(cell.heaplab_workload(), PROGRAM);
+        assert_eq!(cell.program.as_deref(), Some(std::path::Path::new("/t/json_loads.program.json")));
+        assert!(cell.trace.is_none() && planned.cells[0].program.is_none());
+        assert_eq!(traced_program(&cell.workload), Some("json_loads"));
+        assert_eq!(traced_program(&planned.cells[1].workload), Some("raytrace"));
+        assert_eq!(traced_program("program-"), None);
+        // Without a spec, the program workload plans nothing, even with sizes given.
+        let without =
+            Selection { traces: traces(&["json_loads"]), workload_globs: globs(&["*"]), ..selection };
+        assert!(plan(&catalog, &without).unwrap().cells.iter().all(|cell| cell.program.is_none()));
+    }
+
     fn check_shard(text: &str, expected: Option<(usize, usize)>) {
         let parsed = text.parse::<Shard>().ok().map(|shard| (shard.index, shard.count));
         assert_eq!(parsed, expected, "parsing {text:?}");
@@ -720,6 +783,7 @@ mod tests {
                 threads: 1,
                 threaded: false,
                 trace: None,
+                program: None,
             })
             .collect()
     }

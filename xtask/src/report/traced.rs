@@ -30,6 +30,10 @@ use super::stats::{Verdict, bootstrap_ratio_ci, compare_samples, is_unstable, me
 /// The prefix of the workloads that replay a traced program.
 pub const TRACE_PREFIX: &str = "trace-replay-";
 
+/// The prefix of the workloads that run a traced program itself under a real interpreter
+/// (`program-<program>`, on `python@3.X+allocator`).
+pub const PROGRAM_PREFIX: &str = "program-";
+
 /// One successful run's figures.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct RunFigures {
@@ -81,6 +85,9 @@ pub struct Program {
     pub facts: Vec<(String, String)>,
     /// One entry per allocator, pymalloc first.
     pub allocators: Vec<AllocatorRuns>,
+    /// The program itself under each real strategy (`program-<program>`), pymalloc first;
+    /// `replay_ns` holds the run's wall time.
+    pub real: Vec<AllocatorRuns>,
 }
 
 /// The figures of one finished run: from its phases where present, else from its record.
@@ -117,7 +124,14 @@ pub fn programs(results: &ResultsDir) -> Vec<Program> {
         results.reports.iter().map(|report| (id(&report.record), report.phases.as_slice())).collect();
     let mut by_program: BTreeMap<(String, u64), Program> = BTreeMap::new();
     for record in &results.records {
-        let Some(program) = record.workload.strip_prefix(TRACE_PREFIX) else { continue };
+        let (program, is_real) = match (
+            record.workload.strip_prefix(TRACE_PREFIX),
+            record.workload.strip_prefix(PROGRAM_PREFIX),
+        ) {
+            (Some(program), _) => (program, false),
+            (None, Some(program)) => (program, true),
+            (None, None) => continue,
+        };
         let entry = by_program.entry((program.to_owned(), record.size)).or_insert_with(|| Program {
             program: program.to_owned(),
             size: record.size,
@@ -130,19 +144,22 @@ pub fn programs(results: &ResultsDir) -> Vec<Program> {
                 entry.facts.push((key.to_owned(), value.to_owned()));
             }
         }
-        let runs = match entry.allocators.iter().position(|a| a.strategy == record.strategy) {
-            Some(index) => &mut entry.allocators[index],
+        let list = if is_real { &mut entry.real } else { &mut entry.allocators };
+        let runs = match list.iter().position(|a| a.strategy == record.strategy) {
+            Some(index) => &mut list[index],
             None => {
-                entry
-                    .allocators
-                    .push(AllocatorRuns { strategy: record.strategy.clone(), ..AllocatorRuns::default() });
-                entry.allocators.last_mut().expect("just pushed")
+                list.push(AllocatorRuns { strategy: record.strategy.clone(), ..AllocatorRuns::default() });
+                list.last_mut().expect("just pushed")
             }
         };
-        let found = if record.status == Status::Ok {
-            figures(record, phases.get(&id(record)).copied())
-        } else {
-            None
+        let found = match record.status {
+            Status::Ok if is_real => record.wall_ns.map(|wall| RunFigures {
+                replay_ns: wall as f64,
+                peak_rss: record.peak_rss_bytes.map(|bytes| bytes as f64),
+                ..RunFigures::default()
+            }),
+            Status::Ok => figures(record, phases.get(&id(record)).copied()),
+            _ => None,
         };
         match found {
             Some(run) => runs.runs.push(run),
@@ -152,6 +169,9 @@ pub fn programs(results: &ResultsDir) -> Vec<Program> {
     let mut programs: Vec<Program> = by_program.into_values().collect();
     for program in &mut programs {
         program.allocators.sort_by_key(|a| (a.strategy != ALLOCATOR_BASELINE, strategy_order(&a.strategy)));
+        program.real.sort_by_key(|a| {
+            (real_allocator(&a.strategy) != ALLOCATOR_BASELINE, strategy_order(&a.strategy))
+        });
     }
     programs
 }
@@ -253,7 +273,63 @@ pub fn section(document: &mut Document, results: &ResultsDir) {
         if let Some(line) = baseline.and_then(arenas_sentence) {
             document.paragraph(line);
         }
+        real_table(document, program, baseline);
     }
+}
+
+/// The allocator of a real strategy's name: `python@3.11+jemalloc` is jemalloc.
+fn real_allocator(strategy: &str) -> &str {
+    strategy.rsplit_once('+').map_or(strategy, |(_, allocator)| allocator)
+}
+
+/// The program itself under each real strategy, beside what its replay said of the same
+/// allocator: how much of an allocator's effect on the calls reaches the whole program.
+fn real_table(document: &mut Document, program: &Program, baseline: Option<&AllocatorRuns>) {
+    if program.real.is_empty() {
+        return;
+    }
+    document.paragraph(format!(
+        "The program itself, run once per repetition in one process under the real interpreter on each allocator (`{PROGRAM_PREFIX}{}`: pyperf's worker, the traced run's loops; `PYTHONMALLOC=malloc` and the preload library for jemalloc and mimalloc). Its wall time holds the interpreter's start-up and everything the program does besides allocating; \"the replay said\" is the same allocator's replay time against pymalloc's, from the table above.",
+        program.program
+    ));
+    let real_baseline = program.real.iter().find(|a| real_allocator(&a.strategy) == ALLOCATOR_BASELINE);
+    let header =
+        ["strategy", "runs", "wall time", "time / pymalloc", "the replay said", "peak RSS", "RSS / pymalloc"]
+            .map(String::from)
+            .to_vec();
+    let mut rows = Vec::new();
+    for real in &program.real {
+        let allocator = real_allocator(&real.strategy);
+        let label = |what: &str| format!("{}/{}/{what}", program.program, real.strategy);
+        let against = |values: Vec<f64>, base: Option<Vec<f64>>, what: &str| match base {
+            Some(_) if allocator == ALLOCATOR_BASELINE => "1".to_owned(),
+            Some(base) => ratio_text(&values, &base, &label(what)),
+            None => "–".to_owned(),
+        };
+        let replayed = program.allocators.iter().find(|a| a.strategy == allocator);
+        let replay_said = match (replayed, baseline) {
+            (Some(_), Some(_)) if allocator == ALLOCATOR_BASELINE => "1".to_owned(),
+            (Some(replayed), Some(base)) => {
+                ratio_text(&replayed.replay(), &base.replay(), &label("replay-said"))
+            }
+            _ => "–".to_owned(),
+        };
+        let runs = if real.failed > 0 {
+            format!("{} ({} failed)", real.runs.len(), real.failed)
+        } else {
+            real.runs.len().to_string()
+        };
+        rows.push(vec![
+            format!("`{}`", real.strategy),
+            runs,
+            median_text(&real.replay(), format::duration_ns),
+            against(real.replay(), real_baseline.map(AllocatorRuns::replay), "wall"),
+            replay_said,
+            median_text(&real.peak_rss(), format::bytes),
+            against(real.peak_rss(), real_baseline.map(AllocatorRuns::peak_rss), "rss"),
+        ]);
+    }
+    document.table(header, rows);
 }
 
 /// pymalloc's arenas at the program's exit and their highwater mark, as a sentence.
@@ -388,5 +464,38 @@ mod tests {
         let mut empty = Document::default();
         section(&mut empty, &results(vec![report("pymalloc", "churn", 0, 1000, 60 << 20, Status::Ok)]));
         assert!(empty.blocks.is_empty());
+    }
+
+    #[test]
+    fn the_program_s_real_runs_stand_beside_what_its_replay_said_of_each_allocator() {
+        let dir = results(vec![
+            report("pymalloc", "trace-replay-json_loads", 0, 1000, 60 << 20, Status::Ok),
+            report("jemalloc", "trace-replay-json_loads", 0, 1500, 60 << 20, Status::Ok),
+            // Wall times 2x the replay_ns given: 4,000 and 4,400 ns.
+            report("python@3.11+jemalloc", "program-json_loads", 0, 2200, 30 << 20, Status::Ok),
+            report("python@3.11+pymalloc", "program-json_loads", 0, 2000, 20 << 20, Status::Ok),
+            report("python@3.11+mimalloc", "program-json_loads", 0, 2000, 20 << 20, Status::Error),
+        ]);
+        let program = &programs(&dir)[0];
+        let order: Vec<&str> = program.real.iter().map(|a| a.strategy.as_str()).collect();
+        assert_eq!(order[0], "python@3.11+pymalloc", "pymalloc first: {order:?}");
+        assert_eq!(program.allocators.len(), 2, "the real runs are not replays");
+        let mut document = Document::default();
+        section(&mut document, &dir);
+        let text = document.to_markdown();
+        assert!(text.contains("`program-json_loads`"), "{text}");
+        let row = text.lines().find(|line| line.starts_with("| `python@3.11+jemalloc`")).expect("a real row");
+        // Its wall time 1.1x pymalloc's, its replay 1.5x, its peak RSS 1.5x.
+        assert!(row.contains(&format::ratio(1.1)), "{row}");
+        assert_eq!(row.matches(&format::ratio(1.5)).count(), 2, "{row}");
+        let failed = text.lines().find(|line| line.starts_with("| `python@3.11+mimalloc`")).expect("a row");
+        assert!(failed.contains("0 (1 failed)"), "{failed}");
+        // Replays alone: no table of real runs.
+        let mut replays_only = Document::default();
+        section(
+            &mut replays_only,
+            &results(vec![report("pymalloc", "trace-replay-json_loads", 0, 1000, 60 << 20, Status::Ok)]),
+        );
+        assert!(!replays_only.to_markdown().contains("The program itself"));
     }
 }

@@ -63,7 +63,9 @@ pub fn version_lines<'c, 'a>(
 ) -> Vec<(String, u64, Vec<VersionLine<'c, 'a>>)> {
     let mut out = Vec::new();
     for workload in workloads(cells) {
-        if is_allocator_workload(cells, &workload) {
+        // Allocator workloads have no collector; a traced program's real runs (`program-…`)
+        // have no model beside them.
+        if is_allocator_workload(cells, &workload) || workload.starts_with(super::traced::PROGRAM_PREFIX) {
             continue;
         }
         let of_workload = |cell: &&Cell<'a>| {
