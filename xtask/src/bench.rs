@@ -108,6 +108,11 @@ pub struct BenchCmd {
     /// pyperformance's into target/pyperf/traces).
     #[arg(long = "traces", value_name = "DIR|FILE", value_delimiter = ',')]
     traces: Vec<PathBuf>,
+    /// Sweeps a strategy parameter: each VALUE adds a cell `NAME[KEY=VALUE]` beside every cell of
+    /// the strategies KEY's first part names (`--set marksweep.growth=1.25,1.5,2,3,4`: mark-sweep's
+    /// heap size). The keys are `heaplab run --set`'s. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE[,VALUE...]")]
+    settings: Vec<plan::SettingSweep>,
 }
 
 /// A program's name from its trace file's stem, safe in workload names and the report's file
@@ -328,6 +333,7 @@ impl BenchCmd {
             quick: self.quick,
             cores,
             traces: trace_inputs(&invocation_dir, &self.traces)?,
+            settings: self.settings.clone(),
         };
         let plan = plan::plan(&catalog, &selection)?;
         for (name, reason) in &plan.unavailable {
@@ -678,7 +684,10 @@ fn prepare_out_dir(dir: &Path, resume: bool) -> anyhow::Result<()> {
 /// The `heaplab run` command of one run. `HEAPLAB_FAULT` reaches the child with the rest of the environment.
 fn heaplab_command(heaplab: &Path, cell: &Cell, seed: u64, series: &Path) -> Command {
     let mut command = Command::new(heaplab);
-    command.args(["run", "--strategy", &cell.strategy, "--workload", cell.heaplab_workload()]);
+    command.args(["run", "--strategy", cell.heaplab_strategy(), "--workload", cell.heaplab_workload()]);
+    for setting in &cell.settings {
+        command.args(["--set", setting]);
+    }
     if let Some(trace) = &cell.trace {
         command.arg("--trace").arg(trace);
     }
@@ -707,14 +716,16 @@ fn record_of(
     if let (Status::Ok, Some(mut report)) = (status, report) {
         let record = &report.record;
         let cell = &run.cell;
-        if record.strategy == cell.strategy
+        if record.strategy == cell.heaplab_strategy()
             && record.workload == cell.heaplab_workload()
             && record.size == cell.size
             && record.threads == cell.threads
         {
             report.record.rep = run.rep;
-            // A trace cell's row is filed under its program: `trace-replay-<program>`.
+            // A trace cell's row is filed under its program: `trace-replay-<program>`; a
+            // swept cell's under `NAME[KEY=VALUE]` (the value is in its params too).
             report.record.workload = cell.workload.clone();
+            report.record.strategy = cell.strategy.clone();
             report.record.params = trace_params(&report.record.params, cell);
             return (report, detail.to_owned());
         }
@@ -899,6 +910,7 @@ mod tests {
             threaded: false,
             trace: None,
             program: None,
+            settings: Vec::new(),
         }
     }
 

@@ -17,6 +17,20 @@ pub fn cell_id(strategy: &str, workload: &str, size: u64, threads: u32) -> Strin
     format!("{}__{}__{size}__t{threads}", clean(workload), clean(strategy))
 }
 
+/// The name a sweep gives a strategy run with one setting (`cargo xtask bench --set`):
+/// `marksweep+pymalloc[marksweep.growth=1.5]`.
+pub fn swept_strategy(strategy: &str, setting: &str) -> String {
+    format!("{strategy}[{setting}]")
+}
+
+/// A swept strategy's name split into the strategy and its setting: `marksweep+pymalloc`,
+/// `marksweep.growth`, `1.5`.
+pub fn split_swept(strategy: &str) -> Option<(&str, &str, &str)> {
+    let (base, rest) = strategy.split_once('[')?;
+    let (key, value) = rest.strip_suffix(']')?.split_once('=')?;
+    Some((base, key, value))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

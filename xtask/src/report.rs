@@ -22,6 +22,7 @@ mod reality;
 mod rows;
 mod sections;
 pub(crate) mod series;
+mod settings;
 pub(crate) mod stats;
 mod traced;
 mod versions;

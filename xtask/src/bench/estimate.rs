@@ -155,6 +155,7 @@ mod tests {
             threaded: false,
             trace: None,
             program: None,
+            settings: Vec::new(),
         }
     }
 

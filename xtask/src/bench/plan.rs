@@ -38,7 +38,46 @@ pub struct Cell {
     pub trace: Option<PathBuf>,
     /// The program spec a `program-<program>` cell runs under a real interpreter.
     pub program: Option<PathBuf>,
+    /// `heaplab run --set` values of a parameter sweep's cell (its strategy is then named
+    /// `NAME[KEY=VALUE]`, see [`swept_strategy`]).
+    pub settings: Vec<String>,
 }
+
+/// A strategy parameter swept over values (`cargo xtask bench --set marksweep.growth=1.5,2,3`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SettingSweep {
+    /// `marksweep.growth`: its first part names the collector or allocator it applies to.
+    pub key: String,
+    /// The values, as given.
+    pub values: Vec<String>,
+}
+
+impl FromStr for SettingSweep {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> anyhow::Result<SettingSweep> {
+        let Some((key, values)) = text.split_once('=') else {
+            bail!("--set takes KEY=VALUE[,VALUE...] (got {text:?})");
+        };
+        let (key, values): (&str, Vec<String>) =
+            (key.trim(), values.split(',').map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).collect());
+        if !key.contains('.') || values.is_empty() {
+            bail!("--set takes KEY=VALUE[,VALUE...], KEY as collector.name or allocator.name (got {text:?})");
+        }
+        Ok(SettingSweep { key: key.to_owned(), values })
+    }
+}
+
+impl SettingSweep {
+    /// Whether it applies to a strategy of this collector and allocator: the key's first part
+    /// names one of them (`marksweep.growth` applies to `marksweep+…`).
+    pub fn applies_to(&self, collector: &str, allocator: &str) -> bool {
+        let owner = self.key.split('.').next().unwrap_or_default();
+        owner == collector || owner == allocator
+    }
+}
+
+pub use crate::layout::{split_swept, swept_strategy};
 
 /// The workload that replays traces.
 pub const TRACE_REPLAY: &str = "trace-replay";
@@ -122,6 +161,11 @@ impl Cell {
         }
     }
 
+    /// The strategy `heaplab run` is given: a swept cell's without its `[KEY=VALUE]`.
+    pub fn heaplab_strategy(&self) -> &str {
+        split_swept(&self.strategy).map_or(&self.strategy, |(base, _, _)| base)
+    }
+
     /// The name of this cell's files: `series/<id>.csv`, `failures/<id>-rep<k>.stderr`.
     pub fn id(&self) -> String {
         cell_id(&self.strategy, &self.workload, self.size, self.threads)
@@ -157,6 +201,8 @@ pub struct Selection {
     /// Traced programs: each adds a `trace-replay-<program>` workload on every allocator strategy
     /// (size 1 unless `sizes` is given).
     pub traces: Vec<TraceInput>,
+    /// Parameter sweeps: each value adds a cell beside every cell of a strategy it applies to.
+    pub settings: Vec<SettingSweep>,
 }
 
 /// The cells of a sweep, and the selected strategies that cannot run here.
@@ -285,6 +331,7 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
         for size in sizes {
             for threads in threads_of(workload, selection) {
                 for strategy in &runnable {
+                    let first = cells.len();
                     cells.push(Cell {
                         strategy: strategy.name.clone(),
                         collector: strategy.collector.clone(),
@@ -301,7 +348,21 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
                             Input::Program(spec) => Some(spec.path.clone()),
                             _ => None,
                         },
+                        settings: Vec::new(),
                     });
+                    // The parameter sweeps' cells beside the strategy's own.
+                    for sweep in &selection.settings {
+                        if !sweep.applies_to(&strategy.collector, &strategy.allocator) {
+                            continue;
+                        }
+                        for value in &sweep.values {
+                            let setting = format!("{}={value}", sweep.key);
+                            let mut swept = cells[first].clone();
+                            swept.strategy = swept_strategy(&strategy.name, &setting);
+                            swept.settings = vec![setting];
+                            cells.push(swept);
+                        }
+                    }
                 }
             }
         }
@@ -753,6 +814,41 @@ mod tests {
         assert!(plan(&catalog, &without).unwrap().cells.iter().all(|cell| cell.program.is_none()));
     }
 
+    #[test]
+    fn a_setting_sweep_adds_a_named_cell_per_value_beside_each_cell_it_applies_to() {
+        let sweep: SettingSweep = "marksweep.growth=1.5, 3".parse().unwrap();
+        assert_eq!(sweep.values, ["1.5", "3"]);
+        for bad in ["marksweep.growth", "growth=2", "marksweep.growth="] {
+            assert!(bad.parse::<SettingSweep>().is_err(), "{bad}");
+        }
+        let mut catalog = sample();
+        let mut marksweep = catalog.strategies[0].clone();
+        (marksweep.name, marksweep.collector) = ("marksweep+pymalloc".to_owned(), "marksweep".to_owned());
+        catalog.strategies.push(marksweep);
+        let selection = Selection {
+            strategy_globs: globs(&["*+pymalloc"]),
+            workload_globs: globs(&["binary-trees"]),
+            sizes: Some(vec![10]),
+            settings: vec![sweep],
+            ..Selection::default()
+        };
+        let cells = plan(&catalog, &selection).unwrap().cells;
+        let names: Vec<&str> = cells.iter().map(|cell| cell.strategy.as_str()).collect();
+        let collectors: Vec<&str> = cells.iter().map(|cell| cell.collector.as_str()).collect();
+        assert_eq!(names.len(), collectors.len());
+        let swept: Vec<&Cell> = cells.iter().filter(|cell| !cell.settings.is_empty()).collect();
+        assert_eq!(
+            swept.iter().map(|cell| cell.strategy.as_str()).collect::<Vec<_>>(),
+            ["marksweep+pymalloc[marksweep.growth=1.5]", "marksweep+pymalloc[marksweep.growth=3]"],
+            "only mark-sweep's cells: {names:?}"
+        );
+        assert_eq!(swept[1].settings, ["marksweep.growth=3"]);
+        assert_eq!(swept[1].heaplab_strategy(), "marksweep+pymalloc");
+        assert_ne!(swept[0].id(), swept[1].id(), "each value has its own files");
+        let plain = cells.iter().position(|cell| cell.strategy == "marksweep+pymalloc").unwrap();
+        assert_eq!(cells[plain + 1].strategy, swept[0].strategy, "beside the plain cell");
+    }
+
     fn check_shard(text: &str, expected: Option<(usize, usize)>) {
         let parsed = text.parse::<Shard>().ok().map(|shard| (shard.index, shard.count));
         assert_eq!(parsed, expected, "parsing {text:?}");
@@ -784,6 +880,7 @@ mod tests {
                 threaded: false,
                 trace: None,
                 program: None,
+                settings: Vec::new(),
             })
             .collect()
     }

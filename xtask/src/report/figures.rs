@@ -92,6 +92,7 @@ pub fn build_plots(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) ->
         plots.extend(threads_plot(cells, &workload));
     }
     plots.extend(bytes_per_element_plot(cells));
+    plots.extend(super::settings::plots(cells));
     Ok(plots)
 }
 

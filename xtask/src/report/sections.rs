@@ -66,6 +66,7 @@ pub fn build_document(
     super::reality::section(&mut document, cells);
     ratio_tables(&mut document, cells);
     super::versions::section(&mut document, cells);
+    super::settings::section(&mut document, cells, plots);
     plots_section(&mut document, cells, plots);
     failures(&mut document, results);
     let calibration_start = document.blocks.len();
