@@ -11,7 +11,8 @@
 //! each phase, bytes per object (`sys.getsizeof`, dicts and sets at several sizes
 //! included), traced bytes per unit of size (tracemalloc), and for gc-traverse the time of
 //! one full collection. The table, by version, is printed, and written as
-//! `DIR/calibration.csv` and `DIR/calibration.md` (the report's "Fidelity to CPython" section).
+//! `DIR/calibration.csv` and `DIR/calibration.json` (the data the report draws as its "Fidelity to
+//! CPython" section).
 //!
 //! - [`cpython`]: which script runs which workload, and the JSON it prints;
 //! - [`compare`]: the rows;
@@ -20,10 +21,10 @@
 //! Where no interpreter is found it says so and exits 0: there is nothing to compare
 //! against. Interpreters asked for and not found are named and skipped.
 
-mod compare;
+pub(crate) mod compare;
 mod cpython;
 mod interpreters;
-mod table;
+pub(crate) mod table;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -131,15 +132,15 @@ impl CalibrateCmd {
         }
 
         print!("{}", table::terminal(&rows));
-        let document = table::Document { contexts, missing, command: typed_command() };
         std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
         let csv_path = out_dir.join("calibration.csv");
         std::fs::write(&csv_path, table::csv(&rows)?)
             .with_context(|| format!("writing {}", csv_path.display()))?;
-        let md_path = out_dir.join("calibration.md");
-        std::fs::write(&md_path, table::markdown(&rows, &document))
-            .with_context(|| format!("writing {}", md_path.display()))?;
-        eprintln!("calibrate: wrote {} and {}", csv_path.display(), md_path.display());
+        let calibration = table::CalibrationFile { contexts, missing, command: typed_command(), rows };
+        let json_path = out_dir.join(table::JSON_FILE);
+        std::fs::write(&json_path, table::json(&calibration)?)
+            .with_context(|| format!("writing {}", json_path.display()))?;
+        eprintln!("calibrate: wrote {} and {}", csv_path.display(), json_path.display());
         if failures.is_empty() {
             Ok(0)
         } else {

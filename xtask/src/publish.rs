@@ -2,7 +2,7 @@
 //! to commit, with its report.
 //!
 //! It copies what a report is drawn from — `runs.csv`, `runs.jsonl`,
-//! `env.json`, `calibration.csv`, `calibration.md` and `failures/` — thins
+//! `env.json`, `calibration.csv`, `calibration.json` and `failures/` — thins
 //! every memory time series under `series/` (every pause kept; see
 //! [`crate::report::series::thin_series`]), and draws the report into OUT
 //! with [`crate::report::write_report`], exactly as `cargo xtask report OUT`
@@ -19,7 +19,7 @@ use crate::report::format;
 use crate::report::series::thin_series;
 
 /// The files copied as they are, where DIR has them.
-const COPIED_FILES: [&str; 5] = ["runs.csv", "runs.jsonl", "env.json", "calibration.csv", "calibration.md"];
+const COPIED_FILES: [&str; 5] = ["runs.csv", "runs.jsonl", "env.json", "calibration.csv", "calibration.json"];
 
 /// Rows kept per series file by default.
 const DEFAULT_SERIES_ROWS: usize = 500;

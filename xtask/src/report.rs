@@ -10,6 +10,7 @@
 
 pub(crate) mod analysis;
 mod answers;
+mod calibration;
 mod comparisons;
 mod document;
 mod figures;

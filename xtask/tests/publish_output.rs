@@ -75,7 +75,7 @@ fn write_results(dir: &Path) {
     fs::write(dir.join("runs.jsonl"), jsonl).unwrap();
     fs::write(dir.join("env.json"), "{\"cpu\":{\"model\":\"Test CPU\"}}").unwrap();
     fs::write(dir.join("calibration.csv"), "metric,value\npools,1964\n").unwrap();
-    fs::write(dir.join("calibration.md"), "## Fidelity to CPython\n\nMeasured by a test.\n").unwrap();
+    fs::write(dir.join("calibration.json"), "{\"contexts\":[{\"python\":\"CPython 3.11.7\",\"release\":\"3.11\",\"strategy\":\"cycle@3.11+pymalloc\",\"seed\":42,\"thresholds\":[700,10,10],\"arena_size\":1048576}],\"missing\":[],\"command\":\"cargo xtask calibrate --measured-by-a-test\",\"rows\":[{\"python\":\"3.11\",\"workload\":\"bulk-load\",\"size\":2,\"metric\":\"collections of generation 0\",\"cpython\":2616.0,\"heaplab\":2616.0}]}").unwrap();
     fs::write(dir.join("series").join(SERIES_FILES[0]), long_series(20_000, 80)).unwrap();
     fs::write(dir.join("series").join(SERIES_FILES[1]), long_series(12_000, 1_000_000)).unwrap();
     fs::write(dir.join("series/churn__cycle+pymalloc__1000__t1.rep0.partial.csv"), long_series(10, 2))
@@ -133,7 +133,7 @@ fn source_dir() -> PathBuf {
 #[test]
 fn the_data_files_are_copied_as_they_are() {
     let out = &published().1;
-    for name in ["runs.csv", "runs.jsonl", "env.json", "calibration.csv", "calibration.md"] {
+    for name in ["runs.csv", "runs.jsonl", "env.json", "calibration.csv", "calibration.json"] {
         assert_eq!(fs::read(out.join(name)).unwrap(), fs::read(source_dir().join(name)).unwrap(), "{name}");
     }
     let failure = format!("failures/{FAILURE_STDERR}");
@@ -208,7 +208,7 @@ fn the_report_is_drawn_in_out_and_links_only_what_is_there() {
     }
     assert!(n_links > 5, "{markdown}");
     assert!(markdown.contains("Segmentation fault"), "the failure's stderr is read from OUT");
-    assert!(markdown.contains("Measured by a test."), "calibration.md is in the report");
+    assert!(markdown.contains("--measured-by-a-test"), "calibration.json is in the report");
 }
 
 #[test]

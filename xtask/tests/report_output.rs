@@ -209,11 +209,7 @@ fn write_results(dir: &Path, wall_scale: u64, scope: Scope) {
         "thread 'main' panicked\nSegmentation fault (core dumped)\n",
     )
     .unwrap();
-    fs::write(
-        dir.join("calibration.md"),
-        "## Fidelity to CPython\n\n| metric | workload | size | CPython | heaplab | difference |\n|---|---|---:|---:|---:|---:|\n| collections of generation 0 | bulk-load | 2 | 2616 | 2616 | 0.0% |\n",
-    )
-    .unwrap();
+    fs::write(dir.join("calibration.json"), "{\"contexts\":[{\"python\":\"CPython 3.11.7\",\"release\":\"3.11\",\"strategy\":\"cycle@3.11+pymalloc\",\"seed\":42,\"thresholds\":[700,10,10],\"arena_size\":1048576}],\"missing\":[],\"command\":\"cargo xtask calibrate\",\"rows\":[{\"python\":\"3.11\",\"workload\":\"bulk-load\",\"size\":2,\"metric\":\"collections of generation 0\",\"cpython\":2616.0,\"heaplab\":2616.0}]}").unwrap();
     fs::write(
         dir.join("env.json"),
         "{\"cpu\":{\"model\":\"Test CPU\",\"cores\":2},\"rustc\":\"rustc 1.95.0\"}",
@@ -379,8 +375,9 @@ fn the_report_links_only_to_files_that_exist() {
     assert!(markdown.contains("cpu.model: `Test CPU`"), "the environment comes from env.json");
     assert!(
         markdown.contains("## Fidelity to CPython")
-            && markdown.contains("| collections of generation 0 | bulk-load | 2 | 2616 | 2616 | 0.0% |"),
-        "calibration.md is included"
+            && markdown.contains("| collections of generation 0 | bulk-load | 2 | 2616 | 2616 | +0.0% |")
+            && markdown.contains("plots/calibration-by-release.png"),
+        "calibration.json is drawn"
     );
     assert!(
         markdown.contains("Segmentation fault (core dumped)"),
@@ -400,7 +397,7 @@ fn index_html_is_self_contained() {
         .count();
     assert_eq!(n_images, n_pngs, "every plot is inlined");
     assert!(!html.contains("<img src=\"plots/"));
-    assert!(html.contains("<h2>Fidelity to CPython</h2>"), "calibration.md is included");
+    assert!(html.contains("<h2>Fidelity to CPython</h2>"), "calibration.json is drawn");
 }
 
 #[test]

@@ -13,7 +13,7 @@ use super::cpython::{PythonRun, SizeOf, Twin};
 pub const MIN_POOLS_SHOWN: u64 = 10;
 
 /// One row of the table.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Row {
     /// The release compared (`3.12`): the interpreter's and the model's.
     pub python: String,

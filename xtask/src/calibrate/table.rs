@@ -1,15 +1,23 @@
-//! The calibration table, three ways: on the terminal, as `calibration.csv`
-//! and as the "Fidelity to CPython" section of the report (`calibration.md`).
+//! The calibration table, three ways: on the terminal, as `calibration.csv`, and as
+//! data, `calibration.json`, which the report draws as its "Fidelity to CPython"
+//! section (`report/calibration.rs`).
 
-use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
 
 use super::compare::Row;
+
+/// The calibration's data file in a results directory.
+pub const JSON_FILE: &str = "calibration.json";
 
 /// The CSV header.
 pub const CSV_COLUMNS: [&str; 7] =
     ["python", "workload", "size", "metric", "cpython", "heaplab", "difference_pct"];
 
 /// One interpreter's runs: the interpreter, the strategy, the parameters.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Context {
     /// E.g. "CPython 3.11.7".
     pub python: String,
@@ -25,14 +33,35 @@ pub struct Context {
     pub arena_size: Option<u64>,
 }
 
-/// What the section says about the whole calibration.
-pub struct Document {
+/// `calibration.json`: the whole calibration, as the report reads it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationFile {
     /// Each interpreter run, oldest release first.
     pub contexts: Vec<Context>,
     /// The interpreters asked for and not found, in words.
     pub missing: Vec<String>,
     /// The command as typed.
     pub command: String,
+    /// Every row, interpreter by interpreter.
+    pub rows: Vec<Row>,
+}
+
+/// `calibration.json`.
+pub fn json(calibration: &CalibrationFile) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(calibration)? + "\n")
+}
+
+/// `dir/calibration.json`, where there is one.
+pub fn read(dir: &Path) -> Option<anyhow::Result<CalibrationFile>> {
+    let path = dir.join(JSON_FILE);
+    if !path.is_file() {
+        return None;
+    }
+    let read = || -> anyhow::Result<CalibrationFile> {
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{}: not a calibration", path.display()))
+    };
+    Some(read())
 }
 
 /// A row is "within 1%" when its difference is at most this, in percent.
@@ -116,116 +145,6 @@ pub fn csv(rows: &[Row]) -> anyhow::Result<Vec<u8>> {
     Ok(writer.into_inner()?)
 }
 
-/// Whether a row's difference is within [`CLOSE_PCT`].
-fn close(row: &Row) -> bool {
-    row.difference_pct().is_some_and(|pct| pct.abs() <= CLOSE_PCT)
-}
-
-/// `calibration.md`: the section the report includes: the overview by version, then each
-/// interpreter's table.
-pub fn markdown(rows: &[Row], document: &Document) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "## Fidelity to CPython\n");
-    let pythons: Vec<&str> = document.contexts.iter().map(|c| c.python.as_str()).collect();
-    let _ = writeln!(
-        out,
-        "Each object workload's Python twin (`workloads/python/`) ran under each interpreter found \
-         ({}), and the same work ran on the model at the interpreter's release \
-         (`cycle@X.Y+pymalloc`), and each reported what it saw. CPython's pymalloc figures are \
-         deltas from the interpreter's own state before the workload (the model's heap starts empty); \
-         its collections are counted from the start of the workload, after a `gc.collect()`.\n",
-        if pythons.is_empty() { "none".to_owned() } else { pythons.join(", ") }
-    );
-    if !document.missing.is_empty() {
-        let _ = writeln!(out, "Not found here, so not compared: {}.\n", document.missing.join("; "));
-    }
-    let _ = writeln!(
-        out,
-        "The model takes CPython's parameters as measured, and nothing else: the generation thresholds \
-         (`gc.get_threshold()`), pymalloc's arena size, and the tracked objects the interpreter holds \
-         (`len(gc.get_objects())` after `gc.collect()`, rows \"parameter: interpreter's tracked \
-         objects\"), which count in the long-lived total of the 25% rule; its object sizes, \
-         collection rules and geometry are the release's own.\n"
-    );
-    if !document.contexts.is_empty() {
-        let _ = writeln!(out, "### By version\n");
-        let _ = writeln!(
-            out,
-            "| release | interpreter | model | rows | within {CLOSE_PCT}% | collections rows within {CLOSE_PCT}% | pools and arenas rows within {CLOSE_PCT}% | sys.getsizeof rows exact |"
-        );
-        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|");
-        for context in &document.contexts {
-            let mine: Vec<&Row> = rows.iter().filter(|row| row.python == context.release).collect();
-            let share = |filter: &dyn Fn(&Row) -> bool, test: &dyn Fn(&Row) -> bool| {
-                let of: Vec<&&Row> = mine.iter().filter(|row| filter(row)).collect();
-                format!("{} of {}", of.iter().filter(|row| test(row)).count(), of.len())
-            };
-            let _ = writeln!(
-                out,
-                "| {} | {} | `{}` | {} | {} | {} | {} | {} |",
-                context.release,
-                context.python,
-                context.strategy,
-                mine.len(),
-                share(&|_| true, &close),
-                share(&|row| row.metric.starts_with("collections of"), &close),
-                share(&|row| row.metric.starts_with("pools of") || row.metric.starts_with("arenas"), &close),
-                share(&|row| row.metric.starts_with("sys.getsizeof"), &|row| row.cpython == row.heaplab),
-            );
-        }
-        let _ = writeln!(out);
-    }
-    for context in &document.contexts {
-        let thresholds: Vec<String> = context.thresholds.iter().map(u64::to_string).collect();
-        let arena = context.arena_size.map_or("not reported".to_owned(), |bytes| format!("{bytes} bytes"));
-        let _ = writeln!(out, "### {} against `{}`\n", context.python, context.strategy);
-        let _ = writeln!(
-            out,
-            "Seed {}; `gc.get_threshold()`: {}; pymalloc's arena size: {arena}.\n",
-            context.seed,
-            thresholds.join(", ")
-        );
-        let _ = writeln!(out, "| metric | workload | size | CPython | heaplab | difference |");
-        let _ = writeln!(out, "|---|---|---:|---:|---:|---:|");
-        for row in rows.iter().filter(|row| row.python == context.release) {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} | {} |",
-                row.metric,
-                row.workload,
-                row.size,
-                figure(row.cpython),
-                figure(row.heaplab),
-                difference(row)
-            );
-        }
-        let _ = writeln!(out);
-    }
-    let _ = writeln!(
-        out,
-        "The difference is (heaplab − CPython) / CPython. \"sys.getsizeof\" rows compare the size \
-         CPython reports for one object with the model's (object, GC header of a container, a list's \
-         buffer, a dict's keys object, a set's table); \"traced bytes\" rows compare tracemalloc's bytes \
-         (a separate run) with the model's live bytes; \"pools\" and \"arenas\" rows compare \
-         `sys._debugmallocstats()` with the model's pymalloc; \"one full collection\" compares a \
-         `gc.collect()` with the model's, on the same heap.\n"
-    );
-    let _ = writeln!(
-        out,
-        "Not modelled, so expected to differ a little: CPython's free lists (up to 2,000 tuples of each \
-         length, 100 floats, 80 lists and 80 dicts, kept for reuse: after teardown they pin pools, and \
-         arenas, that the model returns), cached small ints and one-character strs, the padding of \
-         CPython's one-digit ints (32 bytes requested where `sys.getsizeof` says 28: tracemalloc sees \
-         it, the pools do not), up to 3.10 the frame of a function's first call (a GC object, kept \
-         on its code object afterwards: one in generation 0's count that never comes off), the \
-         interpreter's own transient objects, and the cost of traversing the interpreter's objects in a full collection. At the end of a \
-         phase of cyclic-garbage what is held is garbage not yet collected, a sawtooth that the figures \
-         sample where the collections happen to leave it.\n"
-    );
-    let _ = writeln!(out, "Made by `{}`.", document.command);
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,43 +199,27 @@ mod tests {
     }
 
     #[test]
-    fn the_markdown_section_goes_by_version() {
-        let context = |python: &str, release: &str| Context {
-            python: python.into(),
-            release: release.into(),
-            strategy: format!("cycle@{release}+pymalloc"),
-            seed: 42,
-            thresholds: vec![700, 10, 10],
-            arena_size: Some(1 << 20),
-        };
-        let document = Document {
-            contexts: vec![context("CPython 3.11.7", "3.11"), context("CPython 3.12.1", "3.12")],
-            missing: vec!["CPython 3.8 (no pyenv build)".into()],
+    fn the_json_survives_a_write_and_a_read() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(dir.path()).is_none());
+        let calibration = CalibrationFile {
+            contexts: vec![Context {
+                python: "CPython 3.11.7".into(),
+                release: "3.11".into(),
+                strategy: "cycle@3.11+pymalloc".into(),
+                seed: 42,
+                thresholds: vec![700, 10, 10],
+                arena_size: Some(1 << 20),
+            }],
+            missing: vec![],
             command: "cargo xtask calibrate".into(),
+            rows: rows(),
         };
-        let text = markdown(&rows(), &document);
-        assert!(text.starts_with("## Fidelity to CPython\n"));
-        assert!(text.contains("Not found here, so not compared: CPython 3.8 (no pyenv build)."));
-        // The overview: one line per release, counting its own rows.
-        assert!(
-            text.contains(
-                "| 3.11 | CPython 3.11.7 | `cycle@3.11+pymalloc` | 2 | 1 of 2 | 1 of 1 | 0 of 0 | 0 of 0 |"
-            ),
-            "{text}"
-        );
-        assert!(
-            text.contains(
-                "| 3.12 | CPython 3.12.1 | `cycle@3.12+pymalloc` | 1 | 0 of 1 | 0 of 0 | 0 of 0 | 0 of 0 |"
-            ),
-            "{text}"
-        );
-        let section_311 = text.find("### CPython 3.11.7 against `cycle@3.11+pymalloc`").unwrap();
-        let section_312 = text.find("### CPython 3.12.1 against `cycle@3.12+pymalloc`").unwrap();
-        let one_full =
-            text.find("| one full collection (ms) | gc-traverse | 1 | 40 | 10.50 | -73.8% |").unwrap();
-        let pools = text.find("| pools | bulk-load-gc-off | 2 | 0 | 3 | — |").unwrap();
-        assert!(section_311 < one_full && one_full < section_312 && section_312 < pools, "{text}");
-        assert!(text.contains("`gc.get_threshold()`: 700, 10, 10; pymalloc's arena size: 1048576 bytes."));
+        std::fs::write(dir.path().join(JSON_FILE), json(&calibration).unwrap()).unwrap();
+        assert_eq!(read(dir.path()).unwrap().unwrap(), calibration);
+        std::fs::write(dir.path().join(JSON_FILE), "{}").unwrap();
+        let error = format!("{:#}", read(dir.path()).unwrap().unwrap_err());
+        assert!(error.contains("calibration.json: not a calibration"), "{error}");
     }
 
     #[test]

@@ -65,15 +65,6 @@ impl Document {
         self.blocks.push(Block::Heading { level: 2, text: text.into(), folded: true });
     }
 
-    /// Folds every level-2 section from block `from` on (for sections added by [`Document::markdown_section`]).
-    pub fn fold_from(&mut self, from: usize) {
-        for block in self.blocks.iter_mut().skip(from) {
-            if let Block::Heading { level: 2, folded, .. } = block {
-                *folded = true;
-            }
-        }
-    }
-
     /// Adds a paragraph.
     pub fn paragraph(&mut self, text: impl Into<String>) {
         self.blocks.push(Block::Paragraph(text.into()));
@@ -98,13 +89,6 @@ impl Document {
             svg: format!("plots/{stem}.svg"),
             caption: caption.into(),
         });
-    }
-
-    /// Adds the blocks of a Markdown text written by another tool (such as
-    /// `calibration.md`), read in the subset this module writes: headings,
-    /// paragraphs, `- ` lists and pipe tables.
-    pub fn markdown_section(&mut self, markdown: &str) {
-        self.blocks.extend(parse_markdown(markdown));
     }
 
     /// The document as GitHub Markdown.
@@ -306,70 +290,6 @@ figcaption{font-size:0.9em;color:#444}code{background:#f4f4f4;padding:0 0.2em}\
 details{border-top:1px solid #ddd;margin:0.5em 0}summary{cursor:pointer}summary h2{display:inline-block;margin:0.6em 0}\
 figure.linked figcaption{font-style:italic}";
 
-/// Reads Markdown in the subset [`Document::to_markdown`] writes.
-fn parse_markdown(markdown: &str) -> Vec<Block> {
-    fn cells(line: &str) -> Vec<String> {
-        let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
-        inner.split('|').map(|cell| cell.trim().to_owned()).collect()
-    }
-    let is_separator = |line: &str| line.trim().chars().all(|c| matches!(c, '|' | '-' | ':' | ' '));
-    let mut blocks = Vec::new();
-    let mut paragraph: Vec<&str> = Vec::new();
-    let mut items: Vec<String> = Vec::new();
-    let mut table: Vec<Vec<String>> = Vec::new();
-    let flush = |blocks: &mut Vec<Block>,
-                 paragraph: &mut Vec<&str>,
-                 items: &mut Vec<String>,
-                 table: &mut Vec<Vec<String>>| {
-        if !paragraph.is_empty() {
-            blocks.push(Block::Paragraph(paragraph.join(" ")));
-            paragraph.clear();
-        }
-        if !items.is_empty() {
-            blocks.push(Block::List(std::mem::take(items)));
-        }
-        if !table.is_empty() {
-            let header = table.remove(0);
-            blocks.push(Block::Table { header, rows: std::mem::take(table) });
-        }
-    };
-    for line in markdown.lines() {
-        let trimmed = line.trim();
-        if trimmed.starts_with('|') {
-            if !paragraph.is_empty() || !items.is_empty() {
-                flush(&mut blocks, &mut paragraph, &mut items, &mut Vec::new());
-            }
-            if !is_separator(trimmed) {
-                table.push(cells(trimmed));
-            }
-            continue;
-        }
-        if !table.is_empty() {
-            flush(&mut blocks, &mut paragraph, &mut items, &mut table);
-        }
-        if trimmed.is_empty() {
-            flush(&mut blocks, &mut paragraph, &mut items, &mut table);
-        } else if let Some(item) = trimmed.strip_prefix("- ") {
-            if !paragraph.is_empty() {
-                flush(&mut blocks, &mut paragraph, &mut Vec::new(), &mut Vec::new());
-            }
-            items.push(item.to_owned());
-        } else if trimmed.starts_with('#') {
-            flush(&mut blocks, &mut paragraph, &mut items, &mut table);
-            let level = trimmed.chars().take_while(|c| *c == '#').count();
-            let text = trimmed[level..].trim().to_owned();
-            blocks.push(Block::Heading { level: level.min(6) as u8, text, folded: false });
-        } else {
-            if !items.is_empty() {
-                flush(&mut blocks, &mut Vec::new(), &mut items, &mut Vec::new());
-            }
-            paragraph.push(trimmed);
-        }
-    }
-    flush(&mut blocks, &mut paragraph, &mut items, &mut table);
-    blocks
-}
-
 /// Escapes `&`, `<`, `>` and `"` for HTML text and double-quoted attributes.
 pub fn escape_html(text: &str) -> String {
     html_escape::encode_double_quoted_attribute(text).into_owned()
@@ -466,28 +386,6 @@ mod tests {
             markdown_links(&markdown),
             vec!["plots/churn-throughput.png", "plots/churn-throughput.svg"]
         );
-    }
-
-    #[test]
-    fn markdown_from_another_tool_reads_back_as_blocks() {
-        let text = "## Fidelity to CPython\n\nEach twin ran\nunder `python3`.\n\n| metric | size | difference |\n|---|---:|---:|\n| pools | 2 | +1.5% |\n\n- one\n- two\n\nMade by `x`.\n";
-        let mut document = Document::default();
-        document.markdown_section(text);
-        assert_eq!(
-            document.blocks,
-            vec![
-                Block::Heading { level: 2, text: "Fidelity to CPython".into(), folded: false },
-                Block::Paragraph("Each twin ran under `python3`.".into()),
-                Block::Table {
-                    header: vec!["metric".into(), "size".into(), "difference".into()],
-                    rows: vec![vec!["pools".into(), "2".into(), "+1.5%".into()]],
-                },
-                Block::List(vec!["one".into(), "two".into()]),
-                Block::Paragraph("Made by `x`.".into()),
-            ]
-        );
-        let again = Document { blocks: parse_markdown(&document.to_markdown()) };
-        assert_eq!(again, document, "what this module writes, it reads back");
     }
 
     #[test]

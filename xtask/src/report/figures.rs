@@ -93,6 +93,7 @@ pub fn build_plots(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) ->
     }
     plots.extend(bytes_per_element_plot(cells));
     plots.extend(super::settings::plots(cells));
+    plots.extend(results.calibration.as_ref().and_then(super::calibration::plot));
     Ok(plots)
 }
 

@@ -28,6 +28,8 @@ pub struct ResultsDir {
     pub series_files: Vec<PathBuf>,
     /// The files under `failures/`, sorted.
     pub failure_files: Vec<PathBuf>,
+    /// `calibration.json`, where `cargo xtask calibrate` wrote one here.
+    pub calibration: Option<crate::calibrate::table::CalibrationFile>,
 }
 
 /// Reads a results directory. `runs.csv` must exist; everything else may be absent.
@@ -62,6 +64,7 @@ pub fn load_results(dir: &Path) -> Result<ResultsDir> {
         env,
         envs,
         series_files: files_in(&dir.join("series"), Some("csv"))?,
+        calibration: super::calibration::load(dir),
         failure_files: files_in(&dir.join("failures"), None)?,
     })
 }

@@ -69,9 +69,7 @@ pub fn build_document(
     super::settings::section(&mut document, cells, plots);
     plots_section(&mut document, cells, plots);
     failures(&mut document, results);
-    let calibration_start = document.blocks.len();
-    calibration(&mut document, &results.dir);
-    document.fold_from(calibration_start);
+    super::calibration::section(&mut document, results.calibration.as_ref(), plots);
     measurement_quality(&mut document, results, cells);
     method(&mut document, cells);
     environment(&mut document, results);
@@ -579,13 +577,6 @@ fn large_data(
     }
     if let Some(plot) = plots.iter().find(|p| p.stem == BYTES_PER_ELEMENT_STEM) {
         document.figure(&plot.stem, plot.caption.clone());
-    }
-}
-
-/// The "Fidelity to CPython" section that `cargo xtask calibrate` writes as `calibration.md`, where present.
-fn calibration(document: &mut Document, dir: &Path) {
-    if let Ok(text) = std::fs::read_to_string(dir.join("calibration.md")) {
-        document.markdown_section(&text);
     }
 }
 
