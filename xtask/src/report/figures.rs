@@ -83,6 +83,13 @@ pub fn build_plots(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) ->
     let mut plots = Vec::new();
     plots.extend(overview_plot(cells));
     for workload in workloads(cells) {
+        // A traced program runs at one size, and its section has its tables: dozens of
+        // programs would add hundreds of plots of one point each (index.html stays small).
+        if workload.starts_with(super::traced::TRACE_PREFIX)
+            || workload.starts_with(super::traced::PROGRAM_PREFIX)
+        {
+            continue;
+        }
         plots.extend(throughput_plot(cells, &workload));
         plots.extend(memory_plot(cells, &workload));
         let timeline_series = timeline_series(results, cells, &workload)?;
