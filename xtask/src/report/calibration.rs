@@ -16,8 +16,11 @@ use crate::calibrate::table::{self, CLOSE_PCT, CalibrationFile};
 /// The plot's file stem.
 pub const STEM: &str = "calibration-by-release";
 
+/// A test of a row's metric.
+type MetricTest = fn(&str) -> bool;
+
 /// The kinds of rows, as the overview and the plot count them: a name and a test of the metric.
-const KINDS: [(&str, fn(&str) -> bool); 4] = [
+const KINDS: [(&str, MetricTest); 4] = [
     ("collections per generation", |m| m.starts_with("collections of")),
     ("pools and arenas", |m| m.starts_with("pools of") || m.starts_with("arenas")),
     ("bytes (getsizeof, tracemalloc)", |m| m.starts_with("sys.getsizeof") || m.starts_with("traced bytes")),
