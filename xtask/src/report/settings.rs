@@ -211,6 +211,7 @@ pub fn section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>, plo
             "peak RSS",
             "RSS / without",
             "peak live",
+            "live / without",
             "collections",
             "longest pause",
         ]
@@ -280,6 +281,8 @@ mod tests {
             "{text}"
         );
         let row = text.lines().find(|line| line.starts_with("| `4`")).expect("the 4x row");
+        let header = text.lines().find(|line| line.starts_with("| value |")).expect("the header");
+        assert_eq!(header.matches('|').count(), row.matches('|').count(), "{header}\n{row}");
         assert!(row.contains(&format::ratio(0.8)) && row.contains(&format::ratio(2.0)), "{row}");
 
         let mut none = Document::default();
