@@ -10,6 +10,7 @@ use plotters::style::RGBColor;
 use super::document::Document;
 use super::figures::PlotSpec;
 use super::plots::{Axis, Chart, Dash, Line, LineStyle, LinesChart, Marker, Panel};
+use super::stats::median;
 use crate::calibrate::compare::Row;
 use crate::calibrate::table::{self, CLOSE_PCT, CalibrationFile};
 
@@ -59,43 +60,48 @@ pub fn plot(calibration: &CalibrationFile) -> Option<PlotSpec> {
     }
     let mut panels = Vec::new();
     for (kind, test) in KINDS {
-        let of = |release: &str| -> Vec<f64> {
-            let mut pcts: Vec<f64> = calibration
-                .rows
-                .iter()
-                .filter(|row| row.python == release && test(&row.metric))
-                .filter_map(|row| row.difference_pct().map(f64::abs))
-                .collect();
-            pcts.sort_by(f64::total_cmp);
-            pcts
-        };
-        let points = |pick: fn(&[f64]) -> f64| -> Vec<(f64, f64)> {
-            releases
-                .iter()
-                .filter_map(|&(release, x)| {
-                    let pcts = of(release);
-                    (!pcts.is_empty()).then(|| (x, pick(&pcts)))
-                })
-                .collect()
-        };
-        let line = |label: &str, color: RGBColor, dash: Dash, pick: fn(&[f64]) -> f64| Line {
+        // Each release's |differences| of this kind, once: (x, median, largest).
+        let figures: Vec<(f64, f64, f64)> = releases
+            .iter()
+            .filter_map(|&(release, x)| {
+                let pcts: Vec<f64> = calibration
+                    .rows
+                    .iter()
+                    .filter(|row| row.python == release && test(&row.metric))
+                    .filter_map(|row| row.difference_pct().map(f64::abs))
+                    .collect();
+                let largest = pcts.iter().copied().reduce(f64::max)?;
+                Some((x, median(&pcts)?, largest))
+            })
+            .collect();
+        let line = |label: &str, color: RGBColor, dash: Dash, points: Vec<(f64, f64)>| Line {
             label: label.to_owned(),
             style: LineStyle { color, marker: Marker::Circle, dash },
-            points: points(pick),
+            points,
             show_markers: true,
             whiskers: Vec::new(),
             events: Vec::new(),
         };
-        let median = line("median |difference|", RGBColor(31, 119, 180), Dash::Solid, |p| p[p.len() / 2]);
-        let largest = line("largest |difference|", RGBColor(214, 39, 40), Dash::Short, |p| p[p.len() - 1]);
-        if median.points.is_empty() {
+        let median_line = line(
+            "median |difference|",
+            RGBColor(31, 119, 180),
+            Dash::Solid,
+            figures.iter().map(|f| (f.0, f.1)).collect(),
+        );
+        let largest_line = line(
+            "largest |difference|",
+            RGBColor(214, 39, 40),
+            Dash::Short,
+            figures.iter().map(|f| (f.0, f.2)).collect(),
+        );
+        if median_line.points.is_empty() {
             continue;
         }
         panels.push(Panel {
             title: kind.to_owned(),
             x: Axis { whole_numbers: true, ..Axis::linear("CPython 3.x (x)") },
             y: Axis::linear("|heaplab − CPython| / CPython (%)"),
-            lines: vec![median, largest],
+            lines: vec![median_line, largest_line],
         });
     }
     if panels.is_empty() {
