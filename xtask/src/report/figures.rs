@@ -85,9 +85,7 @@ pub fn build_plots(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) ->
     for workload in workloads(cells) {
         // A traced program runs at one size, and its section has its tables: dozens of
         // programs would add hundreds of plots of one point each (index.html stays small).
-        if workload.starts_with(super::traced::TRACE_PREFIX)
-            || workload.starts_with(super::traced::PROGRAM_PREFIX)
-        {
+        if super::traced::traced_program(&workload).is_some() {
             continue;
         }
         plots.extend(throughput_plot(cells, &workload));

@@ -34,6 +34,16 @@ pub const TRACE_PREFIX: &str = "trace-replay-";
 /// (`program-<program>`, on `python@3.X+allocator`).
 pub const PROGRAM_PREFIX: &str = "program-";
 
+/// The program of a traced program's workload, and whether it is the program's own run under a
+/// real interpreter (`program-<program>`) rather than its trace's replay (`trace-replay-<program>`).
+pub fn traced_program(workload: &str) -> Option<(&str, bool)> {
+    match (workload.strip_prefix(TRACE_PREFIX), workload.strip_prefix(PROGRAM_PREFIX)) {
+        (Some(program), _) => Some((program, false)),
+        (None, Some(program)) => Some((program, true)),
+        (None, None) => None,
+    }
+}
+
 /// One successful run's figures.
 #[derive(Clone, Debug, Default, PartialEq)]
 struct RunFigures {
@@ -124,14 +134,7 @@ pub fn programs(results: &ResultsDir) -> Vec<Program> {
         results.reports.iter().map(|report| (id(&report.record), report.phases.as_slice())).collect();
     let mut by_program: BTreeMap<(String, u64), Program> = BTreeMap::new();
     for record in &results.records {
-        let (program, is_real) = match (
-            record.workload.strip_prefix(TRACE_PREFIX),
-            record.workload.strip_prefix(PROGRAM_PREFIX),
-        ) {
-            (Some(program), _) => (program, false),
-            (None, Some(program)) => (program, true),
-            (None, None) => continue,
-        };
+        let Some((program, is_real)) = traced_program(&record.workload) else { continue };
         let entry = by_program.entry((program.to_owned(), record.size)).or_insert_with(|| Program {
             program: program.to_owned(),
             size: record.size,

@@ -65,7 +65,7 @@ pub fn version_lines<'c, 'a>(
     for workload in workloads(cells) {
         // Allocator workloads have no collector; a traced program's real runs (`program-…`)
         // have no model beside them.
-        if is_allocator_workload(cells, &workload) || workload.starts_with(super::traced::PROGRAM_PREFIX) {
+        if is_allocator_workload(cells, &workload) || super::traced::traced_program(&workload).is_some() {
             continue;
         }
         let of_workload = |cell: &&Cell<'a>| {
