@@ -245,16 +245,16 @@ struct StrategyEntry {
 
 /// The default matrix of a full sweep: every collector of the default release on every
 /// allocator; the other collectors (`incremental`) and every other release on pymalloc
-/// alone (and libpython's allocator of each release); the real interpreter of the default
-/// release on every allocator and of every other release on pymalloc; every allocator
-/// alone. The rest (`cycle@3.13+jemalloc`, `python@3.9+mimalloc`) runs when a glob names it.
+/// alone; the real interpreter of the default release on every allocator and of every other
+/// release on pymalloc; every allocator alone. The rest (`cycle@3.13+jemalloc`,
+/// `cycle+cpython@3.9`, `python@3.9+mimalloc`) runs when a glob names it.
 fn in_default_sweep(collector: Option<&str>, allocator: &str, version: Option<&Version>) -> bool {
     let default_release = version.is_none_or(|v| v.name == version::DEFAULT.name);
     match collector {
         None => true,
         Some(real::COLLECTOR) => default_release || allocator == "pymalloc",
         Some(c) if default_release && version::DEFAULT.has_collector(c) => true,
-        Some(_) => allocator == "pymalloc" || allocator == "cpython",
+        Some(_) => allocator == "pymalloc",
     }
 }
 
@@ -328,7 +328,7 @@ fn listing() -> Listing {
             default_sweep: in_default_sweep(
                 Some(collector),
                 allocator,
-                split_version(collector).ok().and_then(|(_, v)| v),
+                split_version(collector).ok().and_then(|(_, v)| v).or(allocator_version),
             ),
             name,
             kind: "heap",

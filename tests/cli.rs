@@ -140,3 +140,32 @@ fn refcount_reports_what_cycles_leak() {
     assert!(record["leaked_bytes"].as_u64().unwrap() > 0);
     assert_eq!(record["collections"], 0);
 }
+
+#[test]
+fn the_default_matrix_is_every_collector_on_every_allocator_and_each_release_on_pymalloc() {
+    let out = heaplab(&["list", "--json"], &[]);
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json is JSON");
+    let in_sweep: Vec<&str> = listing["strategies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["default_sweep"] == true)
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for name in [
+        "refcount+bump",
+        "cycle+cpython",
+        "marksweep+jemalloc",
+        "mimalloc",
+        "cycle@3.8+pymalloc",
+        "cycle@3.13+pymalloc",
+        "incremental@3.14+pymalloc",
+        "python@3.9+pymalloc",
+        "python@3.11+mimalloc",
+    ] {
+        assert!(in_sweep.contains(&name), "{name} is in the default matrix: {in_sweep:?}");
+    }
+    for name in ["cycle@3.13+jemalloc", "cycle+cpython@3.9", "incremental+cpython", "python@3.9+jemalloc"] {
+        assert!(!in_sweep.contains(&name), "{name} runs only when a glob names it");
+    }
+}

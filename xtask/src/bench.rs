@@ -349,7 +349,17 @@ impl BenchCmd {
                 Some(dir) => Some(sink::read_records(&invocation_dir.join(dir).join("runs.csv"))?),
                 None => None,
             };
-            print_dry_run(&cells, repeat, &catalog, history.as_deref());
+            // Under --precision no cell stops before its median has a confidence interval.
+            let fewest = match measurement.precision {
+                Some(_) => repeat.max(crate::report::stats::MEDIAN_CI_MIN_RUNS as u32),
+                None => repeat,
+            };
+            print_dry_run(&cells, fewest, &catalog, history.as_deref());
+            if measurement.precision.is_some() {
+                println!(
+                    "  (--precision: {fewest} repetitions are the fewest a cell can stop at, {cap} the most)"
+                );
+            }
             return Ok(0);
         }
         let all_runs = plan::interleave(&cells, cap);
@@ -458,7 +468,7 @@ impl BenchCmd {
             runs_done += 1;
             progress.finish_run(&summary, failed);
         }
-        if measurement.precision.is_some() {
+        if measurement.precision.is_some() && !interrupted.load(Ordering::SeqCst) {
             let capped = cells
                 .iter()
                 .filter(|cell| {

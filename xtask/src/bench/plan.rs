@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 use globset::Glob;
 use heaplab_core::Record;
 
-use super::catalog::{Catalog, StrategyInfo, WorkloadInfo};
+use super::catalog::{Catalog, StrategyInfo, StrategyKind, WorkloadInfo};
 
 /// One cell of the matrix: what one `heaplab run` runs.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -328,9 +328,17 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
             (None, Input::Trace(_)) => vec![1],
             _ => sizes_of(workload, selection),
         };
-        for size in sizes {
+        for (size_index, size) in sizes.into_iter().enumerate() {
             for threads in threads_of(workload, selection) {
                 for strategy in &runnable {
+                    if strategy.kind == StrategyKind::Real
+                        && matches!(input, Input::Own)
+                        && selection.sizes.is_none()
+                        && !selection.quick
+                        && size_index >= REAL_DEFAULT_SIZES
+                    {
+                        continue;
+                    }
                     let first = cells.len();
                     cells.push(Cell {
                         strategy: strategy.name.clone(),
@@ -378,6 +386,13 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
     }
     Ok(Plan { cells, unavailable })
 }
+
+/// How many of a workload's default sizes its Python twin runs in a full sweep: the first
+/// three. A twin confirms the model rather than extending its curves, and it is about five
+/// times slower than the model (binary-trees at depth 18: `python@3.9+pymalloc` 65 s,
+/// `cycle@3.13+pymalloc` 14.5 s), so at the two largest sizes, which double and quadruple the
+/// third, it would take most of the sweep. `--sizes` runs it at any size.
+pub const REAL_DEFAULT_SIZES: usize = 3;
 
 fn sizes_of(workload: &WorkloadInfo, selection: &Selection) -> Vec<u64> {
     match &selection.sizes {
@@ -606,6 +621,20 @@ mod tests {
             plan(&catalog, &full).unwrap().cells.into_iter().map(|cell| cell.strategy).collect();
         assert!(full_strategies.contains(&"python@3.11+jemalloc".to_owned()), "{full_strategies:?}");
         assert!(!full_strategies.contains(&"python@3.9+jemalloc".to_owned()), "outside the default matrix");
+        // A full sweep runs the twins at the first REAL_DEFAULT_SIZES default sizes, the model at all.
+        catalog.workloads[0].default_sizes = vec![8, 10, 12, 14, 16];
+        let sizes_of = |selection: &Selection, strategy: &str| -> Vec<u64> {
+            let cells = plan(&catalog, selection).unwrap().cells;
+            cells.into_iter().filter(|cell| cell.strategy == strategy).map(|cell| cell.size).collect()
+        };
+        assert_eq!(sizes_of(&full, "python@3.11+pymalloc"), [8, 10, 12]);
+        assert_eq!(sizes_of(&full, "cycle+pymalloc"), [8, 10, 12, 14, 16]);
+        let named_sizes = Selection { sizes: Some(vec![12, 16]), ..full.clone() };
+        assert_eq!(
+            sizes_of(&named_sizes, "python@3.11+pymalloc"),
+            [12, 16],
+            "--sizes runs a twin at any size"
+        );
         let quick = Selection { quick: true, cores: 2, ..Selection::default() };
         assert!(
             plan(&catalog, &quick).unwrap().cells.iter().all(|cell| cell.collector != "python"),

@@ -223,6 +223,9 @@ pub fn median_ci(values: &[f64]) -> Option<(f64, f64)> {
     best.map(|k| (sorted[k - 1], sorted[n - k]))
 }
 
+/// The fewest values [`median_ci`] gives an interval for.
+pub const MEDIAN_CI_MIN_RUNS: usize = 6;
+
 /// The half-width of [`median_ci`] relative to the median: the larger distance from the median to either end, over it.
 pub fn median_ci_relative_half_width(values: &[f64]) -> Option<f64> {
     let (low, high) = median_ci(values)?;
@@ -562,6 +565,10 @@ mod tests {
         // n = 20: k = 6 (0.9586), not 7 (0.8847).
         let values: Vec<f64> = (1..=20).map(f64::from).collect();
         assert_eq!(median_ci(&values), Some((6.0, 15.0)));
+        for n in 1..=MEDIAN_CI_MIN_RUNS {
+            let ones = vec![1.0; n];
+            assert_eq!(median_ci(&ones).is_some(), n == MEDIAN_CI_MIN_RUNS, "{n} values");
+        }
         assert_eq!(median_ci_relative_half_width(&[5.0; 8]), Some(0.0));
     }
 
