@@ -836,7 +836,7 @@ mod tests {
         // At most the keeper and its lists plus churn's batch list and its lists (2,500):
         // never the 2,000 objects of the garbage pairs on top.
         assert!(marks.iter().all(|&marked| marked <= 1 + 1_000 + 1 + 2_500), "{marks:?}");
-        assert!(marks.iter().any(|&marked| marked >= 1 + 1_000), "the keeper's lists were marked: {marks:?}");
+        assert!(marks.iter().any(|&marked| marked > 1_000), "the keeper's lists were marked: {marks:?}");
         heap.release(keeper);
         heap.collect();
         assert_eq!(heap.stats().live_objects, 0);
