@@ -244,8 +244,8 @@ struct StrategyEntry {
 }
 
 /// The default matrix of a full sweep: every collector of the default release on every
-/// allocator; the other collectors (`incremental`) and every other release on pymalloc
-/// alone; the real interpreter of the default release on every allocator and of every other
+/// allocator; every other release on pymalloc alone, with its collectors (`cycle@3.13`,
+/// `incremental@3.14`); the real interpreter of the default release on every allocator and of every other
 /// release on pymalloc; every allocator alone. The rest (`cycle@3.13+jemalloc`,
 /// `cycle+cpython@3.9`, `python@3.9+mimalloc`) runs when a glob names it.
 fn in_default_sweep(collector: Option<&str>, allocator: &str, version: Option<&Version>) -> bool {
@@ -254,7 +254,8 @@ fn in_default_sweep(collector: Option<&str>, allocator: &str, version: Option<&V
         None => true,
         Some(real::COLLECTOR) => default_release || allocator == "pymalloc",
         Some(c) if default_release && version::DEFAULT.has_collector(c) => true,
-        Some(_) => allocator == "pymalloc",
+        // `incremental+pymalloc` is `incremental@3.14+pymalloc` under its other name.
+        Some(_) => allocator == "pymalloc" && !default_release,
     }
 }
 

@@ -165,7 +165,13 @@ fn the_default_matrix_is_every_collector_on_every_allocator_and_each_release_on_
     ] {
         assert!(in_sweep.contains(&name), "{name} is in the default matrix: {in_sweep:?}");
     }
-    for name in ["cycle@3.13+jemalloc", "cycle+cpython@3.9", "incremental+cpython", "python@3.9+jemalloc"] {
+    for name in [
+        "cycle@3.13+jemalloc",
+        "cycle+cpython@3.9",
+        "incremental+cpython",
+        "incremental+pymalloc",
+        "python@3.9+jemalloc",
+    ] {
         assert!(!in_sweep.contains(&name), "{name} runs only when a glob names it");
     }
 }
