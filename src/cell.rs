@@ -12,6 +12,7 @@ use heaplab_core::fault::{FAULT_VAR, Fault};
 use heaplab_core::probe::{self, PhaseLog, PhaseRecord, Probe, ProbeHandle, Snapshot};
 use heaplab_core::record::quantile;
 use heaplab_core::trace::Trace;
+use heaplab_core::version;
 use heaplab_core::{AllocStats, Allocator, HeapStats, Outcome, Params, Record, RunReport, Status};
 use heaplab_gc::GcConfig;
 use heaplab_workloads::{Body, Workload, trace_replay};
@@ -343,8 +344,11 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     let settings = parse_settings(&strategy, &args.settings)?;
     let mut params_recorded = String::new();
-    if let Some(v) = strategy.version {
-        params_recorded = heaplab_core::record::with_param(&params_recorded, "version", v.name);
+    // The release the run used: the one named, or the one an unversioned name stands for
+    // where that is not the default (`incremental+pymalloc` runs 3.14).
+    let release = strategy.effective_version();
+    if strategy.version.is_some() || (strategy.collector.is_some() && release.name != version::DEFAULT.name) {
+        params_recorded = heaplab_core::record::with_param(&params_recorded, "version", release.name);
     }
     if let Some(v) = strategy.allocator_version {
         params_recorded = heaplab_core::record::with_param(&params_recorded, "allocator_version", v.name);

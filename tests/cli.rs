@@ -175,3 +175,16 @@ fn the_default_matrix_is_every_collector_on_every_allocator_and_each_release_on_
         assert!(!in_sweep.contains(&name), "{name} runs only when a glob names it");
     }
 }
+
+#[test]
+fn a_record_names_the_release_an_unversioned_name_stands_for_where_it_is_not_the_default() {
+    let params = |strategy: &str| -> String {
+        let out = heaplab(&run(strategy, "bulk-load", "100"), &[]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        record["params"].as_str().unwrap().to_owned()
+    };
+    assert!(params("incremental+pymalloc").contains("version=3.14"), "{}", params("incremental+pymalloc"));
+    assert!(params("cycle@3.9+pymalloc").contains("version=3.9"));
+    assert!(!params("cycle+pymalloc").contains("version="), "no suffix: the default release, by contract");
+}
