@@ -182,7 +182,7 @@ fn program_spec(trace: &Path) -> anyhow::Result<Option<plan::ProgramInput>> {
 /// What the sweep adds to a trace cell's params: the program, and, where the trace's directory
 /// has the manifest of `cargo xtask pyperf`, the versions that ran it.
 fn trace_params(params: &str, cell: &Cell) -> String {
-    let Some(program) = plan::traced_program(&cell.workload) else { return params.to_owned() };
+    let Some((program, _)) = plan::traced_program(&cell.workload) else { return params.to_owned() };
     let mut params = heaplab_core::record::with_param(params, "program", program);
     let manifest = cell
         .trace

@@ -31,6 +31,40 @@ pub fn split_swept(strategy: &str) -> Option<(&str, &str, &str)> {
     Some((base, key, value))
 }
 
+/// The workload that replays traces.
+pub const TRACE_REPLAY: &str = "trace-replay";
+
+/// The workload name a sweep gives the replay of one traced program: `trace-replay-<program>`.
+///
+/// Every row of `runs.csv` says what ran: the replays of two programs are two
+/// workloads to the report, the checksum check and `--resume`, as
+/// `bulk-load` and `bulk-load-gc-off` are. The child itself runs
+/// `heaplab run --workload trace-replay --trace FILE`.
+pub fn trace_workload(program: &str) -> String {
+    format!("{TRACE_REPLAY}-{program}")
+}
+
+/// The real interpreter's own workload: a whole program, run once (`heaplab run --workload
+/// program --program SPEC`).
+pub const PROGRAM: &str = "program";
+
+/// The workload name a sweep gives the real run of one traced program: `program-<program>`.
+pub fn program_workload(program: &str) -> String {
+    format!("{PROGRAM}-{program}")
+}
+
+/// The program of a traced program's workload, and whether it is the program's own run under a
+/// real interpreter (`program-<program>`) rather than its trace's replay (`trace-replay-<program>`).
+pub fn traced_program(workload: &str) -> Option<(&str, bool)> {
+    let program_of =
+        |prefix: &str| workload.strip_prefix(prefix)?.strip_prefix('-').filter(|p| !p.is_empty());
+    match (program_of(TRACE_REPLAY), program_of(PROGRAM)) {
+        (Some(program), _) => Some((program, false)),
+        (None, Some(program)) => Some((program, true)),
+        (None, None) => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

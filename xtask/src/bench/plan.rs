@@ -77,40 +77,9 @@ impl SettingSweep {
     }
 }
 
-pub use crate::layout::{split_swept, swept_strategy};
-
-/// The workload that replays traces.
-pub const TRACE_REPLAY: &str = "trace-replay";
-
-/// The workload name a sweep gives the replay of one traced program: `trace-replay-<program>`.
-///
-/// Every row of `runs.csv` says what ran: the replays of two programs are two
-/// workloads to the report, the checksum check and `--resume`, as
-/// `bulk-load` and `bulk-load-gc-off` are. The child itself runs
-/// `heaplab run --workload trace-replay --trace FILE`.
-pub fn trace_workload(program: &str) -> String {
-    format!("{TRACE_REPLAY}-{program}")
-}
-
-/// The program of a `trace-replay-<program>` workload name.
-pub fn trace_program(workload: &str) -> Option<&str> {
-    workload.strip_prefix(TRACE_REPLAY)?.strip_prefix('-').filter(|program| !program.is_empty())
-}
-
-/// The real interpreter's own workload: a whole program, run once (`heaplab run --workload
-/// program --program SPEC`).
-pub const PROGRAM: &str = "program";
-
-/// The workload name a sweep gives the real run of one traced program: `program-<program>`.
-pub fn program_workload(program: &str) -> String {
-    format!("{PROGRAM}-{program}")
-}
-
-/// The program of a `trace-replay-<program>` or `program-<program>` workload name.
-pub fn traced_program(workload: &str) -> Option<&str> {
-    trace_program(workload)
-        .or_else(|| workload.strip_prefix(PROGRAM)?.strip_prefix('-').filter(|program| !program.is_empty()))
-}
+pub use crate::layout::{
+    PROGRAM, TRACE_REPLAY, program_workload, split_swept, swept_strategy, trace_workload, traced_program,
+};
 
 /// A traced program the sweep replays: its name (the trace file's stem) and the file, and
 /// where `cargo xtask pyperf` wrote one beside it, the spec that runs the program itself.
@@ -775,9 +744,9 @@ mod tests {
             names(&plan(&sample(), &selection).unwrap().cells),
             ["mimalloc/trace-replay-json_loads/1/1", "mimalloc/trace-replay-raytrace/1/1"]
         );
-        assert_eq!(trace_program("trace-replay-json_loads"), Some("json_loads"));
-        assert_eq!(trace_program("trace-replay"), None);
-        assert_eq!(trace_program("churn"), None);
+        assert_eq!(traced_program("trace-replay-json_loads"), Some(("json_loads", false)));
+        assert_eq!(traced_program("trace-replay"), None);
+        assert_eq!(traced_program("churn"), None);
     }
 
     #[test]
@@ -834,8 +803,8 @@ mod tests {
         assert_eq!(cell.heaplab_workload(), PROGRAM);
         assert_eq!(cell.program.as_deref(), Some(std::path::Path::new("/t/json_loads.program.json")));
         assert!(cell.trace.is_none() && planned.cells[0].program.is_none());
-        assert_eq!(traced_program(&cell.workload), Some("json_loads"));
-        assert_eq!(traced_program(&planned.cells[1].workload), Some("raytrace"));
+        assert_eq!(traced_program(&cell.workload), Some(("json_loads", true)));
+        assert_eq!(traced_program(&planned.cells[1].workload), Some(("raytrace", false)));
         assert_eq!(traced_program("program-"), None);
         // Without a spec, the program workload plans nothing, even with sizes given.
         let without =

@@ -27,22 +27,7 @@ use super::format;
 use super::load::ResultsDir;
 use super::stats::{Verdict, bootstrap_ratio_ci, compare_samples, is_unstable, median, seed_of};
 
-/// The prefix of the workloads that replay a traced program.
-pub const TRACE_PREFIX: &str = "trace-replay-";
-
-/// The prefix of the workloads that run a traced program itself under a real interpreter
-/// (`program-<program>`, on `python@3.X+allocator`).
-pub const PROGRAM_PREFIX: &str = "program-";
-
-/// The program of a traced program's workload, and whether it is the program's own run under a
-/// real interpreter (`program-<program>`) rather than its trace's replay (`trace-replay-<program>`).
-pub fn traced_program(workload: &str) -> Option<(&str, bool)> {
-    match (workload.strip_prefix(TRACE_PREFIX), workload.strip_prefix(PROGRAM_PREFIX)) {
-        (Some(program), _) => Some((program, false)),
-        (None, Some(program)) => Some((program, true)),
-        (None, None) => None,
-    }
-}
+pub use crate::layout::traced_program;
 
 /// One successful run's figures.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -292,8 +277,8 @@ fn real_table(document: &mut Document, program: &Program, baseline: Option<&Allo
         return;
     }
     document.paragraph(format!(
-        "The program itself, run once per repetition in one process under the real interpreter on each allocator (`{PROGRAM_PREFIX}{}`: pyperf's worker, the traced run's loops; `PYTHONMALLOC=malloc` and the preload library for jemalloc and mimalloc). Its wall time holds the interpreter's start-up and everything the program does besides allocating; \"the replay said\" is the same allocator's replay time against pymalloc's, from the table above.",
-        program.program
+        "The program itself, run once per repetition in one process under the real interpreter on each allocator (`{}`: pyperf's worker, the traced run's loops; `PYTHONMALLOC=malloc` and the preload library for jemalloc and mimalloc). Its wall time holds the interpreter's start-up and everything the program does besides allocating; \"the replay said\" is the same allocator's replay time against pymalloc's, from the table above.",
+        crate::layout::program_workload(&program.program)
     ));
     let real_baseline = program.real.iter().find(|a| real_allocator(&a.strategy) == ALLOCATOR_BASELINE);
     let header =
