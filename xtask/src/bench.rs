@@ -761,25 +761,8 @@ fn failed_report(run: &Run, seed: u64, status: Status) -> RunReport {
         threads: cell.threads,
         seed,
         rep: run.rep,
-        status,
-        checksum: None,
-        wall_ns: None,
-        user_ns: None,
-        sys_ns: None,
-        ops: None,
-        ops_per_s: None,
-        peak_rss_bytes: None,
-        end_rss_bytes: None,
-        peak_live_bytes: None,
-        end_live_bytes: None,
-        allocated_bytes: None,
-        leaked_bytes: None,
-        collections: None,
-        pause_total_ns: None,
-        pause_max_ns: None,
-        pause_p99_ns: None,
-        minor_faults: None,
         params: trace_params("", cell),
+        ..Record::unmeasured(status)
     };
     RunReport { record, collections_by_gen: Vec::new(), phases: Vec::new(), anon_huge_bytes: None }
 }

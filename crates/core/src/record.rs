@@ -157,6 +157,43 @@ pub struct Record {
     pub params: String,
 }
 
+impl Record {
+    /// A record that measured nothing: every figure empty, with `status`. Its names, size,
+    /// threads, seed and repetition are blank, for the caller to fill in
+    /// (`Record { strategy, .., ..Record::unmeasured(Status::Timeout) }`).
+    pub fn unmeasured(status: Status) -> Record {
+        Record {
+            strategy: String::new(),
+            collector: String::new(),
+            allocator: String::new(),
+            workload: String::new(),
+            size: 0,
+            threads: 0,
+            seed: 0,
+            rep: 0,
+            status,
+            checksum: None,
+            wall_ns: None,
+            user_ns: None,
+            sys_ns: None,
+            ops: None,
+            ops_per_s: None,
+            peak_rss_bytes: None,
+            end_rss_bytes: None,
+            peak_live_bytes: None,
+            end_live_bytes: None,
+            allocated_bytes: None,
+            leaked_bytes: None,
+            collections: None,
+            pause_total_ns: None,
+            pause_max_ns: None,
+            pause_p99_ns: None,
+            minor_faults: None,
+            params: String::new(),
+        }
+    }
+}
+
 /// The JSON line of `heaplab run`: the record, then what does not fit a CSV row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunReport {

@@ -254,25 +254,11 @@ mod tests {
             threads: 1,
             seed: 42,
             rep: 0,
-            status: Status::Ok,
             checksum: Some("0123456789abcdef".into()),
             wall_ns: Some(1),
-            user_ns: None,
-            sys_ns: None,
             ops: Some(1),
             ops_per_s: Some(1e9),
-            peak_rss_bytes: None,
-            end_rss_bytes: None,
-            peak_live_bytes: None,
-            end_live_bytes: None,
-            allocated_bytes: None,
-            leaked_bytes: None,
-            collections: None,
-            pause_total_ns: None,
-            pause_max_ns: None,
-            pause_p99_ns: None,
-            minor_faults: None,
-            params: String::new(),
+            ..Record::unmeasured(Status::Ok)
         };
         let report =
             RunReport { record, collections_by_gen: vec![3, 1, 0], phases: vec![], anon_huge_bytes: None };
