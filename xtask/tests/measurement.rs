@@ -12,37 +12,20 @@ use std::process::{Command, Output};
 use heaplab_core::record::param;
 use heaplab_core::{Record, Status};
 
-/// The fake child. `FAKE_MODE=noisy` scatters wall times by up to 96% (a counter
+mod common;
+
+/// The fake child's figures. `FAKE_MODE=noisy` scatters wall times by up to 96% (a counter
 /// in `FAKE_COUNTER` makes them differ from run to run); otherwise they are constant.
-const FAKE_HEAPLAB: &str = r#"#!/bin/sh
-if [ "$1" = list ]; then
-  echo '{"strategies":[{"name":"cycle+pymalloc","kind":"heap","collector":"cycle","allocator":"pymalloc","available":true},{"name":"refcount+pymalloc","kind":"heap","collector":"refcount","allocator":"pymalloc","available":true}],"workloads":[{"name":"churn","quick_sizes":[10],"default_sizes":[100],"runs_on":"heap"}]}'
-  exit 0
-fi
-shift
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --strategy) S=$2; shift 2;;
-    --workload) W=$2; shift 2;;
-    --size) N=$2; shift 2;;
-    *) shift;;
-  esac
-done
+const FIGURES: &str = r#"
 n=$(cat "$FAKE_COUNTER" 2>/dev/null || echo 0)
 n=$((n + 1))
 echo "$n" > "$FAKE_COUNTER"
-wall=1000000
 if [ "$FAKE_MODE" = noisy ]; then wall=$((1000000 + (n * 7919 % 13) * 80000)); fi
-echo "{\"strategy\":\"$S\",\"collector\":\"${S%%+*}\",\"allocator\":\"${S#*+}\",\"workload\":\"$W\",\"size\":$N,\"threads\":1,\"seed\":42,\"rep\":0,\"status\":\"ok\",\"checksum\":\"00000000000000aa\",\"wall_ns\":$wall,\"user_ns\":$wall,\"sys_ns\":0,\"ops\":1000,\"ops_per_s\":1000.0,\"peak_rss_bytes\":4096,\"params\":\"thp=$HEAPLAB_THP\",\"collections_by_gen\":[],\"phases\":[]}"
+params="thp=$HEAPLAB_THP"
 "#;
 
-/// Writes the fake child into `dir` and returns its path.
 fn fake_heaplab(dir: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join("heaplab");
-    std::fs::write(&path, FAKE_HEAPLAB).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    common::fake_heaplab(dir, FIGURES)
 }
 
 /// `cargo xtask bench` on the fake child, into `dir/out`, without the report.

@@ -3,7 +3,7 @@
 //! into shards and merged by `cargo xtask report` gives the unsplit sweep's
 //! report, cell for cell and figure for figure.
 //!
-//! The sweeps run a fake `heaplab` (a shell script, as in `measurement.rs`)
+//! The sweeps run a fake `heaplab` (`common::fake_heaplab`)
 //! whose figures depend only on the strategy and the size, never on timing.
 
 use std::collections::BTreeMap;
@@ -13,33 +13,17 @@ use std::process::{Command, Output};
 
 use yaml_rust2::{Yaml, YamlLoader};
 
-/// The fake child: two strategies on one workload; wall time and RSS from the strategy and the size.
-const FAKE_HEAPLAB: &str = r#"#!/bin/sh
-if [ "$1" = list ]; then
-  echo '{"strategies":[{"name":"cycle+pymalloc","kind":"heap","collector":"cycle","allocator":"pymalloc","available":true},{"name":"refcount+pymalloc","kind":"heap","collector":"refcount","allocator":"pymalloc","available":true}],"workloads":[{"name":"churn","quick_sizes":[10],"default_sizes":[100],"runs_on":"heap"}]}'
-  exit 0
-fi
-shift
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --strategy) S=$2; shift 2;;
-    --workload) W=$2; shift 2;;
-    --size) N=$2; shift 2;;
-    *) shift;;
-  esac
-done
+mod common;
+
+/// The fake child's figures: wall time and RSS from the strategy and the size.
+const FIGURES: &str = r#"
 wall=$((1000000 + N * 1000))
 rss=$((4096 * N))
 if [ "$S" = cycle+pymalloc ]; then wall=$((wall + 500000)); rss=$((rss * 2)); fi
-echo "{\"strategy\":\"$S\",\"collector\":\"${S%%+*}\",\"allocator\":\"${S#*+}\",\"workload\":\"$W\",\"size\":$N,\"threads\":1,\"seed\":42,\"rep\":0,\"status\":\"ok\",\"checksum\":\"00000000000000aa\",\"wall_ns\":$wall,\"user_ns\":$wall,\"sys_ns\":0,\"ops\":1000,\"ops_per_s\":1000.0,\"peak_rss_bytes\":$rss,\"params\":\"\",\"collections_by_gen\":[],\"phases\":[]}"
 "#;
 
 fn fake_heaplab(dir: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join("heaplab");
-    fs::write(&path, FAKE_HEAPLAB).unwrap();
-    fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
-    path
+    common::fake_heaplab(dir, FIGURES)
 }
 
 fn xtask(args: &[&str]) -> Output {
