@@ -942,7 +942,11 @@ mod tests {
             check(heap, &[holder, a, b, pair], 2, "after a full collection");
             assert_eq!(heap.stats().live_objects, 4, "the garbage cycle is freed, the held one is not");
 
-            let young: Vec<Obj> = (0..701).map(|_| heap.list(0)).collect();
+            // The first young list refers to an old one: generation 0's collection must count
+            // references to its own objects only, and leave the old list's count alone.
+            let mut young = vec![heap.list(0)];
+            heap.append(young[0], holder);
+            young.extend((0..700).map(|_| heap.list(0)));
             assert_eq!(heap.stats().collections_by_gen, [1, 0, 1], "the 701st list triggers generation 0");
             check(heap, &young[..700], 1, "after a collection of generation 0");
             check(heap, &young[700..], 0, "made after it");
