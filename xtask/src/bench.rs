@@ -18,7 +18,6 @@ mod estimate;
 mod limits;
 mod plan;
 mod progress;
-mod sink;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -30,13 +29,13 @@ use std::time::SystemTime;
 use anyhow::{Context, bail};
 use heaplab_core::{Record, RunReport, Status};
 
+use crate::results::{self, Sink};
 use catalog::Catalog;
 use child::{Ending, Finished, Limits};
 use limits::{ByteSize, Seconds, human_bytes};
 pub use plan::cell_id;
 use plan::{Cell, Run, Selection, Shard};
 use progress::Progress;
-use sink::Sink;
 
 /// The exit code of a sweep stopped by Ctrl-C, as a shell reports SIGINT.
 const EXIT_INTERRUPTED: i32 = 130;
@@ -346,7 +345,7 @@ impl BenchCmd {
         let cap = measurement.cap;
         if self.dry_run {
             let history = match &self.estimate_from {
-                Some(dir) => Some(sink::read_records(&invocation_dir.join(dir).join("runs.csv"))?),
+                Some(dir) => Some(results::read_runs_csv(&invocation_dir.join(dir).join(results::RUNS_CSV))?),
                 None => None,
             };
             // Under --precision no cell stops before its median has a confidence interval.
@@ -366,8 +365,8 @@ impl BenchCmd {
         let planned_count = all_runs.len();
 
         prepare_out_dir(&out_dir, self.resume)?;
-        let earlier = if self.resume && out_dir.join("runs.csv").exists() {
-            sink::read_records(&out_dir.join("runs.csv"))?
+        let earlier = if self.resume && out_dir.join(results::RUNS_CSV).exists() {
+            results::read_runs_csv(&out_dir.join(results::RUNS_CSV))?
         } else {
             Vec::new()
         };
@@ -490,12 +489,12 @@ impl BenchCmd {
         if was_interrupted {
             eprintln!(
                 "interrupted: {runs_done} runs written to {}; the same command with --resume goes on from there",
-                out_dir.join("runs.csv").display()
+                out_dir.join(results::RUNS_CSV).display()
             );
             return Ok(EXIT_INTERRUPTED);
         }
 
-        let records = sink::read_records(&out_dir.join("runs.csv"))?;
+        let records = results::read_runs_csv(&out_dir.join(results::RUNS_CSV))?;
         let disagreements = checksum_disagreements(&records);
         let mut report_failed = false;
         if self.no_report {
@@ -671,7 +670,7 @@ fn target_dir(root: &Path) -> PathBuf {
 fn prepare_out_dir(dir: &Path, resume: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     if !resume {
-        for file in ["runs.csv", "runs.jsonl"] {
+        for file in [results::RUNS_CSV, results::RUNS_JSONL] {
             let path = dir.join(file);
             if path.exists() {
                 std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;

@@ -13,11 +13,11 @@ use anyhow::Result;
 
 use crate::report::analysis::{Cell, CellKey, Figure, cells, ordered_cells, ratio_ci};
 use crate::report::format;
-use crate::report::load::load_results;
 use crate::report::stats::{
     ALPHA, BOOTSTRAP_RESAMPLES, EXACT_LIMIT, UNSTABLE_THRESHOLD, Verdict, compare_samples, geometric_mean,
     median, significance_count,
 };
+use crate::results::load_results;
 
 /// Compares two results directories cell by cell.
 #[derive(clap::Args)]

@@ -9,6 +9,7 @@ mod layout;
 mod publish;
 mod pyperf;
 mod report;
+mod results;
 mod trace;
 
 use std::path::PathBuf;

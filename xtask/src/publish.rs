@@ -8,6 +8,7 @@
 //! with [`crate::report::write_report`], exactly as `cargo xtask report OUT`
 //! would. The full series stay in DIR.
 
+use crate::results::{RUNS_CSV, RUNS_JSONL};
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -19,7 +20,7 @@ use crate::report::format;
 use crate::report::series::thin_series;
 
 /// The files copied as they are, where DIR has them.
-const COPIED_FILES: [&str; 5] = ["runs.csv", "runs.jsonl", "env.json", "calibration.csv", "calibration.json"];
+const COPIED_FILES: [&str; 5] = [RUNS_CSV, RUNS_JSONL, "env.json", "calibration.csv", "calibration.json"];
 
 /// Rows kept per series file by default.
 const DEFAULT_SERIES_ROWS: usize = 500;
@@ -94,7 +95,7 @@ pub struct Published {
 /// Copies `dir` into `out` with its series thinned to about `series_rows` rows each, and writes the report there.
 pub fn publish(dir: &Path, out: &Path, series_rows: usize) -> Result<Published> {
     check_paths(dir, out)?;
-    let results = report::load::load_results(dir)?;
+    let results = crate::results::load_results(dir)?;
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     for name in COPIED_FILES {
         let (source, target) = (dir.join(name), out.join(name));
@@ -148,7 +149,7 @@ fn check_paths(dir: &Path, out: &Path) -> Result<()> {
     if !dir.is_dir() {
         bail!("{} is not a directory", dir.display());
     }
-    if !dir.join("runs.csv").is_file() {
+    if !dir.join(RUNS_CSV).is_file() {
         bail!("{} holds no runs.csv: not a results directory", dir.display());
     }
     let dir_resolved = fs::canonicalize(dir).with_context(|| format!("resolving {}", dir.display()))?;
@@ -172,7 +173,7 @@ fn check_paths(dir: &Path, out: &Path) -> Result<()> {
             bail!("{} exists and is not a directory", out.display());
         }
         let empty = fs::read_dir(out).with_context(|| format!("listing {}", out.display()))?.next().is_none();
-        if !empty && !out.join("runs.csv").is_file() {
+        if !empty && !out.join(RUNS_CSV).is_file() {
             bail!(
                 "{} is not empty and is no earlier publication (it has no runs.csv): publish into a new or empty directory",
                 out.display()

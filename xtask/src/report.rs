@@ -17,7 +17,6 @@ mod figures;
 mod findings;
 pub(crate) mod format;
 mod large_data;
-pub(crate) mod load;
 mod plots;
 mod reality;
 mod rows;
@@ -28,6 +27,7 @@ pub(crate) mod stats;
 mod traced;
 mod versions;
 
+use crate::results;
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -64,7 +64,7 @@ impl ReportCmd {
 /// Writes `summary.csv`, `plots/`, `REPORT.md` and `index.html` into `dir`
 /// from its `runs.csv` (and `runs.jsonl`, `series/`, `env.json` where present).
 pub fn write_report(dir: &Path) -> Result<()> {
-    let results = load::load_results(dir)?;
+    let results = results::load_results(dir)?;
     let cells = analysis::cells(&results.records);
     let summary = analysis::summary_csv(&analysis::summarise(&cells));
     fs::write(dir.join("summary.csv"), summary)
@@ -110,9 +110,9 @@ fn run_identity(record: &Record) -> (String, String, u64, u32, u64, u32) {
 pub fn merge_results(dirs: &[PathBuf], out: &Path) -> Result<usize> {
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let out_canonical = fs::canonicalize(out).with_context(|| format!("resolving {}", out.display()))?;
-    let mut sources: Vec<load::ResultsDir> = Vec::new();
+    let mut sources: Vec<results::ResultsDir> = Vec::new();
     for dir in dirs {
-        sources.push(load::load_results(dir)?);
+        sources.push(results::load_results(dir)?);
     }
     let mut seen = HashSet::new();
     let mut records = Vec::new();
@@ -132,9 +132,9 @@ pub fn merge_results(dirs: &[PathBuf], out: &Path) -> Result<usize> {
             }
         }
     }
-    load::write_runs_csv(&out.join("runs.csv"), &records)?;
+    results::write_runs_csv(&out.join(results::RUNS_CSV), &records)?;
     if !reports.is_empty() {
-        load::write_runs_jsonl(&out.join("runs.jsonl"), &reports)?;
+        results::write_runs_jsonl(&out.join(results::RUNS_JSONL), &reports)?;
     }
     for source in &sources {
         let same_dir = fs::canonicalize(&source.dir).is_ok_and(|d| d == out_canonical);

@@ -483,7 +483,7 @@ fn a_corrupt_line_is_an_error_naming_the_file_and_the_line() {
     let output = xtask(&["report", dir.path().to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains(&format!("runs.csv: line {n_lines}:")), "{stderr}");
+    assert!(stderr.contains(&format!("runs.csv:{n_lines}:")), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line, no backtrace: {stderr}");
 }
 

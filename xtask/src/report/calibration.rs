@@ -3,8 +3,6 @@
 //! release, a plot of the model's distance from each interpreter by kind of
 //! figure, and each interpreter's table.
 
-use std::path::Path;
-
 use plotters::style::RGBColor;
 
 use super::document::Document;
@@ -36,18 +34,6 @@ fn close(row: &Row) -> bool {
 /// `3.11` as a number on the plot's axis: its minor version.
 fn minor(release: &str) -> Option<f64> {
     release.split('.').nth(1)?.parse().ok()
-}
-
-/// The calibration of `dir`, where `cargo xtask calibrate` wrote one there; an unreadable
-/// one is said in a line on stderr and left out.
-pub fn load(dir: &Path) -> Option<CalibrationFile> {
-    match table::read(dir)? {
-        Ok(calibration) => Some(calibration),
-        Err(error) => {
-            eprintln!("report: leaving the calibration out: {error:#}");
-            None
-        }
-    }
 }
 
 /// The model's distance from each interpreter, release by release: for each kind of row,

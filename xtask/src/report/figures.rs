@@ -18,13 +18,13 @@ use super::analysis::{
     split_strategy, strategies_of, strategy_order, workloads,
 };
 use super::large_data::{element_table, largest_sizes};
-use super::load::ResultsDir;
 use super::plots::{
     ArenaChart, ArenaPanel, Axis, BarGroup, BarsChart, Chart, Dash, HeatPanel, HeatmapChart, Line, LineStyle,
     LinesChart, Marker, Panel, SpanRow, format_tick,
 };
 use super::series::{Series, downsample, find_series_file, read_series};
 use super::stats::Spread;
+use crate::results::ResultsDir;
 
 /// Points per line kept when a series is thinned for plotting: at most twice this,
 /// enough for a plot 1500 pixels wide and small enough to keep an SVG of 18 lines light.

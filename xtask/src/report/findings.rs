@@ -15,7 +15,7 @@ use super::comparisons::{DetailTable, cost_answer, fastest_allocator_answer, fas
 use super::figures::{arena_runs, free_phase_arenas};
 use super::format;
 use super::large_data::large_data_findings;
-use super::load::ResultsDir;
+use crate::results::ResultsDir;
 
 /// Workload pairs that answer one question each: the first against its variant.
 /// (The numeric pairs, boxed against contiguous, are the large-data findings'.)

@@ -20,12 +20,12 @@ use super::large_data::{
     BANDWIDTH_PHASE, BANDWIDTH_WORKLOAD, ELEMENT_PAIRS, REDUCTION_PHASE, REDUCTION_WORKLOAD,
     bandwidth_by_size, element_table, pair_by_size,
 };
-use super::load::ResultsDir;
 use super::plots::LOG_SPAN;
 use super::series::match_series_file;
 use super::stats::{
     ALPHA, BOOTSTRAP_RESAMPLES, EXACT_LIMIT, UNSTABLE_THRESHOLD, format_p_value, smallest_possible_p_value,
 };
+use crate::results::ResultsDir;
 
 /// The title of the report.
 pub const TITLE: &str = "heaplab report";

@@ -24,8 +24,8 @@ use heaplab_core::{Record, Status};
 use super::analysis::{ALLOCATOR_BASELINE, strategy_order};
 use super::document::Document;
 use super::format;
-use super::load::ResultsDir;
 use super::stats::{Verdict, bootstrap_ratio_ci, compare_samples, is_unstable, median, seed_of};
+use crate::results::ResultsDir;
 
 pub use crate::layout::traced_program;
 

@@ -238,7 +238,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("heaplab-versions-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("runs.csv");
-        crate::report::load::write_runs_csv(&path, &records).unwrap();
+        crate::results::write_runs_csv(&path, &records).unwrap();
         let mut reader = csv::Reader::from_path(&path).unwrap();
         let read: Vec<Record> = reader.deserialize().map(Result::unwrap).collect();
         std::fs::remove_dir_all(&dir).unwrap();

@@ -3,11 +3,11 @@
 //! phases), each run appended as one whole line and synced at once, so that an
 //! interrupted sweep loses nothing and never leaves half a row.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
+use anyhow::{Context, Result, bail};
 use heaplab_core::record::COLUMNS;
 use heaplab_core::{Record, RunReport};
 
@@ -71,14 +71,14 @@ impl Sink {
     /// The header is written only when `runs.csv` is created; an existing
     /// file must have the contract's header.
     pub fn open(dir: &Path) -> anyhow::Result<Sink> {
-        let csv_path = dir.join("runs.csv");
+        let csv_path = dir.join(super::RUNS_CSV);
         if csv_path.exists() {
             check_header(&csv_path)?;
             upgrade_header(&csv_path)?;
         }
         Ok(Sink {
             runs_csv: LineFile::open(&csv_path, Some(&header_line()))?,
-            runs_jsonl: LineFile::open(&dir.join("runs.jsonl"), None)?,
+            runs_jsonl: LineFile::open(&dir.join(super::RUNS_JSONL), None)?,
         })
     }
 
@@ -98,7 +98,11 @@ fn check_header(path: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     if !heaplab_core::record::is_runs_header(headers.iter()) {
-        bail!("{}:1: the header is not runs.csv's columns (expected {})", path.display(), COLUMNS.join(","));
+        bail!(
+            "{}:1: the header is not the runs.csv columns (expected {})",
+            path.display(),
+            COLUMNS.join(",")
+        );
     }
     Ok(())
 }
@@ -109,7 +113,7 @@ fn upgrade_header(path: &Path) -> anyhow::Result<()> {
     if reader.headers().map(|headers| headers.len() == COLUMNS.len()).unwrap_or(true) {
         return Ok(());
     }
-    let records = read_records(path)?;
+    let records = read_runs_csv(path)?;
     let mut text = header_line();
     for record in &records {
         text.push_str(&record_line(record)?);
@@ -117,43 +121,91 @@ fn upgrade_header(path: &Path) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("rewriting {} with the params column", path.display()))
 }
 
-/// Every row of the `runs.csv` at `path`.
-///
-/// A row that does not parse is an error that names the file and the line.
-pub fn read_records(path: &Path) -> anyhow::Result<Vec<Record>> {
-    check_header(path)?;
-    let mut reader = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+/// Reads `runs.csv`: the header must be [`COLUMNS`]; a bad row is an error naming the file and its line.
+pub fn read_runs_csv(path: &Path) -> Result<Vec<Record>> {
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
+    let headers =
+        reader.headers().with_context(|| format!("{}:1: unreadable header", path.display()))?.clone();
+    if !heaplab_core::record::is_runs_header(headers.iter()) {
+        bail!(
+            "{}:1: the header is not the runs.csv columns (expected {})",
+            path.display(),
+            COLUMNS.join(",")
+        );
+    }
     let mut records = Vec::new();
-    for (index, row) in reader.deserialize::<Record>().enumerate() {
-        match row {
-            Ok(record) => records.push(record),
-            Err(error) => {
-                // Rows start on line 2, after the header, unless a quoted field spans lines.
-                let line = error.position().map(|position| position.line()).unwrap_or(index as u64 + 2);
-                bail!("{}:{line}: corrupt runs.csv row: {error}", path.display());
-            }
-        }
+    for row in reader.records() {
+        let row = row.map_err(|err| {
+            let line = err.position().map(|p| p.line()).unwrap_or(0);
+            anyhow::anyhow!("{}:{line}: {err}", path.display())
+        })?;
+        let line = row.position().map(|p| p.line()).unwrap_or(0);
+        let record: Record = row
+            .deserialize(Some(&headers))
+            .map_err(|err| anyhow::anyhow!("{}:{line}: {}", path.display(), describe_csv_error(&err)))?;
+        records.push(record);
     }
     Ok(records)
 }
 
-/// The runs already in `dir/runs.csv`, whatever their status; none if there is no file.
-#[cfg(test)]
-pub fn done_runs(dir: &Path) -> anyhow::Result<std::collections::HashSet<super::plan::RunKey>> {
-    let path = dir.join("runs.csv");
-    if !path.exists() {
-        return Ok(std::collections::HashSet::new());
+/// The part of a csv deserialization error that says what was wrong, without its own position.
+fn describe_csv_error(err: &csv::Error) -> String {
+    match err.kind() {
+        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+            Some(index) => {
+                let column = COLUMNS.get(index as usize).copied().unwrap_or("?");
+                format!("column {column}: {}", err.kind())
+            }
+            None => err.kind().to_string(),
+        },
+        _ => err.to_string(),
     }
-    Ok(read_records(&path)?.iter().map(super::plan::RunKey::of_record).collect())
+}
+
+/// Reads `runs.jsonl`, one [`RunReport`] per line; blank lines are skipped.
+pub fn read_runs_jsonl(path: &Path) -> Result<Vec<RunReport>> {
+    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let mut reports = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line_number = index + 1;
+        let line = line.with_context(|| format!("{}:{line_number}: unreadable", path.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let report: RunReport = serde_json::from_str(&line)
+            .map_err(|err| anyhow::anyhow!("{}:{line_number}: {err}", path.display()))?;
+        reports.push(report);
+    }
+    Ok(reports)
+}
+
+/// Writes records as `runs.csv`, header included.
+pub fn write_runs_csv(path: &Path, records: &[Record]) -> Result<()> {
+    let mut writer = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
+    for record in records {
+        writer.serialize(record).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if records.is_empty() {
+        writer.write_record(COLUMNS)?;
+    }
+    writer.flush().with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes reports as `runs.jsonl`, one per line.
+pub fn write_runs_jsonl(path: &Path, reports: &[RunReport]) -> Result<()> {
+    let mut text = String::new();
+    for report in reports {
+        text.push_str(&serde_json::to_string(report)?);
+        text.push('\n');
+    }
+    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 #[cfg(test)]
 mod tests {
     use heaplab_core::Status;
-
-    use std::collections::HashSet;
-
-    use super::super::plan::RunKey;
 
     use super::*;
 
@@ -250,7 +302,7 @@ mod tests {
             sink.append(&report(row.clone())).unwrap();
         }
         drop(sink);
-        assert_eq!(read_records(&dir.path().join("runs.csv")).unwrap(), written);
+        assert_eq!(read_runs_csv(&dir.path().join("runs.csv")).unwrap(), written);
         let jsonl = std::fs::read_to_string(dir.path().join("runs.jsonl")).unwrap();
         let reports: Vec<RunReport> = jsonl.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
         assert_eq!(reports.len(), 2);
@@ -268,26 +320,25 @@ mod tests {
     }
 
     #[test]
-    fn done_runs_is_the_set_of_keys_of_every_row() {
+    fn every_row_is_read_back_whatever_its_status() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(done_runs(dir.path()).unwrap().is_empty());
         let mut sink = Sink::open(dir.path()).unwrap();
         sink.append(&report(record("cycle+pymalloc", "churn", 1000, 0, Status::Ok))).unwrap();
         sink.append(&report(record("cycle+pymalloc", "churn", 1000, 1, Status::Oom))).unwrap();
         sink.append(&report(record("refcount+pymalloc", "churn", 1000, 0, Status::Ok))).unwrap();
-        let done = done_runs(dir.path()).unwrap();
-        let key = |strategy: &str, rep| RunKey {
-            strategy: strategy.to_owned(),
-            workload: "churn".to_owned(),
-            size: 1000,
-            threads: 1,
-            rep,
-        };
-        let expected: HashSet<RunKey> =
-            [key("cycle+pymalloc", 0), key("cycle+pymalloc", 1), key("refcount+pymalloc", 0)]
-                .into_iter()
-                .collect();
-        assert_eq!(done, expected);
+        let read: Vec<(String, u32, Status)> = read_runs_csv(&dir.path().join(super::super::RUNS_CSV))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.strategy, r.rep, r.status))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("cycle+pymalloc".to_owned(), 0, Status::Ok),
+                ("cycle+pymalloc".to_owned(), 1, Status::Oom),
+                ("refcount+pymalloc".to_owned(), 0, Status::Ok)
+            ]
+        );
     }
 
     fn check_corrupt(bad_line: &str, expected_line: u64) {
@@ -295,7 +346,7 @@ mod tests {
         let path = dir.path().join("runs.csv");
         let good = record_line(&record("cycle+pymalloc", "churn", 1000, 0, Status::Ok)).unwrap();
         std::fs::write(&path, format!("{}{good}{good}{bad_line}\n{good}", header_line())).unwrap();
-        let error = done_runs(dir.path()).unwrap_err().to_string();
+        let error = format!("{:#}", read_runs_csv(&path).unwrap_err());
         let expected = format!("{}:{expected_line}:", path.display());
         assert!(error.contains(&expected), "{error} should name {expected}");
     }
@@ -313,6 +364,6 @@ mod tests {
         std::fs::write(dir.path().join("runs.csv"), "name,time\nx,1\n").unwrap();
         let error = Sink::open(dir.path()).err().unwrap().to_string();
         assert!(error.contains("runs.csv:1:"), "{error}");
-        assert!(done_runs(dir.path()).is_err());
+        assert!(read_runs_csv(&dir.path().join("runs.csv")).is_err());
     }
 }

@@ -1,15 +1,17 @@
-//! Reading a results directory: `runs.csv`, `runs.jsonl`, `env.json`, and the
-//! names of the files under `series/` and `failures/`.
+//! Reading a results directory whole: `runs.csv`, `runs.jsonl`, `env.json` and `envs/`,
+//! `calibration.json`, and the names of the files under `series/` and `failures/`.
 //!
 //! Every error names the file and, for a bad row, the line.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use heaplab_core::record::COLUMNS;
 use heaplab_core::{Record, RunReport};
+
+#[cfg(test)]
+use super::runs::write_runs_csv;
+use super::runs::{read_runs_csv, read_runs_jsonl};
 
 /// What a results directory holds.
 #[derive(Debug, Default)]
@@ -34,12 +36,12 @@ pub struct ResultsDir {
 
 /// Reads a results directory. `runs.csv` must exist; everything else may be absent.
 pub fn load_results(dir: &Path) -> Result<ResultsDir> {
-    let runs_csv = dir.join("runs.csv");
+    let runs_csv = dir.join(super::RUNS_CSV);
     if !runs_csv.is_file() {
         bail!("{} does not exist: not a results directory", runs_csv.display());
     }
     let records = read_runs_csv(&runs_csv)?;
-    let runs_jsonl = dir.join("runs.jsonl");
+    let runs_jsonl = dir.join(super::RUNS_JSONL);
     let reports = if runs_jsonl.is_file() { read_runs_jsonl(&runs_jsonl)? } else { Vec::new() };
     let env_json = dir.join("env.json");
     let env = if env_json.is_file() {
@@ -64,91 +66,21 @@ pub fn load_results(dir: &Path) -> Result<ResultsDir> {
         env,
         envs,
         series_files: files_in(&dir.join("series"), Some("csv"))?,
-        calibration: super::calibration::load(dir),
+        calibration: load_calibration(dir),
         failure_files: files_in(&dir.join("failures"), None)?,
     })
 }
 
-/// Reads `runs.csv`: the header must be [`COLUMNS`]; a bad row is an error naming the file and its line.
-pub fn read_runs_csv(path: &Path) -> Result<Vec<Record>> {
-    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(file);
-    let headers =
-        reader.headers().with_context(|| format!("{}: line 1: unreadable header", path.display()))?.clone();
-    if !heaplab_core::record::is_runs_header(headers.iter()) {
-        bail!(
-            "{}: line 1: the header is not the runs.csv columns (expected {})",
-            path.display(),
-            COLUMNS.join(",")
-        );
-    }
-    let mut records = Vec::new();
-    for row in reader.records() {
-        let row = row.map_err(|err| {
-            let line = err.position().map(|p| p.line()).unwrap_or(0);
-            anyhow::anyhow!("{}: line {line}: {err}", path.display())
-        })?;
-        let line = row.position().map(|p| p.line()).unwrap_or(0);
-        let record: Record = row.deserialize(Some(&headers)).map_err(|err| {
-            anyhow::anyhow!("{}: line {line}: {}", path.display(), describe_csv_error(&err))
-        })?;
-        records.push(record);
-    }
-    Ok(records)
-}
-
-/// The part of a csv deserialization error that says what was wrong, without its own position.
-fn describe_csv_error(err: &csv::Error) -> String {
-    match err.kind() {
-        csv::ErrorKind::Deserialize { err, .. } => match err.field() {
-            Some(index) => {
-                let column = COLUMNS.get(index as usize).copied().unwrap_or("?");
-                format!("column {column}: {}", err.kind())
-            }
-            None => err.kind().to_string(),
-        },
-        _ => err.to_string(),
-    }
-}
-
-/// Reads `runs.jsonl`, one [`RunReport`] per line; blank lines are skipped.
-pub fn read_runs_jsonl(path: &Path) -> Result<Vec<RunReport>> {
-    let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let mut reports = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
-        let line_number = index + 1;
-        let line = line.with_context(|| format!("{}: line {line_number}: unreadable", path.display()))?;
-        if line.trim().is_empty() {
-            continue;
+/// The calibration of `dir`, where `cargo xtask calibrate` wrote one there; an unreadable
+/// one is said in a line on stderr and left out.
+fn load_calibration(dir: &Path) -> Option<crate::calibrate::table::CalibrationFile> {
+    match crate::calibrate::table::read(dir)? {
+        Ok(calibration) => Some(calibration),
+        Err(error) => {
+            eprintln!("report: leaving the calibration out: {error:#}");
+            None
         }
-        let report: RunReport = serde_json::from_str(&line)
-            .map_err(|err| anyhow::anyhow!("{}: line {line_number}: {err}", path.display()))?;
-        reports.push(report);
     }
-    Ok(reports)
-}
-
-/// Writes records as `runs.csv`, header included.
-pub fn write_runs_csv(path: &Path, records: &[Record]) -> Result<()> {
-    let mut writer = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
-    for record in records {
-        writer.serialize(record).with_context(|| format!("writing {}", path.display()))?;
-    }
-    if records.is_empty() {
-        writer.write_record(COLUMNS)?;
-    }
-    writer.flush().with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
-}
-
-/// Writes reports as `runs.jsonl`, one per line.
-pub fn write_runs_jsonl(path: &Path, reports: &[RunReport]) -> Result<()> {
-    let mut text = String::new();
-    for report in reports {
-        text.push_str(&serde_json::to_string(report)?);
-        text.push('\n');
-    }
-    fs::write(path, text).with_context(|| format!("writing {}", path.display()))
 }
 
 /// The plain files directly in `dir` (with extension `extension`, if given), sorted; none if `dir` is absent.
@@ -211,7 +143,7 @@ mod tests {
             ),
         );
         let message = format!("{:#}", read_runs_csv(&path).unwrap_err());
-        assert!(message.contains("runs.csv: line 4:"), "{message}");
+        assert!(message.contains("runs.csv:4:"), "{message}");
         assert!(message.contains("column size"), "{message}");
     }
 
@@ -220,7 +152,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), &format!("{HEADER}\ncycle+pymalloc,cycle\n"));
         let message = format!("{:#}", read_runs_csv(&path).unwrap_err());
-        assert!(message.contains("runs.csv: line 2:"), "{message}");
+        assert!(message.contains("runs.csv:2:"), "{message}");
     }
 
     #[test]
@@ -228,7 +160,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = write(dir.path(), "strategy,workload\nx,y\n");
         let message = format!("{:#}", read_runs_csv(&path).unwrap_err());
-        assert!(message.contains("runs.csv: line 1:"), "{message}");
+        assert!(message.contains("runs.csv:1:"), "{message}");
     }
 
     #[test]
@@ -250,6 +182,6 @@ mod tests {
         let path = dir.path().join("runs.jsonl");
         fs::write(&path, "\n{not json\n").unwrap();
         let message = format!("{:#}", read_runs_jsonl(&path).unwrap_err());
-        assert!(message.contains("runs.jsonl: line 2:"), "{message}");
+        assert!(message.contains("runs.jsonl:2:"), "{message}");
     }
 }
