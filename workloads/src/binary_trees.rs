@@ -22,11 +22,13 @@
 //! same number of nodes, `2^(size + 5)`.
 //!
 //! Each node is a 2-slot instance: 32 bytes under `refcount` and `marksweep`,
-//! 48 with the `cycle` collector's GC header. At depth 20 the long-lived
-//! tree holds 2.1 million nodes (about 100 MB with GC headers) and one
-//! short-lived tree as many again, while the run allocates about 300
-//! million nodes in all, 10 to 15 GB: what a `bump` allocator, which never
-//! frees, would have to hold. Depth 22 would allocate four times that.
+//! 48 with the `cycle` collector's GC header. At depth 18, the largest
+//! default, the long-lived tree holds 524,287 nodes (25 MB with GC headers)
+//! and one short-lived tree as many again, while the run allocates about 67
+//! million nodes in all, 2.1 to 3.2 GB: what a `bump` allocator, which never
+//! frees, has to hold. Depth 20 allocates 300 million (10 to 15 GB, at or past
+//! the sweep's memory cap, half of a 24 GiB machine, under `bump`) and takes a
+//! cycle collector over a minute and a half a run, so it is left to `--sizes`.
 //!
 //! What it stresses: the allocation and freeing fast paths of one size
 //! class; for refcount, freeing a whole tree when its root goes; for
@@ -51,7 +53,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "GCBench: a long-lived binary tree and many short-lived ones of 2-slot instances",
     size_meaning: "depth of the long-lived tree (short-lived trees of depths 4, 6, ..., size)",
     quick_sizes: &[10, 12],
-    default_sizes: &[12, 14, 16, 18, 20],
+    default_sizes: &[10, 12, 14, 16, 18],
     threaded: false,
     body: Body::Heap(run),
 };

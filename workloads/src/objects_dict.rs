@@ -48,7 +48,7 @@ pub const WORKLOAD: Workload = Workload {
     summary: "binary-trees with __dict__ instances (3.11's values arrays and shared keys) instead of __slots__",
     size_meaning: crate::binary_trees::WORKLOAD.size_meaning,
     quick_sizes: &[10, 12],
-    default_sizes: &[12, 14, 16, 18, 20],
+    default_sizes: &[10, 12, 14, 16, 18],
     threaded: false,
     body: Body::Heap(run),
 };
