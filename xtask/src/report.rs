@@ -52,7 +52,11 @@ impl ReportCmd {
         let out = self.out.clone().unwrap_or_else(|| self.dirs[0].clone());
         if self.dirs.len() > 1 || self.out.is_some() {
             let n_runs = merge_results(&self.dirs, &out)?;
-            eprintln!("merged {n_runs} runs from {} directories into {}", self.dirs.len(), out.display());
+            let sources = match self.dirs.len() {
+                1 => "1 directory".to_owned(),
+                n => format!("{n} directories"),
+            };
+            eprintln!("merged {n_runs} runs from {sources} into {}", out.display());
         }
         write_report(&out)?;
         println!("{}", out.join("REPORT.md").display());

@@ -327,7 +327,28 @@ fn allocator_rank(allocator: &str) -> usize {
 /// marksweep; allocators in the order pymalloc, system, mimalloc, jemalloc, bump, cpython.
 pub fn strategy_order(strategy: &str) -> (usize, usize, String) {
     let (collector, allocator) = split_strategy(strategy);
-    (collector_rank(collector), allocator_rank(allocator), strategy.to_owned())
+    (collector_rank(collector), allocator_rank(allocator), natural_key(strategy))
+}
+
+/// `name` with every run of digits padded to six, so that text order is number order
+/// (`cycle@3.8` before `cycle@3.10`).
+fn natural_key(name: &str) -> String {
+    let mut key = String::with_capacity(name.len() + 16);
+    let mut digits = String::new();
+    for c in name.chars().chain(std::iter::once('\0')) {
+        if c.is_ascii_digit() {
+            digits.push(c);
+            continue;
+        }
+        if !digits.is_empty() {
+            key.push_str(&format!("{digits:0>6}"));
+            digits.clear();
+        }
+        if c != '\0' {
+            key.push(c);
+        }
+    }
+    key
 }
 
 /// `collector+allocator` into its two parts; an allocator alone has an empty collector.
@@ -784,5 +805,16 @@ pub(crate) mod tests {
 
     fn rows_untested(records: &[Record]) -> bool {
         ratio_rows(&cells(records)).iter().all(|r| r.throughput.unwrap().verdict == Verdict::Untested)
+    }
+
+    #[test]
+    fn releases_sort_as_numbers() {
+        let mut names =
+            vec!["cycle@3.10+pymalloc", "cycle@3.8+pymalloc", "cycle@3.13+pymalloc", "cycle@3.9+pymalloc"];
+        names.sort_by_key(|s| strategy_order(s));
+        assert_eq!(
+            names,
+            ["cycle@3.8+pymalloc", "cycle@3.9+pymalloc", "cycle@3.10+pymalloc", "cycle@3.13+pymalloc"]
+        );
     }
 }

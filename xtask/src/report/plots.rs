@@ -857,6 +857,8 @@ const HEAT_CELL_HEIGHT: u32 = 26;
 const HEAT_ROW_LABELS: u32 = 230;
 const HEAT_COLUMN_LABELS: u32 = 190;
 const HEAT_PANEL_GAP: u32 = 40;
+/// The narrowest a panel's slot gets, so that its title never runs into the next one's.
+const HEAT_PANEL_MIN_WIDTH: u32 = 200;
 const HEAT_SCALE_WIDTH: u32 = 200;
 const HEAT_TOP: u32 = 60;
 /// The colours of the diverging scale: below 1 (less time or memory), at 1, above 1.
@@ -865,9 +867,14 @@ const HEAT_MID: RGBColor = RGBColor(247, 247, 247);
 const HEAT_HIGH: RGBColor = RGBColor(178, 24, 43);
 const HEAT_ABSENT: RGBColor = RGBColor(225, 225, 225);
 
+/// The width a panel takes: its columns, or [`HEAT_PANEL_MIN_WIDTH`] when they are few.
+fn heat_panel_slot(chart: &HeatmapChart) -> u32 {
+    (chart.columns.len().max(1) as u32 * HEAT_CELL_WIDTH).max(HEAT_PANEL_MIN_WIDTH)
+}
+
 fn heatmap_size(chart: &HeatmapChart) -> (u32, u32) {
     let panels = chart.panels.len().max(1) as u32;
-    let panel_width = chart.columns.len().max(1) as u32 * HEAT_CELL_WIDTH;
+    let panel_width = heat_panel_slot(chart);
     let width = HEAT_ROW_LABELS + panels * panel_width + (panels - 1) * HEAT_PANEL_GAP + HEAT_SCALE_WIDTH;
     let height = HEAT_TOP + 40 + HEAT_COLUMN_LABELS + chart.rows.len().max(1) as u32 * HEAT_CELL_HEIGHT + 30;
     (width.max(900), height.max(420))
@@ -885,6 +892,7 @@ fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Heatm
     let title_style = TextStyle::from((FONT, TITLE_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Top));
     root.draw_text(&chart.title, &title_style, (16, 12)).map_err(plot_error)?;
     let panel_width = chart.columns.len() as i32 * HEAT_CELL_WIDTH as i32;
+    let slot = heat_panel_slot(chart) as i32;
     let (cw, ch) = (HEAT_CELL_WIDTH as i32, HEAT_CELL_HEIGHT as i32);
     let panel_title_y = HEAT_TOP as i32;
     let grid_top = panel_title_y + 40 + HEAT_COLUMN_LABELS as i32;
@@ -897,11 +905,10 @@ fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Heatm
     let column_style = TextStyle::from((FONT, TICK_SIZE - 1).into_font().transform(FontTransform::Rotate270))
         .pos(Pos::new(HPos::Left, VPos::Center));
     let panel_title_style =
-        TextStyle::from((FONT, PANEL_TITLE_SIZE).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        TextStyle::from((FONT, PANEL_TITLE_SIZE).into_font()).pos(Pos::new(HPos::Left, VPos::Top));
     for (p, panel) in chart.panels.iter().enumerate() {
-        let left = HEAT_ROW_LABELS as i32 + p as i32 * (panel_width + HEAT_PANEL_GAP as i32);
-        root.draw_text(&panel.title, &panel_title_style, (left + panel_width / 2, panel_title_y))
-            .map_err(plot_error)?;
+        let left = HEAT_ROW_LABELS as i32 + p as i32 * (slot + HEAT_PANEL_GAP as i32);
+        root.draw_text(&panel.title, &panel_title_style, (left, panel_title_y)).map_err(plot_error)?;
         for (c, label) in chart.columns.iter().enumerate() {
             let x = left + c as i32 * cw + cw / 2;
             root.draw_text(&short_label(label, 24), &column_style, (x, grid_top - 6)).map_err(plot_error)?;
@@ -929,7 +936,7 @@ fn draw_heatmap<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, chart: &Heatm
     }
     // The colour scale: a vertical bar from 1/span (bottom) to span (top), with ticks.
     let scale_left = HEAT_ROW_LABELS as i32
-        + chart.panels.len() as i32 * panel_width
+        + chart.panels.len() as i32 * slot
         + (chart.panels.len() as i32 - 1).max(0) * HEAT_PANEL_GAP as i32
         + 40;
     let (bar_top, bar_height, bar_width) = (grid_top, 240i32, 24i32);
