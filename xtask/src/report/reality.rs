@@ -20,7 +20,7 @@ use super::format;
 use super::stats::median;
 
 /// The collector name of real-interpreter records.
-const REAL: &str = "python";
+pub const REAL: &str = "python";
 /// The model's collector a real interpreter is compared with.
 const MODEL: &str = "cycle";
 /// The allocator every ratio is taken against.

@@ -113,13 +113,16 @@ fn shown(figure: Figure, value: Option<f64>) -> String {
     }
 }
 
-/// What moved between consecutive releases of one collector (and from the last generational
-/// release to the incremental collector): figures whose median changed by more than [`MOVED`]
-/// either way, as sentences.
+/// What moved between consecutive releases of the model (and from the last generational
+/// release to the incremental collector), and between consecutive real interpreters: figures
+/// whose median changed by more than [`MOVED`] either way, as sentences. The model and the
+/// real interpreter are never compared here ("Model against real CPython" does that).
 pub fn moves(workload: &str, size: u64, lines: &[VersionLine<'_, '_>]) -> Vec<String> {
+    let (real, model): (Vec<&VersionLine<'_, '_>>, Vec<&VersionLine<'_, '_>>) =
+        lines.iter().partition(|line| line.cell.collector == crate::report::reality::REAL);
     let mut sentences = Vec::new();
-    for pair in lines.windows(2) {
-        let (before, after) = (&pair[0], &pair[1]);
+    for pair in model.windows(2).chain(real.windows(2)) {
+        let (before, after) = (pair[0], pair[1]);
         if before.version == after.version {
             continue;
         }
@@ -232,6 +235,18 @@ mod tests {
             versioned("cycle@3.13+pymalloc", "3.13", "bulk-load", 915, 1_050_000),
             versioned("incremental@3.14+pymalloc", "3.14", "bulk-load", 1000, 9_000_000),
             versioned("cycle@3.9+pymalloc", "3.9", "bulk-load", 2616, 1_000_000),
+            {
+                let mut record = versioned("python@3.12+pymalloc", "3.12", "bulk-load", 2616, 1_000_000);
+                record.collector = crate::report::reality::REAL.into();
+                record.wall_ns = Some(50_000_000);
+                record
+            },
+            {
+                let mut record = versioned("python@3.13+pymalloc", "3.13", "bulk-load", 900, 1_000_000);
+                record.collector = crate::report::reality::REAL.into();
+                record.wall_ns = Some(50_000_000);
+                record
+            },
             run("marksweep+pymalloc", "bulk-load", 1000, 5_000_000, 64 << 20),
             run("pymalloc", "alloc-sizes", 1000, 1_000, 1 << 20),
         ];
@@ -266,13 +281,19 @@ mod tests {
         let (workload, size, lines) = &workloads[0];
         assert_eq!((workload.as_str(), *size), ("bulk-load", 1000));
         let versions: Vec<&str> = lines.iter().map(|l| l.version.as_str()).collect();
-        assert_eq!(versions, ["3.9", "3.11", "3.12", "3.13", "3.14"]);
+        assert_eq!(versions, ["3.9", "3.11", "3.12", "3.12", "3.13", "3.13", "3.14"], "the model and the interpreter");
         let moved = moves(workload, *size, lines);
-        assert_eq!(moved.len(), 2, "{moved:?}");
+        assert_eq!(moved.len(), 3, "{moved:?}");
         assert!(moved[0].starts_with("`bulk-load` (1000), `cycle@3.12+pymalloc` → `cycle@3.13+pymalloc`: collections 2,616 → 915 (0.35x)"), "{moved:?}");
         assert!(!moved[0].contains("pause max"), "5% is not a move: {moved:?}");
         assert!(moved[1].contains("`cycle@3.13+pymalloc` → `incremental@3.14+pymalloc`"), "{moved:?}");
         assert!(moved[1].contains("pause max 1.05 ms → 9 ms (8.57x)"), "{moved:?}");
+        assert!(
+            moved[2].starts_with(
+                "`bulk-load` (1000), `python@3.12+pymalloc` → `python@3.13+pymalloc`: collections 2,616 → 900"
+            ),
+            "the real interpreters against each other, never against the model: {moved:?}"
+        );
 
         let mut document = Document::default();
         section(&mut document, &cells);
