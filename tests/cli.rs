@@ -188,3 +188,20 @@ fn a_record_names_the_release_an_unversioned_name_stands_for_where_it_is_not_the
     assert!(params("cycle@3.9+pymalloc").contains("version=3.9"));
     assert!(!params("cycle+pymalloc").contains("version="), "no suffix: the default release, by contract");
 }
+
+/// A child forked from a large process (a sweep is one) reports its own peak RSS, not its
+/// parent's: Linux's `ru_maxrss` would keep the pre-`exec` process's.
+#[test]
+fn the_peak_rss_is_the_runs_own_and_not_the_parents() {
+    const PARENT: usize = 256 << 20;
+    let mut ballast = vec![0u8; PARENT];
+    for page in ballast.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    let out = heaplab(&run("cycle+pymalloc", "binary-trees", "4"), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let record: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let peak = record["peak_rss_bytes"].as_u64().unwrap();
+    assert!(peak > 0 && peak < (64 << 20), "a depth-4 tree peaks at {peak} bytes");
+    assert_eq!(std::hint::black_box(&ballast)[4096], 1);
+}

@@ -341,9 +341,26 @@ pub struct Usage {
     pub max_rss_bytes: u64,
 }
 
-/// Reads `getrusage(RUSAGE_SELF)`.
+/// Reads `getrusage(RUSAGE_SELF)`, with the peak RSS of this process image: `VmHWM` of
+/// `/proc/self/status`, the high-water mark of this address space, which starts afresh at
+/// `exec`. `ru_maxrss` (the fallback where `/proc` is unreadable) is the larger of that and
+/// the peak of the process before its `exec` (Linux's `exec_mmap` keeps it in
+/// `signal->maxrss`): for a child that a sweep forked, the sweep's own RSS, tens of MiB
+/// that would floor every small cell's peak.
 pub fn usage() -> Usage {
-    usage_of(libc::RUSAGE_SELF)
+    let mut usage = usage_of(libc::RUSAGE_SELF);
+    if let Some(peak) = high_water_rss("/proc/self/status") {
+        usage.max_rss_bytes = peak;
+    }
+    usage
+}
+
+/// `VmHWM` of a `/proc/<pid>/status` file, in bytes.
+fn high_water_rss(status: &str) -> Option<u64> {
+    let text = fs::read_to_string(status).ok()?;
+    let line = text.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let kib: u64 = line.trim_start_matches("VmHWM:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kib * 1024)
 }
 
 /// Reads `getrusage(RUSAGE_CHILDREN)`: the children this process has waited for, their

@@ -281,7 +281,11 @@ mod tests {
         let (workload, size, lines) = &workloads[0];
         assert_eq!((workload.as_str(), *size), ("bulk-load", 1000));
         let versions: Vec<&str> = lines.iter().map(|l| l.version.as_str()).collect();
-        assert_eq!(versions, ["3.9", "3.11", "3.12", "3.12", "3.13", "3.13", "3.14"], "the model and the interpreter");
+        assert_eq!(
+            versions,
+            ["3.9", "3.11", "3.12", "3.12", "3.13", "3.13", "3.14"],
+            "the model and the interpreter"
+        );
         let moved = moves(workload, *size, lines);
         assert_eq!(moved.len(), 3, "{moved:?}");
         assert!(moved[0].starts_with("`bulk-load` (1000), `cycle@3.12+pymalloc` → `cycle@3.13+pymalloc`: collections 2,616 → 915 (0.35x)"), "{moved:?}");
