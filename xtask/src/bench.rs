@@ -447,6 +447,7 @@ impl BenchCmd {
                 && (failed_cells.contains(&id) || precise_enough(walls.get(&id), precision))
             {
                 skipped += 1;
+                progress.skip();
                 continue;
             }
             progress.start(&format!("{} rep {}", run.cell.describe(), run.rep));

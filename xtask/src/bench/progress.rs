@@ -3,7 +3,7 @@
 //! is not (a CI log, a file).
 
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -12,6 +12,7 @@ pub struct Progress {
     bar: Option<ProgressBar>,
     total: usize,
     done: usize,
+    started: Instant,
 }
 
 impl Progress {
@@ -28,7 +29,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(250));
             bar
         });
-        Progress { bar, total, done: 0 }
+        Progress { bar, total, done: 0, started: Instant::now() }
     }
 
     /// Shows the run about to start.
@@ -48,7 +49,16 @@ impl Progress {
                 }
                 bar.inc(1);
             }
-            None => eprintln!("[{}/{}] {summary}", self.done, self.total),
+            None => eprintln!("[{}/{} {}] {summary}", self.done, self.total, elapsed(self.started.elapsed())),
+        }
+    }
+
+    /// Counts a planned run that `--precision` found unneeded: no line, but the count and the
+    /// time left move on.
+    pub fn skip(&mut self) {
+        self.done += 1;
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
         }
     }
 
@@ -57,5 +67,28 @@ impl Progress {
         if let Some(bar) = self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// A duration as `1h02m03s`, `2m03s` or `3s`.
+fn elapsed(duration: Duration) -> String {
+    let seconds = duration.as_secs();
+    let (h, m, s) = (seconds / 3600, seconds / 60 % 60, seconds % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m{s:02}s"),
+        _ => format!("{h}h{m:02}m{s:02}s"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elapsed_time_reads_as_hours_minutes_seconds() {
+        assert_eq!(elapsed(Duration::from_secs(3)), "3s");
+        assert_eq!(elapsed(Duration::from_secs(123)), "2m03s");
+        assert_eq!(elapsed(Duration::from_secs(3723)), "1h02m03s");
     }
 }
