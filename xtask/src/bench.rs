@@ -364,7 +364,7 @@ impl BenchCmd {
         let all_runs = plan::interleave(&cells, cap);
         let planned_count = all_runs.len();
 
-        prepare_out_dir(&out_dir, self.resume)?;
+        results::prepare(&out_dir, self.resume)?;
         let earlier = if self.resume && out_dir.join(results::RUNS_CSV).exists() {
             results::read_runs_csv(&out_dir.join(results::RUNS_CSV))?
         } else {
@@ -414,7 +414,7 @@ impl BenchCmd {
         let invocation = env::invocation_id(started, self.shard.map(|shard| (shard.index, shard.count)));
         let mut environment = env::describe(&root, &settings, &python, started);
         environment["invocation"] = serde_json::Value::from(invocation.clone());
-        env::write(&out_dir, &invocation, &environment)?;
+        results::write_env(&out_dir, &invocation, &environment)?;
 
         let interrupted = Arc::new(AtomicBool::new(false));
         let handler_flag = Arc::clone(&interrupted);
@@ -540,7 +540,8 @@ impl BenchCmd {
         interrupted: &AtomicBool,
     ) -> anyhow::Result<Option<(RunReport, String, bool)>> {
         let cell_id = run.cell.id();
-        let partial_series = out_dir.join("series").join(format!("{cell_id}.rep{}.partial.csv", run.rep));
+        let partial_series =
+            out_dir.join(results::SERIES_DIR).join(format!("{cell_id}.rep{}.partial.csv", run.rep));
         let mut command = heaplab_command(heaplab, &run.cell, self.seed, &partial_series);
         command.envs(child_env.iter().map(|(name, value)| (name, value)));
         let command_text = format!("{command:?}");
@@ -557,13 +558,14 @@ impl BenchCmd {
         let failed = status != Status::Ok;
         if failed {
             if partial_series.exists() {
-                let kept = out_dir.join("failures").join(format!("{cell_id}-rep{}.series.csv", run.rep));
+                let kept =
+                    out_dir.join(results::FAILURES_DIR).join(format!("{cell_id}-rep{}.series.csv", run.rep));
                 std::fs::rename(&partial_series, &kept)
                     .with_context(|| format!("moving {} to {}", partial_series.display(), kept.display()))?;
             }
             write_failure(out_dir, run, &command_text, &detail, &finished)?;
         } else if partial_series.exists() {
-            let series = out_dir.join("series").join(format!("{cell_id}.csv"));
+            let series = out_dir.join(results::SERIES_DIR).join(format!("{cell_id}.csv"));
             std::fs::rename(&partial_series, &series)
                 .with_context(|| format!("moving {} to {}", partial_series.display(), series.display()))?;
         }
@@ -667,30 +669,6 @@ fn target_dir(root: &Path) -> PathBuf {
     }
 }
 
-/// Without `--resume`, clears what an earlier sweep left in `dir`; creates the folders a sweep writes.
-fn prepare_out_dir(dir: &Path, resume: bool) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    if !resume {
-        for file in [results::RUNS_CSV, results::RUNS_JSONL] {
-            let path = dir.join(file);
-            if path.exists() {
-                std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-            }
-        }
-        for folder in ["series", "failures", "envs"] {
-            let path = dir.join(folder);
-            if path.exists() {
-                std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
-            }
-        }
-    }
-    for folder in ["series", "failures", "envs"] {
-        let path = dir.join(folder);
-        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
-    }
-    Ok(())
-}
-
 /// The `heaplab run` command of one run. `HEAPLAB_FAULT` reaches the child with the rest of the environment.
 fn heaplab_command(heaplab: &Path, cell: &Cell, seed: u64, series: &Path) -> Command {
     let mut command = Command::new(heaplab);
@@ -776,7 +754,9 @@ fn failure_file(
     threads: u32,
     rep: u32,
 ) -> PathBuf {
-    out_dir.join("failures").join(format!("{}-rep{rep}.stderr", cell_id(strategy, workload, size, threads)))
+    out_dir
+        .join(results::FAILURES_DIR)
+        .join(format!("{}-rep{rep}.stderr", cell_id(strategy, workload, size, threads)))
 }
 
 fn write_failure(
@@ -1069,18 +1049,5 @@ mod tests {
         std::fs::write(dir.path().join("my script: v2.trace"), b"").unwrap();
         let named = trace_inputs(Path::new("/"), &[dir.path().join("my script: v2.trace")]).unwrap();
         assert_eq!(named[0].program, "my_script__v2");
-    }
-
-    #[test]
-    fn a_fresh_sweep_clears_the_old_results_and_a_resumed_one_keeps_them() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("runs.csv"), "old").unwrap();
-        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
-        prepare_out_dir(dir.path(), true).unwrap();
-        assert!(dir.path().join("runs.csv").exists());
-        prepare_out_dir(dir.path(), false).unwrap();
-        assert!(!dir.path().join("runs.csv").exists());
-        assert!(dir.path().join("notes.txt").exists());
-        assert!(dir.path().join("series").is_dir() && dir.path().join("failures").is_dir());
     }
 }

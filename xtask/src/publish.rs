@@ -8,7 +8,7 @@
 //! with [`crate::report::write_report`], exactly as `cargo xtask report OUT`
 //! would. The full series stay in DIR.
 
-use crate::results::{RUNS_CSV, RUNS_JSONL};
+use crate::results::{ENV_JSON, FAILURES_DIR, RUNS_CSV, RUNS_JSONL, SERIES_DIR};
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -20,7 +20,7 @@ use crate::report::format;
 use crate::report::series::thin_series;
 
 /// The files copied as they are, where DIR has them.
-const COPIED_FILES: [&str; 5] = [RUNS_CSV, RUNS_JSONL, "env.json", "calibration.csv", "calibration.json"];
+const COPIED_FILES: [&str; 5] = [RUNS_CSV, RUNS_JSONL, ENV_JSON, "calibration.csv", "calibration.json"];
 
 /// Rows kept per series file by default.
 const DEFAULT_SERIES_ROWS: usize = 500;
@@ -115,7 +115,7 @@ pub fn publish(dir: &Path, out: &Path, series_rows: usize) -> Result<Published> 
     let (finished, unused): (Vec<&PathBuf>, Vec<&PathBuf>) =
         finished.into_iter().partition(|path| series_is_drawn(path, &largest));
     published.undrawn_series = unused.len();
-    let series_dir = out.join("series");
+    let series_dir = out.join(SERIES_DIR);
     replace_files(&series_dir, &finished)?;
     for source in finished {
         let text = fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
@@ -127,7 +127,7 @@ pub fn publish(dir: &Path, out: &Path, series_rows: usize) -> Result<Published> 
         published.series_bytes_after += thinned.len() as u64;
     }
     let failures: Vec<&PathBuf> = results.failure_files.iter().collect();
-    let failures_dir = out.join("failures");
+    let failures_dir = out.join(FAILURES_DIR);
     replace_files(&failures_dir, &failures)?;
     for source in failures {
         let target = failures_dir.join(source.file_name().unwrap_or_default());

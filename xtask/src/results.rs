@@ -5,13 +5,83 @@
 //! report reads through it, and neither knows the other. The names of a cell's other files
 //! are in [`crate::layout`].
 
+use std::path::Path;
+
+use anyhow::Context;
+
 mod dir;
+mod merge;
 mod runs;
 
 pub use dir::{ResultsDir, load_results};
+pub use merge::merge;
 pub use runs::{Sink, read_runs_csv, write_runs_csv, write_runs_jsonl};
 
 /// The file of every run's contract columns, one row per run.
 pub const RUNS_CSV: &str = "runs.csv";
 /// The file of every run's whole record (phases, collections per generation), one JSON line per run.
 pub const RUNS_JSONL: &str = "runs.jsonl";
+/// The latest invocation's environment.
+pub const ENV_JSON: &str = "env.json";
+/// Every invocation's environment, `envs/<invocation>.json`.
+pub const ENVS_DIR: &str = "envs";
+/// Each cell's memory time series, `series/<cell_id>.csv`.
+pub const SERIES_DIR: &str = "series";
+/// What failed runs left: their stderr tails and partial series.
+pub const FAILURES_DIR: &str = "failures";
+
+/// Makes `dir` ready for a sweep: its folders created and, unless the sweep resumes, every
+/// earlier run's file removed.
+pub fn prepare(dir: &Path, resume: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    if !resume {
+        for file in [RUNS_CSV, RUNS_JSONL] {
+            let path = dir.join(file);
+            if path.exists() {
+                std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+        for folder in [SERIES_DIR, FAILURES_DIR, ENVS_DIR] {
+            let path = dir.join(folder);
+            if path.exists() {
+                std::fs::remove_dir_all(&path).with_context(|| format!("removing {}", path.display()))?;
+            }
+        }
+    }
+    for folder in [SERIES_DIR, FAILURES_DIR, ENVS_DIR] {
+        let path = dir.join(folder);
+        std::fs::create_dir_all(&path).with_context(|| format!("creating {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes an invocation's environment to `dir/envs/<invocation>.json`, kept for good, and to
+/// `dir/env.json`, the latest.
+pub fn write_env(dir: &Path, invocation: &str, env: &serde_json::Value) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(env).context("serialising env.json")?;
+    text.push('\n');
+    let envs = dir.join(ENVS_DIR);
+    std::fs::create_dir_all(&envs).with_context(|| format!("creating {}", envs.display()))?;
+    for path in [envs.join(format!("{invocation}.json")), dir.join(ENV_JSON)] {
+        std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fresh_sweep_clears_the_old_results_and_a_resumed_one_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("runs.csv"), "old").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        prepare(dir.path(), true).unwrap();
+        assert!(dir.path().join("runs.csv").exists());
+        prepare(dir.path(), false).unwrap();
+        assert!(!dir.path().join("runs.csv").exists());
+        assert!(dir.path().join("notes.txt").exists());
+        assert!(dir.path().join("series").is_dir() && dir.path().join("failures").is_dir());
+    }
+}

@@ -5,7 +5,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::Context;
 use serde_json::{Value, json};
 
 use super::limits::parse_mem_total;
@@ -144,18 +143,6 @@ pub fn describe(root: &Path, settings: &SweepSettings, python: &PythonFound, sta
     })
 }
 
-/// Writes `env` to `dir/envs/<invocation>.json`, kept for good, and to `dir/env.json`, the latest.
-pub fn write(dir: &Path, invocation: &str, env: &Value) -> anyhow::Result<()> {
-    let mut text = serde_json::to_string_pretty(env).context("serialising env.json")?;
-    text.push('\n');
-    let envs = dir.join("envs");
-    std::fs::create_dir_all(&envs).with_context(|| format!("creating {}", envs.display()))?;
-    for path in [envs.join(format!("{invocation}.json")), dir.join("env.json")] {
-        std::fs::write(&path, &text).with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
-}
-
 /// Sets `end` (and the counts of what ran) and rewrites `dir/env.json`.
 pub fn finish(
     dir: &Path,
@@ -168,7 +155,7 @@ pub fn finish(
     env["end"] = Value::from(rfc3339_utc(ended));
     env["sweep"]["runs_done"] = Value::from(runs_done);
     env["sweep"]["interrupted"] = Value::from(interrupted);
-    write(dir, invocation, env)
+    crate::results::write_env(dir, invocation, env)
 }
 
 fn cpu_model(cpuinfo: &str) -> Option<String> {

@@ -43,7 +43,7 @@ pub fn load_results(dir: &Path) -> Result<ResultsDir> {
     let records = read_runs_csv(&runs_csv)?;
     let runs_jsonl = dir.join(super::RUNS_JSONL);
     let reports = if runs_jsonl.is_file() { read_runs_jsonl(&runs_jsonl)? } else { Vec::new() };
-    let env_json = dir.join("env.json");
+    let env_json = dir.join(super::ENV_JSON);
     let env = if env_json.is_file() {
         let text =
             fs::read_to_string(&env_json).with_context(|| format!("reading {}", env_json.display()))?;
@@ -52,7 +52,7 @@ pub fn load_results(dir: &Path) -> Result<ResultsDir> {
         None
     };
     let mut envs = Vec::new();
-    for path in files_in(&dir.join("envs"), Some("json"))? {
+    for path in files_in(&dir.join(super::ENVS_DIR), Some("json"))? {
         let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let value: serde_json::Value =
             serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
@@ -65,9 +65,9 @@ pub fn load_results(dir: &Path) -> Result<ResultsDir> {
         reports,
         env,
         envs,
-        series_files: files_in(&dir.join("series"), Some("csv"))?,
+        series_files: files_in(&dir.join(super::SERIES_DIR), Some("csv"))?,
         calibration: load_calibration(dir),
-        failure_files: files_in(&dir.join("failures"), None)?,
+        failure_files: files_in(&dir.join(super::FAILURES_DIR), None)?,
     })
 }
 
