@@ -99,9 +99,11 @@ pub struct BenchCmd {
     /// Prints what the sweep would run (cells and runs by kind of strategy) and runs nothing.
     #[arg(long)]
     dry_run: bool,
-    /// With --dry-run: estimates the sweep's time from the wall times of the runs in DIR/runs.csv.
-    #[arg(long, value_name = "DIR", requires = "dry_run")]
-    estimate_from: Option<PathBuf>,
+    /// With --dry-run: estimates the sweep's time from the wall times of the runs in DIR/runs.csv
+    /// (repeatable or comma-separated: the runs of every DIR together, e.g. an earlier sweep and
+    /// the one under way)
+    #[arg(long, value_name = "DIR", requires = "dry_run", value_delimiter = ',')]
+    estimate_from: Vec<PathBuf>,
     /// Replays traces: each `*.trace` in DIR (or a trace file named) becomes a workload
     /// `trace-replay-<file stem>` on every allocator strategy (`cargo xtask pyperf` captures
     /// pyperformance's into target/pyperf/traces).
@@ -344,10 +346,11 @@ impl BenchCmd {
         };
         let cap = measurement.cap;
         if self.dry_run {
-            let history = match &self.estimate_from {
-                Some(dir) => Some(results::read_runs_csv(&invocation_dir.join(dir).join(results::RUNS_CSV))?),
-                None => None,
-            };
+            let mut history: Option<Vec<heaplab_core::Record>> = None;
+            for dir in &self.estimate_from {
+                let records = results::read_runs_csv(&invocation_dir.join(dir).join(results::RUNS_CSV))?;
+                history.get_or_insert_with(Vec::new).extend(records);
+            }
             // Under --precision no cell stops before its median has a confidence interval.
             let fewest = match measurement.precision {
                 Some(_) => repeat.max(crate::report::stats::MEDIAN_CI_MIN_RUNS as u32),

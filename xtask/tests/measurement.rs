@@ -73,6 +73,20 @@ fn precision_stops_early_on_a_constant_child() {
 }
 
 #[test]
+fn a_dry_run_under_precision_estimates_at_its_fewest_repetitions_from_several_sweeps() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(bench(dir.path(), "constant", &["--repeat", "2"]).status.success());
+    let earlier = dir.path().join("out");
+    let both = format!("{},{}", earlier.display(), earlier.display());
+    let output = bench(dir.path(), "constant", &["--dry-run", "--precision", "5%", "--estimate-from", &both]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("2 cells, 12 runs at 6 repetitions"), "{stdout}");
+    assert!(stdout.contains("2 timed from the same cell"), "{stdout}");
+    assert!(stdout.contains("6 repetitions are the fewest a cell can stop at, 20 the most"), "{stdout}");
+}
+
+#[test]
 fn precision_hits_the_cap_on_a_noisy_child() {
     let dir = tempfile::tempdir().unwrap();
     let output = bench(dir.path(), "noisy", &["--precision", "3%", "--max-repeat", "8"]);
