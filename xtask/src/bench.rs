@@ -543,8 +543,7 @@ impl BenchCmd {
         interrupted: &AtomicBool,
     ) -> anyhow::Result<Option<(RunReport, String, bool)>> {
         let cell_id = run.cell.id();
-        let partial_series =
-            out_dir.join(results::SERIES_DIR).join(format!("{cell_id}.rep{}.partial.csv", run.rep));
+        let partial_series = results::partial_series(out_dir, &cell_id, run.rep);
         let mut command = heaplab_command(heaplab, &run.cell, self.seed, &partial_series);
         command.envs(child_env.iter().map(|(name, value)| (name, value)));
         let command_text = format!("{command:?}");
@@ -559,18 +558,9 @@ impl BenchCmd {
             record_of(run, self.seed, finished.status, finished.report.clone(), &finished.detail);
         let status = report.record.status;
         let failed = status != Status::Ok;
+        results::keep_series(out_dir, &cell_id, run.rep, failed)?;
         if failed {
-            if partial_series.exists() {
-                let kept =
-                    out_dir.join(results::FAILURES_DIR).join(format!("{cell_id}-rep{}.series.csv", run.rep));
-                std::fs::rename(&partial_series, &kept)
-                    .with_context(|| format!("moving {} to {}", partial_series.display(), kept.display()))?;
-            }
             write_failure(out_dir, run, &command_text, &detail, &finished)?;
-        } else if partial_series.exists() {
-            let series = out_dir.join(results::SERIES_DIR).join(format!("{cell_id}.csv"));
-            std::fs::rename(&partial_series, &series)
-                .with_context(|| format!("moving {} to {}", partial_series.display(), series.display()))?;
         }
         let summary = summarise(run, &report.record, &detail, finished.elapsed.as_secs_f64());
         Ok(Some((report, summary, failed)))

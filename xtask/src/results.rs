@@ -2,8 +2,8 @@
 //! files. `runs` appends finished runs to `runs.csv` and `runs.jsonl` (each line whole and
 //! synced), reads them back and writes them anew; `dir` loads a directory whole for the
 //! report, the comparison and the merge of shards. The sweep (`bench`) writes through it, the
-//! report reads through it, and neither knows the other. The names of a cell's other files
-//! are in [`crate::layout`].
+//! report reads through it, and neither knows the other. The names of a cell's files are in
+//! [`crate::layout`].
 
 use std::path::Path;
 
@@ -55,6 +55,28 @@ pub fn prepare(dir: &Path, resume: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Where a run's child writes its time series while it runs: `series/<cell_id>.rep<k>.partial.csv`.
+pub fn partial_series(dir: &Path, cell_id: &str, rep: u32) -> std::path::PathBuf {
+    dir.join(SERIES_DIR).join(format!("{cell_id}.rep{rep}.partial.csv"))
+}
+
+/// Files a finished run's series: a good run's becomes the cell's `series/<cell_id>.csv`
+/// (the latest repetition's), a failed run's is kept as `failures/<cell_id>-rep<k>.series.csv`.
+/// Nothing to do where the child wrote none.
+pub fn keep_series(dir: &Path, cell_id: &str, rep: u32, failed: bool) -> anyhow::Result<()> {
+    let partial = partial_series(dir, cell_id, rep);
+    if !partial.exists() {
+        return Ok(());
+    }
+    let kept = if failed {
+        dir.join(FAILURES_DIR).join(format!("{cell_id}-rep{rep}.series.csv"))
+    } else {
+        dir.join(SERIES_DIR).join(format!("{cell_id}.csv"))
+    };
+    std::fs::rename(&partial, &kept)
+        .with_context(|| format!("moving {} to {}", partial.display(), kept.display()))
+}
+
 /// Writes an invocation's environment to `dir/envs/<invocation>.json`, kept for good, and to
 /// `dir/env.json`, the latest.
 pub fn write_env(dir: &Path, invocation: &str, env: &serde_json::Value) -> anyhow::Result<()> {
@@ -71,6 +93,20 @@ pub fn write_env(dir: &Path, invocation: &str, env: &serde_json::Value) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_good_runs_series_becomes_the_cells_and_a_failed_ones_is_kept_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        prepare(dir.path(), false).unwrap();
+        std::fs::write(partial_series(dir.path(), "cell", 0), "t_ns\n").unwrap();
+        keep_series(dir.path(), "cell", 0, false).unwrap();
+        assert!(dir.path().join("series/cell.csv").is_file());
+        std::fs::write(partial_series(dir.path(), "cell", 1), "t_ns\n").unwrap();
+        keep_series(dir.path(), "cell", 1, true).unwrap();
+        assert!(dir.path().join("failures/cell-rep1.series.csv").is_file());
+        assert!(!partial_series(dir.path(), "cell", 1).exists());
+        keep_series(dir.path(), "cell", 2, false).unwrap();
+    }
 
     #[test]
     fn a_fresh_sweep_clears_the_old_results_and_a_resumed_one_keeps_them() {
