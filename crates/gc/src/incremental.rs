@@ -819,6 +819,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(miri, ignore = "23,000 objects: past 50 minutes under Miri")]
     fn marking_takes_what_the_roots_reach_and_no_garbage() {
         let mut heap = heap(&[100, 10, 0]);
         // 1,000 garbage pairs in the old space, and 1,000 lists held by one root.
