@@ -749,7 +749,7 @@ fn failure_file(
 ) -> PathBuf {
     out_dir
         .join(results::FAILURES_DIR)
-        .join(format!("{}-rep{rep}.stderr", cell_id(strategy, workload, size, threads)))
+        .join(crate::layout::failure_stderr(&cell_id(strategy, workload, size, threads), rep))
 }
 
 fn write_failure(

@@ -17,6 +17,12 @@ pub fn cell_id(strategy: &str, workload: &str, size: u64, threads: u32) -> Strin
     format!("{}__{}__{size}__t{threads}", clean(workload), clean(strategy))
 }
 
+/// The file under `failures/` that keeps a failed run's command, reason and stderr tail:
+/// `<cell_id>-rep<k>.stderr`.
+pub fn failure_stderr(cell_id: &str, rep: u32) -> String {
+    format!("{cell_id}-rep{rep}.stderr")
+}
+
 /// The name a sweep gives a strategy run with one setting (`cargo xtask bench --set`):
 /// `marksweep+pymalloc[marksweep.growth=1.5]`.
 pub fn swept_strategy(strategy: &str, setting: &str) -> String {

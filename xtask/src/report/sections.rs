@@ -693,7 +693,7 @@ fn plots_section(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>, p
 fn stderr_file<'f>(results: &'f ResultsDir, record: &heaplab_core::Record) -> Option<&'f Path> {
     let key = CellKey::of(record);
     let cell_id = crate::layout::cell_id(&key.strategy, &key.workload, key.size, key.threads);
-    let exact = format!("{cell_id}-rep{}.stderr", record.rep);
+    let exact = crate::layout::failure_stderr(&cell_id, record.rep);
     let named = |path: &&Path| path.file_name().is_some_and(|n| n.to_str() == Some(exact.as_str()));
     if let Some(path) = results.failure_files.iter().map(|p| p.as_path()).find(named) {
         return Some(path);
