@@ -19,9 +19,9 @@
 //! What the record holds: wall time from the spawn to the exit; user, system, minor faults
 //! and peak RSS of the interpreter process from `getrusage(RUSAGE_CHILDREN)` (heaplab has
 //! no other child; its peak is at least heaplab's own RSS when it spawned the child, which
-//! Linux keeps across `exec`: a few MiB, below any interpreter's); its RSS every millisecond from `/proc/<pid>/statm` for `--series`; the
-//! twin's phases and its collections per generation (`gc.get_stats()`, counted from the
-//! workload's start); the twin's checksum (the twin writes the checksum's input to a file
+//! Linux keeps across `exec`: a few MiB, below any interpreter's); its RSS every millisecond
+//! from `/proc/<pid>/statm` for `--series`; the twin's phases and its collections per
+//! generation (`gc.get_stats()`, counted from the workload's start); the twin's checksum (the twin writes the checksum's input to a file
 //! and this module digests it with heaplab's [`Checksum`]); and, in `params`, the
 //! interpreter's release and the libraries that can serve `malloc` which the process really
 //! had mapped (`/proc/<pid>/maps`, read while it runs), so that every row shows what ran.

@@ -1,8 +1,10 @@
-//! The results model: the one module that reads and writes a results directory's run
-//! files. `runs` appends finished runs to `runs.csv` and `runs.jsonl` (each line whole and
-//! synced), reads them back and writes them anew; `dir` loads a directory whole for the
-//! report, the comparison and the merge of shards. The sweep (`bench`) writes through it, the
-//! report reads through it, and neither knows the other. The names of a cell's files are in
+//! The results model: the one module that reads and writes a results directory. Here, the
+//! directory's layout on disk: [`prepare`] for a sweep, each run's series filed
+//! ([`keep_series`]), each invocation's environment ([`write_env`]). `runs` appends finished
+//! runs to `runs.csv` and `runs.jsonl` (each line whole and synced), reads them back and
+//! writes them anew; `dir` loads a directory whole for the report, the comparison and
+//! `publish`; `merge` joins shards into one. The sweep (`bench`) writes through it, the report
+//! reads through it, and neither knows the other. The names of a cell's files are in
 //! [`crate::layout`].
 
 use std::path::Path;

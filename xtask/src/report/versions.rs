@@ -222,6 +222,14 @@ mod tests {
         record
     }
 
+    /// A real interpreter's bulk-load at `version`, ten times the model's wall time.
+    fn real(strategy: &str, version: &str, collections: u64) -> Record {
+        let mut record = versioned(strategy, version, "bulk-load", collections, 1_000_000);
+        record.collector = crate::report::reality::REAL.into();
+        record.wall_ns = Some(50_000_000);
+        record
+    }
+
     /// A small synthetic runs.csv: bulk-load at four releases, an unversioned strategy, an
     /// allocator workload; read back through the CSV as `cargo xtask report` reads it.
     fn synthetic() -> Vec<Record> {
@@ -235,18 +243,8 @@ mod tests {
             versioned("cycle@3.13+pymalloc", "3.13", "bulk-load", 915, 1_050_000),
             versioned("incremental@3.14+pymalloc", "3.14", "bulk-load", 1000, 9_000_000),
             versioned("cycle@3.9+pymalloc", "3.9", "bulk-load", 2616, 1_000_000),
-            {
-                let mut record = versioned("python@3.12+pymalloc", "3.12", "bulk-load", 2616, 1_000_000);
-                record.collector = crate::report::reality::REAL.into();
-                record.wall_ns = Some(50_000_000);
-                record
-            },
-            {
-                let mut record = versioned("python@3.13+pymalloc", "3.13", "bulk-load", 900, 1_000_000);
-                record.collector = crate::report::reality::REAL.into();
-                record.wall_ns = Some(50_000_000);
-                record
-            },
+            real("python@3.12+pymalloc", "3.12", 2616),
+            real("python@3.13+pymalloc", "3.13", 900),
             run("marksweep+pymalloc", "bulk-load", 1000, 5_000_000, 64 << 20),
             run("pymalloc", "alloc-sizes", 1000, 1_000, 1 << 20),
         ];
