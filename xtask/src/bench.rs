@@ -417,6 +417,9 @@ impl BenchCmd {
         let invocation = env::invocation_id(started, self.shard.map(|shard| (shard.index, shard.count)));
         let mut environment = env::describe(&root, &settings, &python, started);
         environment["invocation"] = serde_json::Value::from(invocation.clone());
+        if self.resume {
+            refuse_another_machine(&out_dir, &environment)?;
+        }
         results::write_env(&out_dir, &invocation, &environment)?;
 
         let interrupted = Arc::new(AtomicBool::new(false));
@@ -587,6 +590,26 @@ fn child_env(python: &env::PythonFound) -> Vec<(String, String)> {
         (Some(path), None) => vec![(LIBPYTHON_ENV.to_owned(), path.clone())],
         _ => Vec::new(),
     }
+}
+
+/// A resumed sweep goes on only on the machine its runs so far were measured on: a cell whose
+/// repetitions came from two machines would have their CPUs' difference in its spread, and its
+/// ratios to other cells would compare machines. (A sweep over several machines runs a shard on
+/// each, `--shard I/N`, which keeps every compared group on one machine.)
+fn refuse_another_machine(out_dir: &Path, environment: &serde_json::Value) -> anyhow::Result<()> {
+    let here = env::machine(environment);
+    for (invocation, earlier) in results::read_envs(out_dir)? {
+        let there = env::machine(&earlier);
+        if there != here {
+            bail!(
+                "{} was measured on another machine ({there}, invocation {invocation}); this one is {here}: \
+                 resuming would mix the two in its cells. Resume it there, or start a new directory here \
+                 (one shard per machine: --shard I/N, merged by cargo xtask report)",
+                out_dir.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// `--dry-run`: the cells and runs by kind of strategy, and with an earlier run their estimated time.

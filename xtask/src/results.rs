@@ -15,7 +15,7 @@ mod dir;
 mod merge;
 mod runs;
 
-pub use dir::{ResultsDir, load_results};
+pub use dir::{ResultsDir, load_results, read_envs};
 pub use merge::merge;
 pub use runs::{Sink, read_runs_csv, write_runs_csv, write_runs_jsonl};
 

@@ -245,6 +245,29 @@ fn a_corrupt_runs_csv_stops_a_resume_and_names_the_line() {
     assert!(stderr(&output).contains(&format!("{}:10:", path.display())), "{}", stderr(&output));
 }
 
+#[test]
+fn a_sweep_measured_on_another_machine_is_not_resumed_here() {
+    let out = tempfile::tempdir().unwrap();
+    assert!(small_sweep(out.path(), &[]).status.success());
+    let envs: Vec<PathBuf> =
+        std::fs::read_dir(out.path().join("envs")).unwrap().map(|entry| entry.unwrap().path()).collect();
+    assert_eq!(envs.len(), 1);
+    // The same machine: the resumed sweep goes on (and has nothing left to run).
+    let output = small_sweep(out.path(), &["--resume"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(stderr(&output).contains("0 left to run"), "{}", stderr(&output));
+
+    let mut env: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&envs[0]).unwrap()).unwrap();
+    env["cpu"]["model"] = "Another CPU".into();
+    std::fs::write(&envs[0], env.to_string()).unwrap();
+    let rows_before = records(out.path()).len();
+    let output = small_sweep(out.path(), &["--resume"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("measured on another machine (Another CPU, "), "{}", stderr(&output));
+    assert_eq!(records(out.path()).len(), rows_before, "nothing ran");
+}
+
 /// Writes a small trace of `n` allocations, every other one freed, into `path`.
 fn write_trace(path: &Path, n: u64, size_step: u64) {
     use heaplab_core::trace::{Op, Writer};

@@ -412,9 +412,23 @@ impl fmt::Display for Shard {
     }
 }
 
-/// The cells of `shard`: every `count`-th cell of the planned order, starting at `index`.
+/// The cells of `shard`. A shard takes whole *groups*: every cell of one workload at one size
+/// (each strategy and thread count), because the report compares strategies within a group
+/// (ratios to `cycle+pymalloc`, verdicts) and shards may run on different machines; a group
+/// split over two machines would compare their CPUs, not the strategies. The groups, in the
+/// planned order, are dealt out as cards: the `k`-th (from 0) to shard `k mod N + 1`, so that
+/// each workload's sizes, small to large, spread over the shards. The deal depends on the plan
+/// alone, so every shard of one sweep, on whatever machine, agrees on it.
 pub fn shard_cells(cells: &[Cell], shard: Shard) -> Vec<Cell> {
-    cells.iter().skip(shard.index - 1).step_by(shard.count).cloned().collect()
+    let mut seen = HashSet::new();
+    let groups: Vec<(&str, u64)> = cells
+        .iter()
+        .map(|cell| (cell.workload.as_str(), cell.size))
+        .filter(|group| seen.insert(*group))
+        .collect();
+    let mine: HashSet<(&str, u64)> =
+        groups.iter().skip(shard.index - 1).step_by(shard.count).copied().collect();
+    cells.iter().filter(|cell| mine.contains(&(cell.workload.as_str(), cell.size))).cloned().collect()
 }
 
 /// One run of a sweep: a cell and a repetition.
@@ -900,14 +914,40 @@ mod tests {
         }
     }
 
+    /// `groups` (workload, size) groups of `strategies` cells each, in plan order.
+    fn grouped_cells(groups: usize, strategies: usize) -> Vec<Cell> {
+        (0..groups * strategies)
+            .map(|index| Cell {
+                strategy: format!("s{}", index % strategies),
+                workload: format!("w{}", index / strategies / 2),
+                size: (index / strategies % 2) as u64,
+                ..many_cells(1).remove(0)
+            })
+            .collect()
+    }
+
     #[test]
-    fn a_shard_takes_every_nth_cell_from_its_index() {
-        let cells = many_cells(7);
-        let sizes = |shard| shard_cells(&cells, shard).iter().map(|cell| cell.size).collect::<Vec<_>>();
-        assert_eq!(sizes(Shard { index: 1, count: 3 }), [0, 3, 6]);
-        assert_eq!(sizes(Shard { index: 2, count: 3 }), [1, 4]);
-        assert_eq!(sizes(Shard { index: 3, count: 3 }), [2, 5]);
-        assert_eq!(sizes(Shard { index: 1, count: 1 }), [0, 1, 2, 3, 4, 5, 6]);
+    fn a_shard_takes_whole_groups_dealt_from_its_index() {
+        let cells = grouped_cells(7, 3);
+        let groups = |shard| {
+            let mut seen: Vec<(String, u64)> = Vec::new();
+            for cell in shard_cells(&cells, shard) {
+                if !seen.contains(&(cell.workload.clone(), cell.size)) {
+                    seen.push((cell.workload.clone(), cell.size));
+                }
+            }
+            seen.iter().map(|(workload, size)| format!("{workload}/{size}")).collect::<Vec<_>>()
+        };
+        assert_eq!(groups(Shard { index: 1, count: 3 }), ["w0/0", "w1/1", "w3/0"]);
+        assert_eq!(groups(Shard { index: 2, count: 3 }), ["w0/1", "w2/0"]);
+        assert_eq!(groups(Shard { index: 3, count: 3 }), ["w1/0", "w2/1"]);
+        assert_eq!(groups(Shard { index: 1, count: 1 }).len(), 7);
+        for index in 1..=3 {
+            let shard = shard_cells(&cells, Shard { index, count: 3 });
+            assert_eq!(shard.len() % 3, 0, "every strategy of a group is in its shard");
+            let in_plan_order = cells.iter().filter(|cell| shard.contains(cell)).cloned().collect::<Vec<_>>();
+            assert_eq!(shard, in_plan_order, "a shard keeps the planned order");
+        }
     }
 
     #[test]

@@ -51,14 +51,7 @@ pub fn load_results(dir: &Path) -> Result<ResultsDir> {
     } else {
         None
     };
-    let mut envs = Vec::new();
-    for path in files_in(&dir.join(super::ENVS_DIR), Some("json"))? {
-        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let value: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
-        let id = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
-        envs.push((id, value));
-    }
+    let envs = read_envs(dir)?;
     Ok(ResultsDir {
         dir: dir.to_path_buf(),
         records,
@@ -69,6 +62,20 @@ pub fn load_results(dir: &Path) -> Result<ResultsDir> {
         calibration: load_calibration(dir),
         failure_files: files_in(&dir.join(super::FAILURES_DIR), None)?,
     })
+}
+
+/// Every invocation's environment in `dir`, `envs/<invocation>.json`, by invocation id, sorted
+/// (none where the folder is absent).
+pub fn read_envs(dir: &Path) -> Result<Vec<(String, serde_json::Value)>> {
+    let mut envs = Vec::new();
+    for path in files_in(&dir.join(super::ENVS_DIR), Some("json"))? {
+        let text = fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let value: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("{}: not valid JSON", path.display()))?;
+        let id = path.file_stem().map(|stem| stem.to_string_lossy().into_owned()).unwrap_or_default();
+        envs.push((id, value));
+    }
+    Ok(envs)
 }
 
 /// The calibration of `dir`, where `cargo xtask calibrate` wrote one there; an unreadable
