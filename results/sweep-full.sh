@@ -3,20 +3,44 @@
 # collector on every allocator, each CPython release on pymalloc, the real interpreters' twins
 # at each workload's first three default sizes) with pyperformance's traced programs, every cell
 # repeated (interleaved) until the 95% CI of its median wall time is within ±5%: at least 6 runs,
-# at most 10. About 11 hours on one 2-core machine; it may be stopped at any point (Ctrl-C or a
-# lost session) and the same command goes on from there (--resume). Then the calibration against
-# every interpreter found and the report.
-# Usage: cargo xtask pyperf          # once: pyperformance's traces into target/pyperf/traces
-#        results/sweep-full.sh OUT_DIR
-#        cargo xtask publish OUT_DIR results/<machine>   (series thinned; the full ones stay in OUT_DIR)
-# Sharded over machines instead: .github/workflows/sweep.yml, or `--shard I/N` by hand (README).
+# at most 10.
+#
+# It runs as 12 shards. A shard holds whole groups (every strategy of one workload at one size),
+# so it may run on any machine: the report only compares strategies within a group. One machine
+# runs a shard from start to end: `--resume` goes on after a stop (Ctrl-C, a lost session) on the
+# same machine and refuses a shard begun on another (remove that shard's directory and run it
+# again). Each shard takes about 0.5 to 2.5 hours on a 2-core machine
+# (`cargo xtask bench --dry-run --precision 5% --max-repeat 10 --traces target/pyperf/traces
+# --shard I/12 --estimate-from DIR` says).
+#
+# Usage: cargo xtask pyperf                      # once per machine: the traces, target/pyperf/traces
+#        results/sweep-full.sh I [BASE]          # shard I of 12 into BASE/shards/I-of-12
+#        results/sweep-full.sh report [BASE]     # every shard there: calibration, merged report in BASE
+# BASE defaults to results/full-2core. Sharded over CI machines instead: .github/workflows/sweep.yml.
 set -euo pipefail
-out=${1:?usage: results/sweep-full.sh OUT_DIR}
+shards=12
+what=${1:?usage: results/sweep-full.sh I|report [BASE]}
+base=${2:-results/full-2core}
+
+if [ "$what" = report ]; then
+  dirs=()
+  for i in $(seq 1 "$shards"); do
+    dir="$base/shards/$i-of-$shards"
+    [ -e "$dir/runs.csv" ] || { echo "sweep-full: $dir has not run yet" >&2; exit 2; }
+    dirs+=("$dir")
+  done
+  mkdir -p "$base/calibration"
+  [ -e "$base/calibration/calibration.json" ] || cargo xtask calibrate --jobs 1 --out "$base/calibration"
+  exec cargo xtask report "${dirs[@]}" "$base/calibration" --out "$base"
+fi
+
+case "$what" in
+  '' | *[!0-9]*) echo "sweep-full: a shard is a number from 1 to $shards, or 'report' (got $what)" >&2; exit 2 ;;
+esac
+out="$base/shards/$what-of-$shards"
 mkdir -p "$out"
 status=0
 cargo xtask bench --resume --precision 5% --max-repeat 10 --traces target/pyperf/traces \
-  --out "$out" --no-report || status=$?
+  --shard "$what/$shards" --out "$out" --no-report || status=$?
 # 1: some cell failed (its record says why) and the sweep went on; 130: interrupted.
-if [ "$status" -eq 130 ]; then exit 130; fi
-[ -e "$out/calibration.json" ] || cargo xtask calibrate --jobs 1 --out "$out"
-cargo xtask report "$out"
+exit "$status"

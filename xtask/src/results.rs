@@ -17,12 +17,14 @@ mod runs;
 
 pub use dir::{ResultsDir, load_results, read_envs};
 pub use merge::merge;
-pub use runs::{Sink, read_runs_csv, write_runs_csv, write_runs_jsonl};
+pub use runs::{Sink, gzip_file, read_runs_csv, write_runs_csv, write_runs_jsonl};
 
 /// The file of every run's contract columns, one row per run.
 pub const RUNS_CSV: &str = "runs.csv";
 /// The file of every run's whole record (phases, collections per generation), one JSON line per run.
 pub const RUNS_JSONL: &str = "runs.jsonl";
+/// `runs.jsonl` gzipped, as a publication keeps it; read where `runs.jsonl` is absent.
+pub const RUNS_JSONL_GZ: &str = "runs.jsonl.gz";
 /// The latest invocation's environment.
 pub const ENV_JSON: &str = "env.json";
 /// Every invocation's environment, `envs/<invocation>.json`.
@@ -37,7 +39,7 @@ pub const FAILURES_DIR: &str = "failures";
 pub fn prepare(dir: &Path, resume: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     if !resume {
-        for file in [RUNS_CSV, RUNS_JSONL] {
+        for file in [RUNS_CSV, RUNS_JSONL, RUNS_JSONL_GZ] {
             let path = dir.join(file);
             if path.exists() {
                 std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;

@@ -74,6 +74,10 @@ fn write_results(dir: &Path) {
     fs::write(dir.join("runs.csv"), csv).unwrap();
     fs::write(dir.join("runs.jsonl"), jsonl).unwrap();
     fs::write(dir.join("env.json"), "{\"cpu\":{\"model\":\"Test CPU\"}}").unwrap();
+    fs::create_dir_all(dir.join("envs")).unwrap();
+    for invocation in ["20261202T150000Z-p1", "20261202T160000Z-p2"] {
+        fs::write(dir.join(format!("envs/{invocation}.json")), "{\"cpu\":{\"model\":\"Test CPU\"}}").unwrap();
+    }
     fs::write(dir.join("calibration.csv"), "metric,value\npools,1964\n").unwrap();
     fs::write(dir.join("calibration.json"), "{\"contexts\":[{\"python\":\"CPython 3.11.7\",\"release\":\"3.11\",\"strategy\":\"cycle@3.11+pymalloc\",\"seed\":42,\"thresholds\":[700,10,10],\"arena_size\":1048576}],\"missing\":[],\"command\":\"cargo xtask calibrate --measured-by-a-test\",\"rows\":[{\"python\":\"3.11\",\"workload\":\"bulk-load\",\"size\":2,\"metric\":\"collections of generation 0\",\"cpython\":2616.0,\"heaplab\":2616.0}]}").unwrap();
     fs::write(dir.join("series").join(SERIES_FILES[0]), long_series(20_000, 80)).unwrap();
@@ -133,9 +137,25 @@ fn source_dir() -> PathBuf {
 #[test]
 fn the_data_files_are_copied_as_they_are() {
     let out = &published().1;
-    for name in ["runs.csv", "runs.jsonl", "env.json", "calibration.csv", "calibration.json"] {
+    for name in [
+        "runs.csv",
+        "env.json",
+        "calibration.csv",
+        "calibration.json",
+        "envs/20261202T150000Z-p1.json",
+        "envs/20261202T160000Z-p2.json",
+    ] {
         assert_eq!(fs::read(out.join(name)).unwrap(), fs::read(source_dir().join(name)).unwrap(), "{name}");
     }
+    // runs.jsonl goes gzipped, and comes back whole.
+    assert!(!out.join("runs.jsonl").exists());
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(fs::File::open(out.join("runs.jsonl.gz")).unwrap()),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, fs::read_to_string(source_dir().join("runs.jsonl")).unwrap());
     let failure = format!("failures/{FAILURE_STDERR}");
     assert_eq!(fs::read(out.join(&failure)).unwrap(), fs::read(source_dir().join(&failure)).unwrap());
     assert!(
@@ -217,6 +237,7 @@ fn the_report_is_the_one_report_would_draw_from_out() {
     let copy = published().0.path().join("redrawn");
     fs::create_dir_all(copy.join("series")).unwrap();
     fs::create_dir_all(copy.join("failures")).unwrap();
+    fs::create_dir_all(copy.join("envs")).unwrap();
     for file in files_under(out).into_iter().filter(|f| !f.starts_with("plots")) {
         fs::copy(out.join(&file), copy.join(&file)).unwrap();
     }

@@ -20,7 +20,8 @@ pub struct ResultsDir {
     pub dir: PathBuf,
     /// Every row of `runs.csv`, in file order.
     pub records: Vec<Record>,
-    /// Every line of `runs.jsonl` (empty where the file is absent).
+    /// Every line of `runs.jsonl`, or of `runs.jsonl.gz` where only that is here (empty where
+    /// neither is).
     pub reports: Vec<RunReport>,
     /// `env.json`, where present: the latest invocation's environment.
     pub env: Option<serde_json::Value>,
@@ -41,8 +42,14 @@ pub fn load_results(dir: &Path) -> Result<ResultsDir> {
         bail!("{} does not exist: not a results directory", runs_csv.display());
     }
     let records = read_runs_csv(&runs_csv)?;
-    let runs_jsonl = dir.join(super::RUNS_JSONL);
-    let reports = if runs_jsonl.is_file() { read_runs_jsonl(&runs_jsonl)? } else { Vec::new() };
+    let (runs_jsonl, runs_jsonl_gz) = (dir.join(super::RUNS_JSONL), dir.join(super::RUNS_JSONL_GZ));
+    let reports = if runs_jsonl.is_file() {
+        read_runs_jsonl(&runs_jsonl)?
+    } else if runs_jsonl_gz.is_file() {
+        read_runs_jsonl(&runs_jsonl_gz)?
+    } else {
+        Vec::new()
+    };
     let env_json = dir.join(super::ENV_JSON);
     let env = if env_json.is_file() {
         let text =

@@ -163,11 +163,17 @@ fn describe_csv_error(err: &csv::Error) -> String {
     }
 }
 
-/// Reads `runs.jsonl`, one [`RunReport`] per line; blank lines are skipped.
+/// Reads `runs.jsonl`, one [`RunReport`] per line (gzipped where the name ends in `.gz`);
+/// blank lines are skipped.
 pub fn read_runs_jsonl(path: &Path) -> Result<Vec<RunReport>> {
     let file = fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|extension| extension == "gz") {
+        Box::new(BufReader::new(flate2::read::GzDecoder::new(file)))
+    } else {
+        Box::new(BufReader::new(file))
+    };
     let mut reports = Vec::new();
-    for (index, line) in BufReader::new(file).lines().enumerate() {
+    for (index, line) in reader.lines().enumerate() {
         let line_number = index + 1;
         let line = line.with_context(|| format!("{}:{line_number}: unreadable", path.display()))?;
         if line.trim().is_empty() {
@@ -178,6 +184,17 @@ pub fn read_runs_jsonl(path: &Path) -> Result<Vec<RunReport>> {
         reports.push(report);
     }
     Ok(reports)
+}
+
+/// Writes `source` gzipped (best compression) to `target`.
+pub fn gzip_file(source: &Path, target: &Path) -> Result<()> {
+    let mut input = fs::File::open(source).with_context(|| format!("opening {}", source.display()))?;
+    let output = fs::File::create(target).with_context(|| format!("creating {}", target.display()))?;
+    let mut encoder = flate2::write::GzEncoder::new(std::io::BufWriter::new(output), flate2::Compression::best());
+    std::io::copy(&mut input, &mut encoder).with_context(|| format!("compressing {}", source.display()))?;
+    let mut output = encoder.finish().with_context(|| format!("writing {}", target.display()))?;
+    std::io::Write::flush(&mut output).with_context(|| format!("writing {}", target.display()))?;
+    Ok(())
 }
 
 /// Writes records as `runs.csv`, header included.
