@@ -39,14 +39,19 @@ pub struct PublishCmd {
     /// Rows kept per series file, where its pauses leave room (every pause is kept).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_SERIES_ROWS)]
     series_rows: usize,
+    /// Copies the data only, without drawing the report (a shard, merged into one report later).
+    #[arg(long)]
+    no_report: bool,
 }
 
 impl PublishCmd {
     /// Publishes DIR into OUT and prints the report's paths and OUT's total size; exit code 0.
     pub fn run(self) -> Result<i32> {
-        let published = publish(&self.dir, &self.out, self.series_rows)?;
-        println!("{}", self.out.join("REPORT.md").display());
-        println!("{}", self.out.join("index.html").display());
+        let published = publish(&self.dir, &self.out, self.series_rows, !self.no_report)?;
+        if !self.no_report {
+            println!("{}", self.out.join("REPORT.md").display());
+            println!("{}", self.out.join("index.html").display());
+        }
         let mut line = format!(
             "published {} into {}: {} files, {} bytes ({}) in all; {} series thinned from {} to {}",
             self.dir.display(),
@@ -94,8 +99,9 @@ pub struct Published {
     pub undrawn_series: usize,
 }
 
-/// Copies `dir` into `out` with its series thinned to about `series_rows` rows each, and writes the report there.
-pub fn publish(dir: &Path, out: &Path, series_rows: usize) -> Result<Published> {
+/// Copies `dir` into `out` with its series thinned to about `series_rows` rows each, and (with
+/// `draw_report`) writes the report there.
+pub fn publish(dir: &Path, out: &Path, series_rows: usize, draw_report: bool) -> Result<Published> {
     check_paths(dir, out)?;
     let results = crate::results::load_results(dir)?;
     fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
@@ -123,8 +129,11 @@ pub fn publish(dir: &Path, out: &Path, series_rows: usize) -> Result<Published> 
         fs::remove_file(&stale_jsonl).with_context(|| format!("removing {}", stale_jsonl.display()))?;
     }
     // Every invocation's environment, as it is.
-    let envs: Vec<PathBuf> =
-        results.envs.iter().map(|(invocation, _)| dir.join(ENVS_DIR).join(format!("{invocation}.json"))).collect();
+    let envs: Vec<PathBuf> = results
+        .envs
+        .iter()
+        .map(|(invocation, _)| dir.join(ENVS_DIR).join(format!("{invocation}.json")))
+        .collect();
     let envs: Vec<&PathBuf> = envs.iter().collect();
     replace_files(&out.join(ENVS_DIR), &envs)?;
     for source in envs {
@@ -158,7 +167,9 @@ pub fn publish(dir: &Path, out: &Path, series_rows: usize) -> Result<Published> 
         let target = failures_dir.join(source.file_name().unwrap_or_default());
         copy_failure(source, &target, series_rows)?;
     }
-    report::write_report(out)?;
+    if draw_report {
+        report::write_report(out)?;
+    }
     let (files, bytes) = tree_size(out)?;
     published.files = files;
     published.bytes = bytes;

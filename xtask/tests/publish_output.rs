@@ -313,3 +313,28 @@ fn bad_input_gets_a_one_line_error() {
     assert!(!dir.join("published").exists(), "nothing was written inside DIR");
     assert!(!root.path().join("out").exists());
 }
+
+#[test]
+fn without_the_report_only_the_data_is_copied() {
+    let root = tempfile::tempdir().unwrap();
+    let (dir, out) = (root.path().join("shard"), root.path().join("copy"));
+    write_results(&dir);
+    let output = xtask(&[Path::new("publish"), Path::new("--no-report"), &dir, &out]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut files = files_under(&out);
+    files.sort();
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    assert!(
+        names.contains(&"runs.csv".to_owned()) && names.contains(&"runs.jsonl.gz".to_owned()),
+        "{names:?}"
+    );
+    assert!(names.iter().any(|name| name.starts_with("series/")), "{names:?}");
+    for drawn in ["REPORT.md", "index.html", "summary.csv"] {
+        assert!(!out.join(drawn).exists(), "{drawn} is drawn only with the report");
+    }
+    assert!(!out.join("plots").exists());
+    // The copy is a results directory: the report draws from it later.
+    let output = xtask(&[Path::new("report"), &out]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(out.join("REPORT.md").is_file());
+}

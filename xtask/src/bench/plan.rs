@@ -357,11 +357,13 @@ pub fn plan(catalog: &Catalog, selection: &Selection) -> anyhow::Result<Plan> {
 }
 
 /// How many of a workload's default sizes its Python twin runs in a full sweep: the first
-/// three. A twin confirms the model rather than extending its curves, and it is about five
-/// times slower than the model (binary-trees at depth 18: `python@3.9+pymalloc` 65 s,
-/// `cycle@3.13+pymalloc` 14.5 s), so at the two largest sizes, which double and quadruple the
-/// third, it would take most of the sweep. `--sizes` runs it at any size.
-pub const REAL_DEFAULT_SIZES: usize = 3;
+/// two. A twin confirms the model rather than extending its curves, and it is 5 to 25 times
+/// slower than the model (binary-trees at depth 18: `python@3.9+pymalloc` 65 s,
+/// `cycle@3.13+pymalloc` 14.5 s; churn at 1.25 million, the third size, where the twin draws
+/// heaplab's random numbers in Python: `python@3.8+pymalloc` 122 s, `cycle+pymalloc` 5.5 s),
+/// so from the third size on, which doubles the second, nine real strategies at six runs each
+/// would take most of the sweep. `--sizes` runs it at any size.
+pub const REAL_DEFAULT_SIZES: usize = 2;
 
 fn sizes_of(workload: &WorkloadInfo, selection: &Selection) -> Vec<u64> {
     match &selection.sizes {
@@ -610,7 +612,7 @@ mod tests {
             let cells = plan(&catalog, selection).unwrap().cells;
             cells.into_iter().filter(|cell| cell.strategy == strategy).map(|cell| cell.size).collect()
         };
-        assert_eq!(sizes_of(&full, "python@3.11+pymalloc"), [8, 10, 12]);
+        assert_eq!(sizes_of(&full, "python@3.11+pymalloc"), [8, 10]);
         assert_eq!(sizes_of(&full, "cycle+pymalloc"), [8, 10, 12, 14, 16]);
         let named_sizes = Selection { sizes: Some(vec![12, 16]), ..full.clone() };
         assert_eq!(

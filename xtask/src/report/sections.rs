@@ -766,7 +766,10 @@ fn files(document: &mut Document, dir: &Path) {
         ("runs.csv", "one row per run"),
         ("summary.csv", "per cell: n, failed, and median, MAD, min, max of every figure"),
         ("runs.jsonl", "one JSON record per run, with its phases and the allocator's own figures"),
-        ("runs.jsonl.gz", "one JSON record per run, with its phases and the allocator's own figures (gzipped)"),
+        (
+            "runs.jsonl.gz",
+            "one JSON record per run, with its phases and the allocator's own figures (gzipped)",
+        ),
         ("env.json", "the machine and the software"),
     ];
     let items = described

@@ -190,7 +190,8 @@ pub fn read_runs_jsonl(path: &Path) -> Result<Vec<RunReport>> {
 pub fn gzip_file(source: &Path, target: &Path) -> Result<()> {
     let mut input = fs::File::open(source).with_context(|| format!("opening {}", source.display()))?;
     let output = fs::File::create(target).with_context(|| format!("creating {}", target.display()))?;
-    let mut encoder = flate2::write::GzEncoder::new(std::io::BufWriter::new(output), flate2::Compression::best());
+    let mut encoder =
+        flate2::write::GzEncoder::new(std::io::BufWriter::new(output), flate2::Compression::best());
     std::io::copy(&mut input, &mut encoder).with_context(|| format!("compressing {}", source.display()))?;
     let mut output = encoder.finish().with_context(|| format!("writing {}", target.display()))?;
     std::io::Write::flush(&mut output).with_context(|| format!("writing {}", target.display()))?;
