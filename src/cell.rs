@@ -121,6 +121,16 @@ fn parse_settings(strategy: &Strategy, items: &[String]) -> Result<Settings> {
                     _ => bail!("pymalloc.geometry must be 3.9 or 3.10 (got '{value}')"),
                 }
             }
+            // Added by calibrate: the pools the interpreter held before the workload.
+            "pymalloc.start" => {
+                if strategy.allocator != "pymalloc" {
+                    bail!(
+                        "pymalloc.start is for the pymalloc allocator (the strategy's is {})",
+                        strategy.allocator
+                    );
+                }
+                settings.alloc.pymalloc_start = Some(value.parse().map_err(anyhow::Error::msg)?);
+            }
             "marksweep.growth" => match value.parse::<f64>() {
                 Ok(g) if g > 1.0 && g.is_finite() => settings.gc.growth = g,
                 _ => bail!("marksweep.growth must be a number above 1 (got '{value}')"),
@@ -133,8 +143,8 @@ fn parse_settings(strategy: &Strategy, items: &[String]) -> Result<Settings> {
                 Err(_) => bail!("cycle.interpreter-objects must be a count of objects (got '{value}')"),
             },
             _ => bail!(
-                "unknown setting '{key}' (valid: pymalloc.geometry, marksweep.growth, cycle.thresholds, \
-                 cycle.interpreter-objects)"
+                "unknown setting '{key}' (valid: pymalloc.geometry, pymalloc.start, marksweep.growth, \
+                 cycle.thresholds, cycle.interpreter-objects)"
             ),
         }
     }
@@ -172,6 +182,9 @@ struct HeapRun<'a> {
     probe: ProbeHandle,
     body: fn(&mut dyn heaplab_core::Heap, &Params) -> Outcome,
     params: Params,
+    /// Whether the allocator began with an interpreter's pools: the run then opens with
+    /// [`heaplab_core::probe::START_PHASE`], the heap as the workload found it.
+    starts_warm: bool,
 }
 
 impl AllocVisitor for HeapRun<'_> {
@@ -181,6 +194,9 @@ impl AllocVisitor for HeapRun<'_> {
         let mut heap = heaplab_gc::new_heap(self.collector, alloc, self.gc, Some(self.probe))
             .expect("the collector was resolved from the registry");
         let started = Instant::now();
+        if self.starts_warm {
+            heap.phase(heaplab_core::probe::START_PHASE);
+        }
         let outcome = (self.body)(heap.as_mut(), &self.params);
         let wall_ns = started.elapsed().as_nanos() as u64;
         let end_rss_bytes = probe::current_rss_bytes();
@@ -395,7 +411,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     let probe = Probe::start(SAMPLE_PERIOD);
     let measured = match (strategy.collector, workload.body) {
         (Some(collector), Body::Heap(body)) => {
-            let visitor = HeapRun { collector, gc: &settings.gc, probe: probe.handle(), body, params };
+            let starts_warm = settings.alloc.pymalloc_start.is_some();
+            let visitor =
+                HeapRun { collector, gc: &settings.gc, probe: probe.handle(), body, params, starts_warm };
             heaplab_alloc::with_allocator(strategy.allocator, &settings.alloc, visitor)?
         }
         _ => run_allocator_workload(workload, strategy.allocator, &settings, probe.handle(), params)?,
@@ -510,7 +528,14 @@ mod tests {
         .unwrap();
         assert_eq!(cycle.gc.thresholds, [2000, 10, 10]);
         assert_eq!(cycle.gc.interpreter_objects, 11_092);
+        let start = parse_settings(&["pymalloc.start=32:2:10,64:1:0".into()]).unwrap();
+        assert_eq!(start.alloc.pymalloc_start.unwrap().to_string(), "32:2:10,64:1:0");
+        let elsewhere =
+            super::parse_settings(&strategy("cycle+mimalloc"), &["pymalloc.start=32:2:10".into()]);
+        assert!(elsewhere.err().expect("refused").to_string().contains("for the pymalloc allocator"));
         for bad in [
+            "pymalloc.start=32:2",
+            "pymalloc.start=33:1:0",
             "marksweep.growth=1",
             "marksweep.growth=x",
             "nope=1",

@@ -6,9 +6,12 @@
 //! interpreter (once plainly, once under tracemalloc) and `heaplab run --strategy
 //! cycle@X.Y+pymalloc` — the model at the interpreter's release — on the same workload, size
 //! and seed, passing the model the parameters the twin measured in CPython (its generation
-//! thresholds, the tracked objects the interpreter holds, pymalloc's geometry). Then it
-//! compares, row by row: collections per generation, arenas and pools per size class after
-//! each phase, bytes per object (`sys.getsizeof`, dicts and sets at several sizes
+//! thresholds, the tracked objects the interpreter holds, pymalloc's geometry, and the pools
+//! it held before the workload: `pymalloc.start`, which the model's pymalloc begins with, so
+//! that the workload's first requests fill the interpreter's free blocks and unused pools
+//! before they map an arena, as in CPython). Then it compares, row by row: collections per
+//! generation, the arenas the interpreter's heap took, and arenas and pools per size class
+//! after each phase (each side counted from the heap the workload found), bytes per object (`sys.getsizeof`, dicts and sets at several sizes
 //! included), traced bytes per unit of size (tracemalloc), and for gc-traverse the time of
 //! one full collection. The table, by version, is printed, and written as
 //! `DIR/calibration.csv` and `DIR/calibration.json` (the data the report draws as its "Fidelity to
@@ -279,6 +282,17 @@ fn model_settings(python: &PythonRun) -> Vec<String> {
     if arena_size == Some(PY39_ARENA_SIZE) {
         settings.push("pymalloc.geometry=3.9".to_owned());
     }
+    // The pools the interpreter held before the workload: the model's pymalloc begins with them.
+    if let Some(baseline) = &python.baseline.pymalloc
+        && !baseline.classes.is_empty()
+    {
+        let classes: Vec<String> = baseline
+            .classes
+            .iter()
+            .map(|class| format!("{}:{}:{}", class.size, class.pools, class.blocks_free))
+            .collect();
+        settings.push(format!("pymalloc.start={}", classes.join(",")));
+    }
     settings
 }
 
@@ -334,13 +348,17 @@ mod tests {
     use super::*;
 
     fn python_run(arena_size: u64) -> PythonRun {
+        python_run_with(arena_size, "")
+    }
+
+    fn python_run_with(arena_size: u64, classes: &str) -> PythonRun {
         let json = format!(
             r#"{{"workload": "bulk-load", "size": 10, "seed": 42,
             "python": {{"implementation": "cpython", "version": "3.9.18"}},
             "thresholds": [2000, 10, 10], "interpreter_objects": 9000, "tracemalloc": false,
             "baseline": {{"traced_bytes": null, "pymalloc": {{"arena_size": {arena_size},
                 "arenas_allocated_total": 1, "arenas_reclaimed": 0, "arenas_highwater": 1,
-                "arenas_current": 1, "classes": []}}}},
+                "arenas_current": 1, "classes": [{classes}]}}}},
             "phases": [], "sizeof": [], "checksum": null, "ops": 10}}"#
         );
         serde_json::from_str(&json).unwrap()
@@ -355,6 +373,13 @@ mod tests {
         assert_eq!(
             model_settings(&python_run(256 * 1024)),
             ["cycle.thresholds=2000,10,10", "cycle.interpreter-objects=9000", "pymalloc.geometry=3.9"]
+        );
+        let classes = r#"{"class": 0, "size": 16, "pools": 3, "blocks_in_use": 700, "blocks_free": 52},
+            {"class": 3, "size": 64, "pools": 40, "blocks_in_use": 2400, "blocks_free": 120}"#;
+        assert_eq!(
+            model_settings(&python_run_with(1 << 20, classes)).last().map(String::as_str),
+            Some("pymalloc.start=16:3:52,64:40:120"),
+            "the model's pymalloc begins with the interpreter's pools"
         );
     }
 

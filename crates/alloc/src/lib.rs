@@ -31,7 +31,7 @@ mod harness;
 
 use heaplab_core::{Allocator, SharedAllocator};
 
-pub use pymalloc::{Geometry, Pymalloc};
+pub use pymalloc::{Geometry, Pymalloc, StartClass, StartState};
 pub use wrappers::{Counted, Locked, RawAllocator, Uncounted};
 
 /// A registered allocator's name and what it is, in one line.
@@ -48,6 +48,9 @@ pub struct AllocatorInfo {
 pub struct AllocConfig {
     /// The pool and arena sizes of `pymalloc`.
     pub pymalloc_geometry: Geometry,
+    /// The pools `pymalloc` begins with (an interpreter's, measured by calibrate); `None`
+    /// begins empty.
+    pub pymalloc_start: Option<StartState>,
     /// The Python release whose libpython `cpython` loads, as `major.minor` (`"3.9"`,
     /// `"3.11"`); the strategy syntax `cycle+cpython@3.9` sets it. `None` loads the default
     /// libpython (`HEAPLAB_LIBPYTHON`, then `python3`'s sysconfig, then `ldconfig -p`). With

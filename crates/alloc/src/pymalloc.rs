@@ -143,6 +143,64 @@ impl FromStr for Geometry {
     }
 }
 
+/// The pools an interpreter holds before a workload starts, class by class, as the table of
+/// `sys._debugmallocstats()` shows them (`_PyObject_DebugMallocStats` in `Objects/obmalloc.c`:
+/// "class size num pools blocks in use avail blocks"). A [`Pymalloc::with_start`] allocator
+/// begins with them, so that the workload's first requests fill the interpreter's partly used
+/// pools and its unused pools before they map an arena, as in CPython. The text form, for
+/// `heaplab run --set pymalloc.start=…`, is `SIZE:POOLS:AVAIL` per class, comma-separated
+/// (`16:3:1200,32:12:310`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StartState {
+    /// The classes with pools in use.
+    pub classes: Vec<StartClass>,
+}
+
+/// One size class of a [`StartState`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartClass {
+    /// The block size, a multiple of 16 up to 512.
+    pub block_size: usize,
+    /// Pools in use.
+    pub pools: u64,
+    /// Free blocks in those pools ("avail blocks").
+    pub avail_blocks: u64,
+}
+
+impl FromStr for StartState {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<StartState, String> {
+        let usage =
+            || format!("pymalloc.start takes SIZE:POOLS:AVAIL per class, comma-separated (got '{text}')");
+        let mut classes = Vec::new();
+        for item in text.split(',').map(str::trim).filter(|item| !item.is_empty()) {
+            let fields: Vec<Option<u64>> = item.split(':').map(|field| field.trim().parse().ok()).collect();
+            let [Some(block_size), Some(pools), Some(avail_blocks)] = fields[..] else { return Err(usage()) };
+            let block_size = usize::try_from(block_size).map_err(|_| usage())?;
+            if block_size == 0 || block_size > SMALL_REQUEST_THRESHOLD || block_size % ALIGNMENT != 0 {
+                return Err(format!("pymalloc.start: {block_size} is no block size (16, 32, …, 512)"));
+            }
+            if classes.iter().any(|class: &StartClass| class.block_size == block_size) {
+                return Err(format!("pymalloc.start names {block_size} B blocks twice"));
+            }
+            classes.push(StartClass { block_size, pools, avail_blocks });
+        }
+        Ok(StartState { classes })
+    }
+}
+
+impl std::fmt::Display for StartState {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let items: Vec<String> = self
+            .classes
+            .iter()
+            .map(|class| format!("{}:{}:{}", class.block_size, class.pools, class.avail_blocks))
+            .collect();
+        formatter.write_str(&items.join(","))
+    }
+}
+
 /// Where an arena's first pool starts and how many pools fit, given the arena's address.
 ///
 /// This is CPython's alignment rule in `new_arena`: when the address is not pool-aligned, the
@@ -295,6 +353,45 @@ impl Pymalloc {
             large_blocks: 0,
             large_bytes: 0,
         }
+    }
+
+    /// An allocator that begins with `start`'s pools in use: for each class, as many pools
+    /// filled and then, round the pools from their ends, as many blocks freed as `start` says
+    /// are free, so that no pool empties. What arenas this maps and what unused pools they
+    /// leave follow from pymalloc's own rules, as they did in the interpreter (the table holds
+    /// no addresses). The interpreter's blocks stay allocated for the allocator's life and are
+    /// left out of its counters (they are not the workload's); its arena figures include them.
+    /// Fails where a class has more free blocks than its pools can hold while in use, or where
+    /// memory runs out.
+    pub fn with_start(geometry: Geometry, start: &StartState) -> Result<Pymalloc, String> {
+        let mut alloc = Pymalloc::new(geometry);
+        for class in &start.classes {
+            let index = size_class(class.block_size);
+            let per_pool = geometry.blocks_per_pool(index) as u64;
+            if class.avail_blocks > class.pools * (per_pool - 1) {
+                return Err(format!(
+                    "pymalloc.start: {} pools of {} B blocks cannot have {} free blocks and all be in use",
+                    class.pools, class.block_size, class.avail_blocks
+                ));
+            }
+            let total =
+                usize::try_from(class.pools * per_pool).map_err(|_| "pymalloc.start: too many pools")?;
+            let mut blocks = Vec::with_capacity(total);
+            for _ in 0..total {
+                let block = alloc.allocate_raw(class.block_size).ok_or("pymalloc.start: out of memory")?;
+                blocks.push(block);
+            }
+            // A class starts with no pool, so its blocks came pool by pool: `per_pool`
+            // consecutive blocks share one. Free the j-th from the end of pool j mod pools.
+            for j in 0..class.avail_blocks {
+                let (pool, from_end) = (j % class.pools, j / class.pools);
+                let block = blocks[(pool * per_pool + per_pool - 1 - from_end) as usize];
+                // SAFETY: `block` came from `allocate_raw` of this allocator for `block_size`
+                // bytes, and each (pool, from_end) pair names a different block, freed once.
+                unsafe { alloc.free_raw(block, class.block_size) };
+            }
+        }
+        Ok(alloc)
     }
 
     /// The geometry of pools and arenas in use.
@@ -905,11 +1002,14 @@ impl RegisteredAllocator for Pymalloc {
     };
 
     fn create(config: &AllocConfig) -> Result<Self, String> {
-        Ok(Pymalloc::new(config.pymalloc_geometry))
+        match &config.pymalloc_start {
+            Some(start) => Pymalloc::with_start(config.pymalloc_geometry, start),
+            None => Ok(Pymalloc::new(config.pymalloc_geometry)),
+        }
     }
 
     fn create_shared(config: &AllocConfig) -> Result<Box<dyn SharedAllocator>, String> {
-        Ok(Box::new(Locked::new(Pymalloc::new(config.pymalloc_geometry))))
+        Ok(Box::new(Locked::new(Pymalloc::create(config)?)))
     }
 }
 
@@ -1221,6 +1321,62 @@ mod tests {
     /// `insert_to_usedpool` puts a pool that was full at the front of its list
     /// (`Objects/obmalloc.c` of 3.11, `insert_to_usedpool`), so the next request of the class
     /// is served from it and not from the partly used pool already in the list.
+    /// `with_start` begins with the interpreter's table, class for class, and its arenas
+    /// leave as many unused pools as packing those pools allows; the workload's first
+    /// requests fill the free blocks before they carve a pool.
+    #[test]
+    fn an_allocator_begins_with_the_interpreters_pools() {
+        for geometry in [Geometry::Py310, Geometry::Py39] {
+            let start: StartState = "16:3:100,32:70:1,48:1:0,512:5:20".parse().unwrap();
+            let mut alloc = Pymalloc::with_start(geometry, &start).unwrap();
+            alloc.check_invariants();
+            let stats = alloc.arena_stats();
+            let table: Vec<(u32, u64, u64)> =
+                stats.classes.iter().map(|class| (class.size, class.pools, class.blocks_free)).collect();
+            assert_eq!(table, [(16, 3, 100), (32, 70, 1), (48, 1, 0), (512, 5, 20)], "{geometry:?}");
+            let pools: u64 = 3 + 70 + 1 + 5;
+            let per_arena = geometry.max_pools_in_arena() as u64;
+            // Each arena holds per_arena pools, or one fewer where its address is not pool-aligned.
+            assert!(stats.arenas_current >= pools.div_ceil(per_arena), "{geometry:?}");
+            assert!(stats.arenas_current <= pools.div_ceil(per_arena - 1), "{geometry:?}");
+            assert_eq!(
+                alloc.stats().counters.unwrap(),
+                Counters::default(),
+                "the interpreter's blocks are not counted"
+            );
+            // The 100 free 16 B blocks serve the next 100 requests without a new pool.
+            let blocks = allocate_many(&mut alloc, 100, 16);
+            assert_eq!(alloc.arena_stats().classes[0].pools, 3);
+            assert_eq!(alloc.arena_stats().classes[0].blocks_free, 0);
+            let one_more = alloc.allocate(16).unwrap();
+            assert_eq!(alloc.arena_stats().classes[0].pools, 4);
+            alloc.check_invariants();
+            free_all(&mut alloc, blocks.into_iter().chain([one_more]), 16);
+            alloc.check_invariants();
+        }
+    }
+
+    #[test]
+    fn a_start_state_that_cannot_be_is_refused() {
+        let refused = |text: &str| match text.parse::<StartState>() {
+            Ok(start) => Pymalloc::with_start(Geometry::Py310, &start).err().expect(text),
+            Err(message) => message,
+        };
+        assert!(refused("32:1").contains("SIZE:POOLS:AVAIL"));
+        assert!(refused("24:1:0").contains("no block size"));
+        assert!(refused("528:1:0").contains("no block size"));
+        assert!(refused("32:1:0,32:2:0").contains("twice"));
+        // A pool of 32 B blocks holds 510: 510 free would leave it empty, not in use.
+        let per_pool = Geometry::Py310.blocks_per_pool(size_class(32));
+        assert!(refused(&format!("32:1:{per_pool}")).contains("cannot have"));
+        assert!(
+            Pymalloc::with_start(Geometry::Py310, &format!("32:1:{}", per_pool - 1).parse().unwrap()).is_ok()
+        );
+        let round_trip: StartState = "16:3:100,32:70:1".parse().unwrap();
+        assert_eq!(round_trip.to_string(), "16:3:100,32:70:1");
+        assert_eq!("".parse::<StartState>().unwrap(), StartState::default());
+    }
+
     #[test]
     fn a_pool_that_was_full_and_got_a_block_back_serves_the_next_request() {
         for geometry in [Geometry::Py310, Geometry::Py39] {

@@ -179,6 +179,11 @@ impl Series {
     }
 }
 
+/// The phase a run begins with, before the workload's first, when its allocator starts with
+/// an interpreter's pools (`--set pymalloc.start=…`): it ends at once, so its record is the
+/// heap the workload found.
+pub const START_PHASE: &str = "start";
+
 /// The end of one phase of a workload.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PhaseRecord {

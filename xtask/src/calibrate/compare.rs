@@ -84,7 +84,19 @@ pub fn rows(measured: &Measured) -> Vec<Row> {
         push(format!("collections of generation {generation}"), cpython as f64, heaplab as f64);
     }
 
+    // Both sides count from the heap the workload found: CPython from its baseline, the model
+    // from its start phase (its pymalloc begun with the baseline's pools; none where it began
+    // empty).
     let baseline = python.baseline.pymalloc.as_ref();
+    let model_start = model
+        .phases
+        .iter()
+        .find(|phase| phase.name == heaplab_core::probe::START_PHASE)
+        .and_then(|phase| phase.alloc.arenas.as_ref());
+    let model_base_arenas = model_start.map_or(0, |start| start.arenas_current);
+    if let (Some(base), Some(start)) = (baseline.and_then(|b| b.arenas_current), model_start) {
+        push("arenas before the workload".into(), base as f64, start.arenas_current as f64);
+    }
     for (python_phase, model_phase) in matched_phases(python, model) {
         let (Some(cpython), Some(arenas)) =
             (python_phase.pymalloc.as_ref(), model_phase.alloc.arenas.as_ref())
@@ -96,10 +108,10 @@ pub fn rows(measured: &Measured) -> Vec<Row> {
         push(
             format!("arenas in use after {}", python_phase.name),
             cpython_arenas as f64,
-            arenas.arenas_current as f64,
+            arenas.arenas_current.saturating_sub(model_base_arenas) as f64,
         );
-        for (size, cpython_pools, model_pools) in pools_by_class(cpython, baseline, arenas) {
-            if cpython_pools.unsigned_abs().max(model_pools) >= MIN_POOLS_SHOWN {
+        for (size, cpython_pools, model_pools) in pools_by_class(cpython, baseline, arenas, model_start) {
+            if cpython_pools.unsigned_abs().max(model_pools.unsigned_abs()) >= MIN_POOLS_SHOWN {
                 push(
                     format!("pools of {size} B blocks after {}", python_phase.name),
                     cpython_pools as f64,
@@ -117,7 +129,7 @@ pub fn rows(measured: &Measured) -> Vec<Row> {
             push(
                 "arenas at the peak".into(),
                 highwater.saturating_sub(base) as f64,
-                arenas.arenas_highwater as f64,
+                arenas.arenas_highwater.saturating_sub(model_base_arenas) as f64,
             );
         }
     }
@@ -181,7 +193,8 @@ fn pools_by_class(
     cpython: &super::cpython::Pymalloc,
     baseline: Option<&super::cpython::Pymalloc>,
     model: &ArenaStats,
-) -> Vec<(u64, i64, u64)> {
+    model_start: Option<&ArenaStats>,
+) -> Vec<(u64, i64, i64)> {
     let mut sizes: Vec<u64> = cpython.classes.iter().map(|class| class.size).collect();
     sizes.extend(model.classes.iter().map(|class| u64::from(class.size)));
     sizes.sort_unstable();
@@ -190,8 +203,10 @@ fn pools_by_class(
         .into_iter()
         .map(|size| {
             let base = baseline.map_or(0, |b| b.pools(size));
-            let model_pools =
-                model.classes.iter().find(|class| u64::from(class.size) == size).map_or(0, |c| c.pools);
+            let pools_of = |stats: &ArenaStats| {
+                stats.classes.iter().find(|class| u64::from(class.size) == size).map_or(0, |c| c.pools as i64)
+            };
+            let model_pools = pools_of(model) - model_start.map_or(0, pools_of);
             (size, cpython.pools(size) as i64 - base as i64, model_pools)
         })
         .collect()
@@ -276,6 +291,7 @@ fn median(values: &[f64]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use heaplab_core::PhaseRecord;
 
     fn entry(kind: &str, len: u64, growth: Option<&str>) -> SizeOf {
         SizeOf { kind: kind.into(), len, bytes: 0, growth: growth.map(str::to_owned) }
@@ -327,6 +343,70 @@ mod tests {
         check(5, 8);
         check(9, 16);
         check(17, 24);
+    }
+
+    /// The model's pymalloc begun with the interpreter's pools: both sides count arenas and
+    /// pools from the heap the workload found, and the arenas that heap took are a row.
+    #[test]
+    fn arenas_and_pools_count_from_the_heap_the_workload_found() {
+        let pymalloc = |arenas: u64, highwater: u64, pools_32: u64| {
+            format!(
+                r#"{{"arena_size": 262144, "arenas_highwater": {highwater}, "arenas_current": {arenas},
+                "classes": [{{"size": 32, "pools": {pools_32}, "blocks_free": 7}}]}}"#
+            )
+        };
+        let python: PythonRun = serde_json::from_str(&format!(
+            r#"{{"workload": "fragmentation", "size": 10, "seed": 42,
+            "python": {{"implementation": "cpython", "version": "3.9.18"}},
+            "thresholds": [700, 10, 10], "interpreter_objects": 9000, "tracemalloc": false,
+            "baseline": {{"traced_bytes": null, "pymalloc": {}}},
+            "phases": [{{"name": "build", "collections": [0, 0, 0], "traced_bytes": null,
+                "pymalloc": {}}}],
+            "sizeof": []}}"#,
+            pymalloc(6, 6, 40),
+            pymalloc(254, 254, 15_913),
+        ))
+        .unwrap();
+        let model_phase = |name: &str, arenas: u64, pools_32: u64| PhaseRecord {
+            name: name.into(),
+            alloc: heaplab_core::AllocStats {
+                arenas: Some(ArenaStats {
+                    arenas_current: arenas,
+                    arenas_highwater: arenas,
+                    classes: vec![heaplab_core::alloc::ClassStats {
+                        size: 32,
+                        pools: pools_32,
+                        ..Default::default()
+                    }],
+                    ..ArenaStats::default()
+                }),
+                ..Default::default()
+            },
+            ..PhaseRecord::default()
+        };
+        let model = RunReport {
+            record: heaplab_core::Record::unmeasured(heaplab_core::Status::Ok),
+            collections_by_gen: vec![0, 0, 0],
+            phases: vec![model_phase("start", 6, 40), model_phase("build", 255, 15_913)],
+            anon_huge_bytes: None,
+        };
+        let twin = super::super::cpython::TWINS.iter().find(|twin| twin.workload == "fragmentation").unwrap();
+        let release = heaplab_core::version::find("3.9").unwrap();
+        let measured = Measured { twin, size: 10, release, python: &python, traced: None, model: &model };
+        let table: Vec<(String, f64, f64)> = rows(&measured)
+            .into_iter()
+            .filter(|row| row.metric.contains("arenas") || row.metric.contains("pools"))
+            .map(|row| (row.metric, row.cpython, row.heaplab))
+            .collect();
+        assert_eq!(
+            table,
+            [
+                ("arenas before the workload".to_owned(), 6.0, 6.0),
+                ("arenas in use after build".to_owned(), 248.0, 249.0),
+                ("pools of 32 B blocks after build".to_owned(), 15_873.0, 15_873.0),
+                ("arenas at the peak".to_owned(), 248.0, 249.0),
+            ]
+        );
     }
 
     #[test]

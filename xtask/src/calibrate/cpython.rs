@@ -131,6 +131,9 @@ pub struct PoolClass {
     pub size: u64,
     /// Pools carved for the class.
     pub pools: u64,
+    /// Free blocks in those pools ("avail blocks").
+    #[serde(default)]
+    pub blocks_free: u64,
 }
 
 /// `sys.getsizeof` of one object.
