@@ -597,9 +597,9 @@ fn child_env(python: &env::PythonFound) -> Vec<(String, String)> {
 /// ratios to other cells would compare machines. (A sweep over several machines runs a shard on
 /// each, `--shard I/N`, which keeps every compared group on one machine.)
 fn refuse_another_machine(out_dir: &Path, environment: &serde_json::Value) -> anyhow::Result<()> {
-    let here = env::machine(environment);
+    let here = results::machine(environment);
     for (invocation, earlier) in results::read_envs(out_dir)? {
-        let there = env::machine(&earlier);
+        let there = results::machine(&earlier);
         if there != here {
             bail!(
                 "{} was measured on another machine ({there}, invocation {invocation}); this one is {here}: \

@@ -81,6 +81,27 @@ pub fn keep_series(dir: &Path, cell_id: &str, rep: u32, failed: bool) -> anyhow:
         .with_context(|| format!("moving {} to {}", partial.display(), kept.display()))
 }
 
+/// The machine an environment was taken on, as one line: the CPU model, the logical CPUs and
+/// the memory (`AMD EPYC, 2 CPUs, 23.5 GiB`). Two invocations with different lines ran on
+/// machines whose times do not compare; a resumed sweep refuses to mix them.
+pub fn machine(env: &serde_json::Value) -> String {
+    let model = env["cpu"]["model"].as_str().unwrap_or("an unknown CPU");
+    let cpus =
+        env["cpu"]["logical_cpus"].as_u64().map_or_else(|| "? CPUs".to_owned(), |n| format!("{n} CPUs"));
+    let memory = env["memory_bytes"].as_u64().map_or_else(
+        || "unknown memory".to_owned(),
+        |bytes| format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
+    );
+    format!("{model}, {cpus}, {memory}")
+}
+
+/// How long an invocation ran, from its environment's `start` and `end` (RFC 3339, UTC);
+/// `None` where either is missing (a sweep still running, or killed).
+pub fn invocation_duration(env: &serde_json::Value) -> Option<std::time::Duration> {
+    let time = |key: &str| humantime::parse_rfc3339(env[key].as_str()?).ok();
+    time("end")?.duration_since(time("start")?).ok()
+}
+
 /// Writes an invocation's environment to `dir/envs/<invocation>.json`, kept for good, and to
 /// `dir/env.json`, the latest.
 pub fn write_env(dir: &Path, invocation: &str, env: &serde_json::Value) -> anyhow::Result<()> {

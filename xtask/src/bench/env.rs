@@ -143,20 +143,6 @@ pub fn describe(root: &Path, settings: &SweepSettings, python: &PythonFound, sta
     })
 }
 
-/// The machine an environment was taken on, as one line: the CPU model, the logical CPUs and
-/// the memory (`AMD EPYC, 2 CPUs, 23.5 GiB`). Two invocations with different lines ran on
-/// machines whose times do not compare; a resumed sweep refuses to mix them.
-pub fn machine(env: &Value) -> String {
-    let model = env["cpu"]["model"].as_str().unwrap_or("an unknown CPU");
-    let cpus =
-        env["cpu"]["logical_cpus"].as_u64().map_or_else(|| "? CPUs".to_owned(), |n| format!("{n} CPUs"));
-    let memory = env["memory_bytes"].as_u64().map_or_else(
-        || "unknown memory".to_owned(),
-        |bytes| format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64),
-    );
-    format!("{model}, {cpus}, {memory}")
-}
-
 /// Sets `end` (and the counts of what ran) and rewrites `dir/env.json`.
 pub fn finish(
     dir: &Path,

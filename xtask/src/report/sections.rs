@@ -240,9 +240,20 @@ fn environment(document: &mut Document, results: &ResultsDir) {
             "Every `cargo xtask bench` invocation (each shard, each `--resume`) keeps its environment in `envs/<invocation>.json`, and every run carries its invocation's id in the `params` column of `runs.csv`. {} invocations:",
             results.envs.len()
         ));
+        let machines: BTreeSet<String> =
+            results.envs.iter().map(|(_, env)| crate::results::machine(env)).collect();
+        if machines.len() > 1 {
+            document.paragraph(format!(
+                "These runs were measured on {} machines ({}). A shard of `cargo xtask bench --shard` holds whole groups — every strategy of one workload at one size — so every ratio, verdict and answer here compares runs of one machine; a curve over sizes may join points from several.",
+                machines.len(),
+                machines.iter().cloned().collect::<Vec<_>>().join("; ")
+            ));
+        }
         let header = [
             "invocation",
+            "machine",
             "start",
+            "took",
             "runs here",
             "command",
             "THP of the children",
@@ -261,9 +272,17 @@ fn environment(document: &mut Document, results: &ResultsDir) {
                 let short: String = commit.chars().take(10).collect();
                 let dirty =
                     if env["git"]["dirty"] == serde_json::Value::Bool(true) { " (dirty)" } else { "" };
+                let took = crate::results::invocation_duration(env).map_or_else(
+                    || "(no end recorded)".to_owned(),
+                    |took| {
+                        humantime::format_duration(std::time::Duration::from_secs(took.as_secs())).to_string()
+                    },
+                );
                 vec![
                     format!("`{id}`"),
+                    crate::results::machine(env),
                     json_text(env, "start"),
+                    took,
                     counts.get(id).copied().unwrap_or(0).to_string(),
                     format!("`{}`", json_text(env, "sweep.command_line").replace('`', "'")),
                     json_text(env, "sweep.thp"),
@@ -790,6 +809,34 @@ mod tests {
         let mut lines = Vec::new();
         flatten_json("", &env, &mut lines);
         assert_eq!(lines, ["cpu.cores: `2`", "cpu.model: `Xeon`", "python: `null`", "rustc: `1.95`"]);
+    }
+
+    #[test]
+    fn the_environment_names_each_invocations_machine_and_time_and_says_when_there_are_several() {
+        let env = |model: &str, start: &str, end: serde_json::Value| {
+            serde_json::json!({"cpu": {"model": model, "logical_cpus": 2}, "memory_bytes": 25_275_990_016u64,
+                "start": start, "end": end})
+        };
+        let one = env("AMD EPYC", "2026-12-02T15:44:27Z", "2026-12-02T17:11:30Z".into());
+        let other = env("Intel Xeon", "2026-12-03T09:00:00Z", serde_json::Value::Null);
+        let draw = |envs: Vec<(String, serde_json::Value)>| {
+            let results = ResultsDir { envs, ..ResultsDir::default() };
+            let mut document = Document::default();
+            environment(&mut document, &results);
+            document.to_markdown()
+        };
+        let text = draw(vec![("a".into(), one.clone()), ("b".into(), other)]);
+        assert!(text.contains("| AMD EPYC, 2 CPUs, 23.5 GiB |"), "{text}");
+        assert!(text.contains("| 1h 27m 3s |"), "{text}");
+        assert!(text.contains("| (no end recorded) |"), "{text}");
+        assert!(
+            text.contains(
+                "measured on 2 machines (AMD EPYC, 2 CPUs, 23.5 GiB; Intel Xeon, 2 CPUs, 23.5 GiB)"
+            ),
+            "{text}"
+        );
+        let text = draw(vec![("a".into(), one.clone()), ("c".into(), one)]);
+        assert!(!text.contains("machines ("), "one machine: nothing to say: {text}");
     }
 
     #[test]
