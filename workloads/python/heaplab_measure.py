@@ -256,6 +256,8 @@ def parse_debugmallocstats(text):
         "arenas_reclaimed": figures.get("arenas reclaimed"),
         "arenas_highwater": figures.get("arenas highwater mark"),
         "arenas_current": figures.get("arenas allocated current"),
+        # POOL_SIZE for each arena whose address is not pool-aligned (it lost a pool).
+        "arena_alignment_bytes": figures.get("bytes lost to arena alignment"),
         "classes": classes,
     }
 

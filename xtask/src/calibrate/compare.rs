@@ -120,6 +120,30 @@ pub fn rows(measured: &Measured) -> Vec<Row> {
             }
         }
     }
+    // Where an arena's address is not pool-aligned it holds one pool fewer (`new_arena`), so
+    // an arena count can differ by one on the luck of where the kernel put the arenas; the
+    // arenas that lost a pool, at the phase with the most, say whether it did.
+    let fullest = matched_phases(python, model)
+        .filter_map(|(python_phase, model_phase)| {
+            Some((python_phase, python_phase.pymalloc.as_ref()?, model_phase.alloc.arenas.as_ref()?))
+        })
+        .max_by_key(|(_, cpython, _)| cpython.arenas_current.unwrap_or(0));
+    if let Some((phase, cpython, arenas)) = fullest
+        && let Some(lost_bytes) = cpython.arena_alignment_bytes
+        && arenas.pool_size > 0
+    {
+        let pools_per_arena = arenas.arena_size / arenas.pool_size;
+        let model_unaligned = arenas
+            .arena_map
+            .iter()
+            .filter(|arena| u64::from(arena.used + arena.full + arena.empty) < pools_per_arena)
+            .count();
+        push(
+            format!("arenas not pool-aligned after {}", phase.name),
+            (lost_bytes / arenas.pool_size) as f64,
+            model_unaligned as f64,
+        );
+    }
     if let (Some(last), Some(model_last)) = (python.phases.last(), model.phases.last()) {
         let highwater = last.pymalloc.as_ref().and_then(|p| p.arenas_highwater);
         let base = baseline.and_then(|b| b.arenas_current);
@@ -352,6 +376,7 @@ mod tests {
         let pymalloc = |arenas: u64, highwater: u64, pools_32: u64| {
             format!(
                 r#"{{"arena_size": 262144, "arenas_highwater": {highwater}, "arenas_current": {arenas},
+                "arena_alignment_bytes": 8192,
                 "classes": [{{"size": 32, "pools": {pools_32}, "blocks_free": 7}}]}}"#
             )
         };
@@ -371,6 +396,16 @@ mod tests {
             name: name.into(),
             alloc: heaplab_core::AllocStats {
                 arenas: Some(ArenaStats {
+                    pool_size: 4096,
+                    arena_size: 262_144,
+                    // One arena that lost a pool to its address.
+                    arena_map: (0..arenas)
+                        .map(|i| heaplab_core::alloc::ArenaUse {
+                            used: 1,
+                            full: 0,
+                            empty: if i == 0 { 62 } else { 63 },
+                        })
+                        .collect(),
                     arenas_current: arenas,
                     arenas_highwater: arenas,
                     classes: vec![heaplab_core::alloc::ClassStats {
@@ -404,6 +439,7 @@ mod tests {
                 ("arenas before the workload".to_owned(), 6.0, 6.0),
                 ("arenas in use after build".to_owned(), 248.0, 249.0),
                 ("pools of 32 B blocks after build".to_owned(), 15_873.0, 15_873.0),
+                ("arenas not pool-aligned after build".to_owned(), 2.0, 1.0),
                 ("arenas at the peak".to_owned(), 248.0, 249.0),
             ]
         );

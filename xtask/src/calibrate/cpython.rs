@@ -113,6 +113,10 @@ pub struct Pymalloc {
     pub arenas_highwater: Option<u64>,
     /// "# arenas allocated current".
     pub arenas_current: Option<u64>,
+    /// "# bytes lost to arena alignment": `POOL_SIZE` for each arena whose address is not
+    /// pool-aligned, which loses a pool (`_PyObject_DebugMallocStats` in `Objects/obmalloc.c`).
+    #[serde(default)]
+    pub arena_alignment_bytes: Option<u64>,
     /// The size classes with pools in use.
     pub classes: Vec<PoolClass>,
 }
