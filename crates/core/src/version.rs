@@ -43,6 +43,30 @@
 //!   returns first `if (!gcstate->enabled)`. Measured: after 25 lists built in one
 //!   expression past `gc.set_threshold(10)`, then `gc.disable()`, 3.12.1 has collected once
 //!   more and 3.13.0 has not.
+//! - Free lists ([`FreeLists`]): freed floats, tuples, lists, dicts and a dict's smallest
+//!   keys objects are kept for reuse instead of going back to the allocator, up to a limit
+//!   each; an object taken from one never reaches `PyObject_GC_New`/`_PyObject_GC_Link` (it
+//!   does not add to generation 0's count) and one put on it never reaches `PyObject_GC_Del`
+//!   (it does not take one off). The limits: `PyFloat_MAXFREELIST` 100
+//!   (Objects/floatobject.c up to 3.10, Include/internal/pycore_floatobject.h in 3.11 and
+//!   3.12, pycore_freelist.h in 3.13), `PyTuple_MAXFREELIST` 2,000 of each length below
+//!   `PyTuple_MAXSAVESIZE` 20, `PyList_MAXFREELIST` and `PyDict_MAXFREELIST` 80 (dicts and
+//!   keys objects alike). The lengths differ: 3.9.2's `tupledealloc` keeps a tuple of
+//!   `len < PyTuple_MAXSAVESIZE` (1 to 19; entry 0 is the empty tuple); 3.11.2's
+//!   `maybe_freelist_push` keeps `index = len - 1 < PyTuple_NFREELISTS` (1 to 20) but its
+//!   `maybe_freelist_pop` reuses only `size < PyTuple_MAXSAVESIZE` (1 to 19), so 20-tuples
+//!   are kept and never reused; 3.13.5's pop takes `size <= PyTuple_MAXSAVESIZE`. Measured
+//!   with `sys._debugmallocstats()` ("free 20-sized PyTupleObject") after 50 tuples of 19
+//!   and of 20 items died and 30 of 20 were made again: 3.8.18–3.10.13 kept no 20-tuple;
+//!   3.11.7 and 3.12.1 kept 50 and still held them after the 30 were made; 3.13.0 kept 50 and
+//!   held 20 after. Keys objects: 3.9.2's `new_keys_object` and `free_keys_object` keep any
+//!   keys object of `PyDict_MINSIZE` (8) slots; 3.11.2 and 3.13.5 keep only unicode ones
+//!   (`log2_size == PyDict_LOG_MINSIZE && unicode`, `DK_IS_UNICODE`). 3.14 adds a free list
+//!   of 100 compact ints (one 30-bit digit; `Py_ints_MAXFREELIST` in
+//!   Include/internal/pycore_freelist_state.h of CPython's main branch, gh-126868), taken
+//!   for 3.14 from the sources only. Not modelled: the free lists' contents when the
+//!   workload starts (a bare interpreter holds a few: 3.11.7 printed 16 dicts, 4 floats and
+//!   38 lists).
 //! - 3.14.0 to 3.14.4 shipped an incremental collector (the `incremental` collector, modelled
 //!   from `Python/gc.c` of 3.14 only: no 3.14 interpreter was measured); its sizes and
 //!   geometry are taken as 3.13's.
@@ -55,6 +79,58 @@ pub enum GcTrigger {
     /// At the next eval-breaker check (3.12 and later): here, the next object creation, phase
     /// boundary or end.
     EvalBreaker,
+}
+
+/// How many freed objects of each kind a release keeps for reuse (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FreeLists {
+    /// Floats kept (`PyFloat_MAXFREELIST`).
+    pub floats: usize,
+    /// Ints of one 30-bit digit kept (3.14's `Py_ints_MAXFREELIST`; 0 before).
+    pub ints: usize,
+    /// Tuples kept of each length (`PyTuple_MAXFREELIST`).
+    pub tuples: usize,
+    /// The longest tuple kept when it dies.
+    pub tuple_kept_len: usize,
+    /// The longest tuple taken from its free list when one is made.
+    pub tuple_reused_len: usize,
+    /// List objects kept (`PyList_MAXFREELIST`); their item buffers are freed.
+    pub lists: usize,
+    /// Dict objects kept (`PyDict_MAXFREELIST`).
+    pub dicts: usize,
+    /// Keys objects of the smallest size (8 slots) kept.
+    pub dict_keys: usize,
+    /// Whether only unicode keys objects are kept (3.11 and later).
+    pub dict_keys_unicode_only: bool,
+}
+
+impl FreeLists {
+    /// No free lists: every object goes back to the allocator when it dies.
+    pub const NONE: FreeLists = FreeLists {
+        floats: 0,
+        ints: 0,
+        tuples: 0,
+        tuple_kept_len: 0,
+        tuple_reused_len: 0,
+        lists: 0,
+        dicts: 0,
+        dict_keys: 0,
+        dict_keys_unicode_only: false,
+    };
+
+    const fn of_release(minor: u8) -> FreeLists {
+        FreeLists {
+            floats: 100,
+            ints: if minor >= 14 { 100 } else { 0 },
+            tuples: 2000,
+            tuple_kept_len: if minor >= 11 { 20 } else { 19 },
+            tuple_reused_len: if minor >= 13 { 20 } else { 19 },
+            lists: 80,
+            dicts: 80,
+            dict_keys: 80,
+            dict_keys_unicode_only: minor >= 11,
+        }
+    }
 }
 
 /// One CPython release line, as the model follows it.
@@ -84,6 +160,8 @@ pub struct Version {
     pub geometry: &'static str,
     /// The collectors modelled at this version.
     pub collectors: &'static [&'static str],
+    /// The free lists of its object types.
+    pub free_lists: FreeLists,
 }
 
 impl Version {
@@ -150,6 +228,7 @@ const fn version(
         scheduled_gc_checks_enabled: minor != 12,
         geometry: if minor >= 10 { "py310" } else { "py39" },
         collectors,
+        free_lists: FreeLists::of_release(minor),
     }
 }
 
@@ -238,6 +317,13 @@ mod tests {
             assert_eq!(capacity(find("3.13").unwrap(), n), v39, "3.13: {n} appends");
         }
         assert_eq!(find("3.13").unwrap().thresholds, [2000, 10, 10]);
+        // Which tuple lengths are kept and reused (`sys._debugmallocstats()`, module docs).
+        for (name, kept, reused) in
+            [("3.8", 19, 19), ("3.10", 19, 19), ("3.11", 20, 19), ("3.12", 20, 19), ("3.13", 20, 20)]
+        {
+            let lists = find(name).unwrap().free_lists;
+            assert_eq!((lists.tuple_kept_len, lists.tuple_reused_len), (kept, reused), "{name}");
+        }
         assert_eq!(find("3.12").unwrap().thresholds, [700, 10, 10]);
     }
 }

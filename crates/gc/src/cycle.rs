@@ -53,20 +53,11 @@
 //! full collection, and are never traversed (their cost is not modelled).
 //!
 //! Where this departs from CPython 3.11, and what it changes:
-//! - No free lists. CPython keeps up to 80 freed lists (`PyList_MAXFREELIST`,
-//!   Objects/listobject.c) and up to 2,000 freed tuples of each length 1 to 20
-//!   (`PyTuple_MAXSAVESIZE`, `PyTuple_MAXFREELIST`, Objects/tupleobject.c) for
-//!   reuse: a list or tuple taken from one is never passed to `gc_alloc`, so it
-//!   does not add to generation 0's count, and one put on it never reaches
-//!   `PyObject_GC_Del`, so it does not take one off. Here every container is
-//!   counted both ways. A free and a later reuse cancel in the count either
-//!   way, so the difference shows only where the count sits at its floor of
-//!   zero (`PyObject_GC_Del` never takes it below). Where containers are only
-//!   made (bulk-load, gc-traverse) the collections per generation equal
-//!   CPython's (workloads/tests/calibrate_python.rs); the calibration table
-//!   of `cargo xtask calibrate` gives them for the twins that free too. Free
-//!   lists matter more to memory: they pin pools after teardown that the
-//!   model returns.
+//! - Free lists are CPython's ([`crate::freelist`]): a list, tuple or dict taken from one
+//!   does not add to generation 0's count and one put on one does not take one off, as
+//!   `PyList_New`/`tuple_alloc`/`new_dict` skip `gc_alloc` and `list_dealloc` & co. skip
+//!   `PyObject_GC_Del`. Not modelled: what the interpreter's free lists hold when the
+//!   workload starts.
 //! - Deallocation order is CPython's (see [`crate::refcount::decref`]), but
 //!   without the trashcan, which defers frees nested more than 50 deep.
 //! - Not modelled: finalizers, weak references and legacy `__del__`.
@@ -404,15 +395,14 @@ impl Cycle {
     /// (`PyObject_GC_Del` takes one off generation 0's count, never below zero).
     fn release<A: Allocator>(&mut self, core: &mut Core<A>, obj: Obj) {
         let counts = &mut self.counts;
-        decref(core, obj, prefix, |dead| {
+        decref(core, obj, prefix, |dead, gc_frees| {
             if layout::kind(dead).is_container() {
                 if has_flag(dead, FLAG_TRACKED) {
                     list::unlink(head_of(dead));
                 }
-                // One `PyObject_GC_Del` a GC allocation: two for a 3.8-3.10 object and its dict.
-                for _ in 0..layout::gc_allocations(dead) {
-                    counts[0] = counts[0].saturating_sub(1);
-                }
+                // One `PyObject_GC_Del` a GC allocation given back: two for a 3.8-3.10 object
+                // and its dict, none for a container kept on a free list.
+                counts[0] = counts[0].saturating_sub(gc_frees);
             }
         });
     }
@@ -702,8 +692,8 @@ impl<A: Allocator> Policy<A> for Cycle {
     /// `_PyObject_GC_Link`: count the container and maybe collect, once its memory is
     /// allocated and before it is tracked (`gc_alloc` in Modules/gcmodule.c, 3.11).
     #[inline]
-    fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind) {
-        if !kind.is_container() {
+    fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind, recycled: bool) {
+        if !kind.is_container() || recycled {
             return;
         }
         self.counts[0] += 1;

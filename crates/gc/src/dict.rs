@@ -335,7 +335,7 @@ fn new_keys<P: Policy<A>, A: Allocator>(
 ) -> Keys {
     let unicode = unicode && dl::has_unicode_keys(minor);
     let bytes = dl::keys_bytes(minor, log2_size, unicode);
-    let keys = Keys(rt.core.alloc_buffer(bytes).expect("a keys object is never empty"));
+    let keys = Keys(rt.core.alloc_keys(bytes, log2_size, unicode));
     let index_bytes = 1 << dl::log2_index_bytes(log2_size);
     // SAFETY: the fresh buffer has `bytes` bytes: the header, then the indices, then the entries.
     unsafe {
@@ -373,7 +373,7 @@ fn resize<P: Policy<A>, A: Allocator>(rt: &mut Runtime<P, A>, dict: Obj, log2_si
     new.set_usable(new.usable() - n);
     new.set_nentries(n);
     set_field(dict, KEYS, new.0.as_ptr() as u64);
-    rt.core.free_buffer(Some(old.0), old.bytes());
+    rt.core.free_keys(old.0, old.bytes(), old.log2_size(), old.unicode());
 }
 
 /// `MAINTAIN_TRACKING`.
@@ -516,11 +516,12 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
             // 3.8-3.10: `new_dict_with_shared_keys` has made the values; `new_dict` now makes
             // the dict object, a GC allocation of its own (`PyObject_GC_New`): counted, and a
             // moment a collection may run.
-            let dict = self.core.alloc_buffer(shape.dict).expect("a dict object is never empty");
-            // SAFETY: the fresh buffer has `shape.dict` bytes.
+            // One taken from the dict free list is not (`new_dict` pops it before `PyObject_GC_New`).
+            let (dict, recycled) = self.core.alloc_instance_dict(shape.dict);
+            // SAFETY: the block has `shape.dict` bytes.
             unsafe { dict.as_ptr().write_bytes(0, shape.dict) };
             set_field(obj, DICT_AT, dict.as_ptr() as u64);
-            self.policy.after_alloc(&mut self.core, Kind::Dict);
+            self.policy.after_alloc(&mut self.core, Kind::Dict, recycled);
         }
         obj
     }
@@ -598,6 +599,12 @@ pub(crate) fn buffer(dict: Obj) -> Option<(NonNull<u8>, usize)> {
     Keys::of(dict).map(|keys| (keys.0, keys.bytes()))
 }
 
+/// A dict's keys object, its size in bytes, its `log2` size and whether it is unicode
+/// (what decides whether the keys free list keeps it).
+pub(crate) fn keys_block(dict: Obj) -> Option<(NonNull<u8>, usize, u8, bool)> {
+    Keys::of(dict).map(|keys| (keys.0, keys.bytes(), keys.log2_size(), keys.unicode()))
+}
+
 /// Calls `f` on every key and value a dict holds, in entry order (`free_keys_object`, `dict_traverse`).
 pub(crate) fn for_each_ref(dict: Obj, mut f: impl FnMut(Obj)) {
     if let Some(keys) = Keys::of(dict) {
@@ -635,9 +642,9 @@ pub(crate) fn holds_only_atomic(dict: Obj) -> bool {
 /// `taken`, frees the keys object and leaves the dict empty, with the empty keys.
 pub(crate) fn clear<A: Allocator>(core: &mut crate::runtime::Core<A>, dict: Obj, taken: &mut Vec<Obj>) {
     for_each_ref(dict, |item| taken.push(item));
-    if let Some((keys, bytes)) = buffer(dict) {
+    if let Some((keys, bytes, log2_size, unicode)) = keys_block(dict) {
         set_field(dict, KEYS, 0);
         set_field(dict, USED, 0);
-        core.free_buffer(Some(keys), bytes);
+        core.free_keys(keys, bytes, log2_size, unicode);
     }
 }

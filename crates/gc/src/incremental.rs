@@ -304,15 +304,18 @@ impl Incremental {
     /// (`PyObject_GC_Del`).
     fn release<A: Allocator>(&mut self, core: &mut Core<A>, obj: Obj) {
         let (young_count, heap_size) = (&mut self.young_count, &mut self.heap_size);
-        decref(core, obj, cycle::prefix, |dead| {
+        decref(core, obj, cycle::prefix, |dead, gc_frees| {
             if layout::kind(dead).is_container() {
                 if has_flag(dead, FLAG_TRACKED) {
                     list::unlink(head_of(dead));
                 }
-                if *young_count > 0 {
-                    *young_count -= 1;
+                // `PyObject_GC_Del`, which a container kept on a free list never reaches.
+                if gc_frees > 0 {
+                    if *young_count > 0 {
+                        *young_count -= 1;
+                    }
+                    *heap_size -= 1;
                 }
-                *heap_size -= 1;
             }
         });
     }
@@ -629,8 +632,8 @@ impl<A: Allocator> Policy<A> for Incremental {
     /// `_PyObject_GC_Link`: counts the container and, past the young threshold, runs an
     /// increment (`_Py_ScheduleGC`, then `_Py_RunGC`).
     #[inline]
-    fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind) {
-        if !kind.is_container() {
+    fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind, recycled: bool) {
+        if !kind.is_container() || recycled {
             return;
         }
         self.young_count += 1;
@@ -761,10 +764,12 @@ mod tests {
         }
     }
 
-    /// Allocates `n` lists kept in `keeper`: young objects that survive into the old space.
+    /// Allocates `n` instances kept in `keeper`: young objects that survive into the old
+    /// space. (Instances, which have no free list, so that each one is counted: a list could
+    /// come from the list free list, which `gc_alloc` never sees.)
     fn keep(heap: &mut dyn Heap, keeper: Obj, n: usize) {
         for _ in 0..n {
-            let l = heap.list(0);
+            let l = heap.instance(0);
             heap.append(keeper, l);
             heap.release(l);
         }

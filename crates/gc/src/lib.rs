@@ -13,6 +13,7 @@ mod cycle;
 #[cfg(any(debug_assertions, feature = "checked"))]
 mod debug;
 mod dict;
+mod freelist;
 mod incremental;
 mod marksweep;
 mod object;

@@ -129,7 +129,7 @@ impl<A: Allocator> Policy<A> for MarkSweep {
     }
 
     #[inline]
-    fn after_alloc(&mut self, core: &mut Core<A>, _kind: Kind) {
+    fn after_alloc(&mut self, core: &mut Core<A>, _kind: Kind, _recycled: bool) {
         if self.automatic && core.stats.allocated_bytes - self.allocated_at_last > self.budget {
             self.run_collection(core);
         }

@@ -127,7 +127,7 @@ pub(crate) fn set_flags(obj: Obj, flags: u8) {
 
 /// The slot or digit count kept in the tag.
 #[inline]
-fn slots(obj: Obj) -> usize {
+pub(crate) fn slots(obj: Obj) -> usize {
     (read(obj, TAG) >> 16) as u16 as usize
 }
 
@@ -166,20 +166,6 @@ pub(crate) fn second_buffer(obj: Obj) -> Option<(NonNull<u8>, usize)> {
     match kind(obj) {
         Kind::Object => crate::dict::object_dict(obj, slots(obj)),
         _ => None,
-    }
-}
-
-/// The GC allocations an object stands for, as generation 0's count sees them: one for a
-/// container, two for a 3.8–3.10 `__dict__` instance (the object and its dict), none for
-/// the others.
-pub(crate) fn gc_allocations(obj: Obj) -> u64 {
-    let kind = kind(obj);
-    if !kind.is_container() {
-        0
-    } else if second_buffer(obj).is_some() {
-        2
-    } else {
-        1
     }
 }
 

@@ -47,7 +47,7 @@ pub(crate) fn decref<A: Allocator>(
     core: &mut Core<A>,
     obj: Obj,
     prefix: impl Fn(Kind) -> usize,
-    mut on_free: impl FnMut(Obj),
+    mut on_free: impl FnMut(Obj, u64),
 ) {
     let count = layout::word0(obj);
     debug_assert!(count > 0, "{obj:?} released below zero");
@@ -65,7 +65,7 @@ pub(crate) fn decref<A: Allocator>(
             layout::set_aux(dying, 0);
             top = Some(dying);
         } else {
-            on_free(dying);
+            on_free(dying, core.gc_frees(dying));
             core.free_object(dying, prefix(kind));
         }
         // The next reference to release, from the innermost container that has one left.
@@ -76,7 +76,7 @@ pub(crate) fn decref<A: Allocator>(
             if position == len {
                 // SAFETY: word 0 of a dying container links the next one down, or is 0.
                 top = unsafe { layout::obj_at(layout::word0(container)) };
-                on_free(container);
+                on_free(container, core.gc_frees(container));
                 core.free_object(container, prefix(layout::kind(container)));
                 continue;
             }
@@ -118,7 +118,7 @@ impl<A: Allocator> Policy<A> for RefCount {
     }
 
     #[inline]
-    fn after_alloc(&mut self, _core: &mut Core<A>, _kind: Kind) {}
+    fn after_alloc(&mut self, _core: &mut Core<A>, _kind: Kind, _recycled: bool) {}
 
     #[inline]
     fn on_create(&mut self, _core: &mut Core<A>, _obj: Obj) {}
@@ -130,7 +130,7 @@ impl<A: Allocator> Policy<A> for RefCount {
 
     #[inline]
     fn disown(&mut self, core: &mut Core<A>, obj: Obj) {
-        decref(core, obj, |_| 0, |_| ());
+        decref(core, obj, |_| 0, |_, _| ());
     }
 
     #[inline]
@@ -140,7 +140,7 @@ impl<A: Allocator> Policy<A> for RefCount {
 
     #[inline]
     fn unhold(&mut self, core: &mut Core<A>, obj: Obj) {
-        decref(core, obj, |_| 0, |_| ());
+        decref(core, obj, |_| 0, |_, _| ());
     }
 
     fn collect(&mut self, _core: &mut Core<A>) {}

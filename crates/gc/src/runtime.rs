@@ -13,6 +13,7 @@ use heaplab_core::probe::{PhaseLog, PhaseRecord, ProbeHandle, Snapshot};
 use heaplab_core::version::Version;
 use heaplab_core::{AllocStats, Allocator, Capabilities, Heap, HeapStats, Obj};
 
+use crate::freelist::{FreeLists, Slot};
 use crate::object as layout;
 
 /// What a collector decides. The runtime calls these hooks; everything else is shared.
@@ -34,7 +35,9 @@ pub(crate) trait Policy<A: Allocator> {
     /// CPython's `gc_alloc` (Modules/gcmodule.c, 3.11) calls `PyObject_Malloc` first and then
     /// `_PyObject_GC_Link`, which counts the object and may collect; the object is tracked
     /// only later, by `_PyObject_GC_TRACK` once it is filled in (here `on_create`).
-    fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind);
+    /// `recycled`: the memory came from a free list, not the allocator: `gc_alloc` never
+    /// saw it, so CPython's collectors do not count it.
+    fn after_alloc(&mut self, core: &mut Core<A>, kind: Kind, recycled: bool);
 
     /// An eval-breaker check: a moment between two bytecodes where a collection scheduled
     /// by an earlier allocation runs (CPython 3.12 and later, `_Py_HandlePending` calling
@@ -90,17 +93,20 @@ pub(crate) struct Core<A: Allocator> {
     pub(crate) stats: HeapStats,
     probe: Option<ProbeHandle>,
     phases: PhaseLog,
+    /// The release's free lists, between the objects and the allocator.
+    pub(crate) free_lists: FreeLists,
     #[cfg(any(debug_assertions, feature = "checked"))]
     debug: crate::debug::LiveSet,
 }
 
 impl<A: Allocator> Core<A> {
-    fn new(alloc: A, probe: Option<ProbeHandle>, generations: usize) -> Core<A> {
+    fn new(alloc: A, probe: Option<ProbeHandle>, generations: usize, version: &Version) -> Core<A> {
         Core {
             alloc,
             stats: HeapStats { collections_by_gen: vec![0; generations.max(1)], ..HeapStats::default() },
             phases: PhaseLog::new(probe.clone()),
             probe,
+            free_lists: FreeLists::new(&version.free_lists),
             #[cfg(any(debug_assertions, feature = "checked"))]
             debug: crate::debug::LiveSet::default(),
         }
@@ -169,10 +175,14 @@ impl<A: Allocator> Core<A> {
         }
     }
 
-    /// Allocates an object of `size` bytes behind a collector header of `prefix` bytes.
-    fn alloc_object(&mut self, prefix: usize, size: usize) -> Obj {
+    /// Allocates an object of `size` bytes behind a collector header of `prefix` bytes, from
+    /// its type's free list where it has one that holds a block (`slot`); the `bool` says
+    /// whether it came from there (and so never reached the allocator or `gc_alloc`).
+    fn alloc_object(&mut self, prefix: usize, size: usize, slot: Option<Slot>) -> (Obj, bool) {
         let bytes = prefix + size;
-        let base = self.alloc.allocate(bytes).unwrap_or_else(|| Self::out_of_memory(bytes));
+        let kept = slot.and_then(|slot| self.free_lists.take(slot, bytes));
+        let recycled = kept.is_some();
+        let base = kept.or_else(|| self.alloc.allocate(bytes)).unwrap_or_else(|| Self::out_of_memory(bytes));
         self.stats.on_new_object(bytes);
         self.publish();
         // SAFETY: the block has `prefix + size` bytes, so the object header lies inside it,
@@ -180,29 +190,111 @@ impl<A: Allocator> Core<A> {
         let obj = unsafe { Obj::from_ptr(base.add(prefix)) };
         #[cfg(any(debug_assertions, feature = "checked"))]
         self.debug.born(obj);
-        obj
+        (obj, recycled)
     }
 
-    /// Frees an object and its buffer. The collector has already dropped its references.
+    /// Allocates a keys object of `2^log2_size` slots and `bytes` bytes, from the keys free
+    /// list where the release keeps such keys (`new_keys_object`).
+    pub(crate) fn alloc_keys(&mut self, bytes: usize, log2_size: u8, unicode: bool) -> NonNull<u8> {
+        let kept =
+            self.free_lists.keys_slot(log2_size, unicode).and_then(|slot| self.free_lists.take(slot, bytes));
+        match kept {
+            Some(block) => {
+                self.stats.on_alloc_bytes(bytes);
+                self.publish();
+                block
+            }
+            None => self.alloc_buffer(bytes).expect("a keys object is never empty"),
+        }
+    }
+
+    /// Frees a keys object, onto the keys free list where the release keeps it
+    /// (`free_keys_object`).
+    pub(crate) fn free_keys(&mut self, keys: NonNull<u8>, bytes: usize, log2_size: u8, unicode: bool) {
+        #[cfg(any(debug_assertions, feature = "checked"))]
+        crate::debug::poison(keys, bytes);
+        let kept = self
+            .free_lists
+            .keys_slot(log2_size, unicode)
+            .is_some_and(|slot| self.free_lists.keep(slot, keys, bytes));
+        if kept {
+            self.stats.on_free_bytes(bytes);
+            self.publish();
+        } else {
+            self.free_buffer(Some(keys), bytes);
+        }
+    }
+
+    /// The GC allocations that freeing `obj` now gives back to the allocator, as generation
+    /// 0's count sees them (`PyObject_GC_Del` takes one off each): one for a container, two
+    /// for a 3.8-3.10 `__dict__` instance (the object and its dict), none for what goes onto
+    /// a free list or is not a container.
+    pub(crate) fn gc_frees(&self, obj: Obj) -> u64 {
+        let kind = layout::kind(obj);
+        if !kind.is_container() {
+            return 0;
+        }
+        let itself = match free_list_slot(obj) {
+            Some(slot) if self.free_lists.keeps(slot) => 0,
+            _ => 1,
+        };
+        let dict = match layout::second_buffer(obj) {
+            Some(_) if self.free_lists.keeps(Slot::Dict) => 0,
+            Some(_) => 1,
+            None => 0,
+        };
+        itself + dict
+    }
+
+    /// Frees an object and its buffers, onto its type's free list where it has room. The
+    /// collector has already dropped its references.
     pub(crate) fn free_object(&mut self, obj: Obj, prefix: usize) {
-        if let Some((buffer, bytes)) = layout::buffer(obj) {
+        if layout::kind(obj) == Kind::Dict {
+            if let Some((keys, bytes, log2_size, unicode)) = crate::dict::keys_block(obj) {
+                self.free_keys(keys, bytes, log2_size, unicode);
+            }
+        } else if let Some((buffer, bytes)) = layout::buffer(obj) {
             self.free_buffer(Some(buffer), bytes);
         }
-        if let Some((buffer, bytes)) = layout::second_buffer(obj) {
-            self.free_buffer(Some(buffer), bytes);
+        if let Some((dict, bytes)) = layout::second_buffer(obj) {
+            // A 3.8-3.10 `__dict__`'s dict object: a dict, kept as dicts are (`dict_dealloc`).
+            #[cfg(any(debug_assertions, feature = "checked"))]
+            crate::debug::poison(dict, bytes);
+            if self.free_lists.keep(Slot::Dict, dict, bytes) {
+                self.stats.on_free_bytes(bytes);
+            } else {
+                self.free_buffer(Some(dict), bytes);
+            }
         }
         let bytes = prefix + layout::object_size(obj);
+        let slot = free_list_slot(obj);
         #[cfg(any(debug_assertions, feature = "checked"))]
         self.debug.died(obj);
         // SAFETY: the object lies `prefix` bytes into its block.
         let base = unsafe { obj.ptr().sub(prefix) };
         #[cfg(any(debug_assertions, feature = "checked"))]
         crate::debug::poison(base, bytes);
-        // SAFETY: the block was allocated by `alloc_object` with `prefix + size` bytes, its
-        // size recomputed from the unchanged layout; the collector frees each object once.
-        unsafe { self.alloc.free(base, bytes) };
+        let kept = slot.is_some_and(|slot| self.free_lists.keep(slot, base, bytes));
+        if !kept {
+            // SAFETY: the block was allocated by `alloc_object` with `prefix + size` bytes, its
+            // size recomputed from the unchanged layout; the collector frees each object once.
+            unsafe { self.alloc.free(base, bytes) };
+        }
         self.stats.on_free_object(bytes);
         self.publish();
+    }
+
+    /// A 3.8-3.10 `__dict__`'s dict object of `bytes` bytes, from the dict free list where it
+    /// holds one (`new_dict`); the `bool` says whether it came from there.
+    pub(crate) fn alloc_instance_dict(&mut self, bytes: usize) -> (NonNull<u8>, bool) {
+        match self.free_lists.take(Slot::Dict, bytes) {
+            Some(block) => {
+                self.stats.on_alloc_bytes(bytes);
+                self.publish();
+                (block, true)
+            }
+            None => (self.alloc_buffer(bytes).expect("a dict object is never empty"), false),
+        }
     }
 
     /// Records a pause of generation `generation` that started at `started`.
@@ -235,6 +327,13 @@ impl<A: Allocator> Core<A> {
     }
 }
 
+/// The free list a live object would go onto when it dies, if its type has one.
+fn free_list_slot(obj: Obj) -> Option<Slot> {
+    let kind = layout::kind(obj);
+    let slots = if kind == Kind::Int { layout::slots(obj) as u16 } else { 0 };
+    Slot::of_object(kind, layout::object_size(obj), slots)
+}
+
 /// A Heap: collector `P` over allocator `A`.
 pub(crate) struct Runtime<P: Policy<A>, A: Allocator> {
     pub(crate) core: Core<A>,
@@ -246,7 +345,7 @@ pub(crate) struct Runtime<P: Policy<A>, A: Allocator> {
 impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
     pub(crate) fn new(policy: P, alloc: A, probe: Option<ProbeHandle>, version: &'static Version) -> Self {
         let generations = usize::from(policy.capabilities().generations);
-        Runtime { core: Core::new(alloc, probe, generations), policy, version }
+        Runtime { core: Core::new(alloc, probe, generations, version), policy, version }
     }
 
     /// The policy, for a collector's unit tests to inspect.
@@ -260,10 +359,10 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
     pub(crate) fn create(&mut self, kind: Kind, size: usize, slots: u16, fill: impl FnOnce(Obj)) -> Obj {
         let prefix = self.policy.prefix(kind);
         self.policy.eval_breaker(&mut self.core);
-        let obj = self.core.alloc_object(prefix, size);
+        let (obj, recycled) = self.core.alloc_object(prefix, size, Slot::of_object(kind, size, slots));
         // A collection here does not see the new object: it is not tracked yet, and nothing
         // refers to it.
-        self.policy.after_alloc(&mut self.core, kind);
+        self.policy.after_alloc(&mut self.core, kind, recycled);
         layout::init_header(obj, self.policy.initial_word0(), kind, slots, u32::MAX);
         fill(obj);
         self.policy.on_create(&mut self.core, obj);
@@ -290,6 +389,7 @@ impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
 impl<P: Policy<A>, A: Allocator> Drop for Runtime<P, A> {
     fn drop(&mut self) {
         self.policy.free_all(&mut self.core);
+        self.core.free_lists.drain(&mut self.core.alloc);
     }
 }
 

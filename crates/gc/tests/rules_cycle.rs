@@ -8,9 +8,10 @@
 //! step the collections per generation, the live objects and which objects are tracked must
 //! be the model's: that pins down the counts, the triggers, promotion, the 25% rule,
 //! `long_lived_total` (with the interpreter's objects and the untracked dicts), tuple and
-//! dict untracking and what a collection frees.
+//! dict untracking, what a collection frees, and the list free list (a list taken from it is
+//! never counted, one put on it never counted off: `PyList_New` and `list_dealloc`).
 
-use heaplab_core::version::{self, GcTrigger};
+use heaplab_core::version::{self, FreeLists, GcTrigger};
 use heaplab_core::{Heap, Obj};
 use heaplab_gc::GcConfig;
 use proptest::prelude::*;
@@ -50,6 +51,9 @@ struct Model {
     long_lived_pending: u64,
     collections: Vec<u64>,
     live_objects: u64,
+    free_lists: FreeLists,
+    /// Lists on the list free list.
+    free_listed: usize,
 }
 
 impl Model {
@@ -70,6 +74,8 @@ impl Model {
             long_lived_pending: 0,
             collections: vec![0; n],
             live_objects: 0,
+            free_lists: config.version.free_lists,
+            free_listed: 0,
         }
     }
 
@@ -97,6 +103,11 @@ impl Model {
     /// tracked afterwards, by the caller.
     fn container(&mut self) {
         self.before_create();
+        self.allocated();
+    }
+
+    /// A container's memory came from the allocator: `_PyObject_GC_Link`.
+    fn allocated(&mut self) {
         self.live_objects += 1;
         self.counts[0] += 1;
         if self.counts[0] > u64::from(self.thresholds[0]) && self.enabled && self.thresholds[0] != 0 {
@@ -105,6 +116,28 @@ impl Model {
             } else {
                 self.collect_generations();
             }
+        }
+    }
+
+    /// A list is made: from the free list if it holds one (not counted), else allocated.
+    /// (A collection at the eval breaker runs first, and may put lists on the free list.)
+    fn list(&mut self) {
+        self.before_create();
+        if self.free_listed > 0 {
+            self.free_listed -= 1;
+            self.live_objects += 1;
+        } else {
+            self.allocated();
+        }
+    }
+
+    /// A list dies: onto the free list while it has room, else `PyObject_GC_Del`.
+    fn list_freed(&mut self) {
+        if self.free_listed < self.free_lists.lists {
+            self.free_listed += 1;
+            self.live_objects -= 1;
+        } else {
+            self.container_freed();
         }
     }
 
@@ -167,7 +200,7 @@ impl Model {
             self.generations[oldest] = rest;
         }
         for _ in 0..garbage {
-            self.container_freed();
+            self.list_freed();
         }
         self.collections[generation] += 1;
     }
@@ -211,14 +244,14 @@ fn run(config: &GcConfig, ops: &[Op], tracking_every: usize) {
     common::with_heap("cycle", config.clone(), |heap| {
         let mut model = Model::new(config);
         let holder = heap.list(0);
-        model.container();
+        model.list();
         model.track(holder, Sort::Kept);
         let mut n_kept = 0;
         for (step, op) in ops.iter().enumerate() {
             match op {
                 Op::Kept => {
                     let list = heap.list(0);
-                    model.container();
+                    model.list();
                     model.track(list, Sort::Kept);
                     heap.append(holder, list);
                     heap.release(list);
@@ -226,16 +259,16 @@ fn run(config: &GcConfig, ops: &[Op], tracking_every: usize) {
                 }
                 Op::Garbage => {
                     let list = heap.list(0);
-                    model.container();
+                    model.list();
                     model.track(list, Sort::Garbage);
                     heap.append(list, list);
                     heap.release(list);
                 }
                 Op::Dropped => {
                     let list = heap.list(0);
-                    model.container();
+                    model.list();
                     heap.release(list);
-                    model.container_freed();
+                    model.list_freed();
                 }
                 Op::ScalarTuple => {
                     let n = heap.int(step as i64);
@@ -255,7 +288,7 @@ fn run(config: &GcConfig, ops: &[Op], tracking_every: usize) {
                     let key = heap.int(1);
                     model.scalar();
                     let list = heap.list(0);
-                    model.container();
+                    model.list();
                     model.track(list, Sort::Kept);
                     heap.dict_set(dict, key, list);
                     // MAINTAIN_TRACKING: a dict that takes a list is tracked. While it holds
@@ -276,7 +309,7 @@ fn run(config: &GcConfig, ops: &[Op], tracking_every: usize) {
                         .iter_mut()
                         .chain([&mut model.permanent])
                         .for_each(|g| g.retain(|&(obj, _)| obj != list));
-                    model.container_freed();
+                    model.list_freed();
                     heap.release(key);
                     heap.release(value);
                     heap.append(holder, dict);
