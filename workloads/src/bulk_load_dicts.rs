@@ -29,11 +29,13 @@
 //! a row. Yet each row counts: every dict allocation adds one to generation
 //! 0's count, so collections run every 700 rows or so, as for `bulk-load`.
 //! The temporaries of a row in CPython are the values list and the zip's
-//! tuples (from their free lists, uncounted) and two list iterators and the
-//! zip object (counted, then freed); here the values list and two tuples
-//! stand for them — the zip's iterators and its result — so that generation
-//! 0's count rises by three before each row's dict and falls back after it,
-//! as in CPython. `i * 0.5` and the ints of `i % 1000` and `i % 7` are not
+//! two tuples, its iterators and its result (`zip_new` in Python/bltinmodule.c;
+//! from their free lists, uncounted), and two list iterators and the zip object
+//! (GC allocations without a free list: counted, then freed). Here they are
+//! made as such: the list and the tuples, and instances of 2 slots (32 bytes, a
+//! `listiterobject`) for the iterators and of 3 (40 bytes, 3.8–3.9's
+//! `zipobject`) for the zip, so that generation 0's count rises by three before
+//! each row's dict and falls back after it, as in CPython. `i * 0.5` and the ints of `i % 1000` and `i % 7` are not
 //! made: they are freed at once and count nowhere.
 //!
 //! `size` is the number of rows. What it stresses: a large live set of
@@ -162,17 +164,31 @@ fn make_row(heap: &mut dyn Heap, header: &[Obj], header_list: Obj, texts: &[Stri
         heap.append(values, value);
         heap.release(value);
     }
-    // The zip and its two iterators, which CPython counts in generation 0 and frees after the row.
-    let iterators = heap.tuple(&[header_list, values]);
+    // zip(header, values): its two list iterators and the zip object, which CPython counts in
+    // generation 0 and frees after the row, and its tuples, which come from the free lists.
+    let iterators: Vec<Obj> = [header_list, values]
+        .into_iter()
+        .map(|list| {
+            let iterator = heap.instance(2);
+            heap.set(iterator, 0, Some(list));
+            iterator
+        })
+        .collect();
+    let ittuple = heap.tuple(&iterators);
     let first = heap.get(values, 0).expect("a value");
-    let pair = heap.tuple(&[header[0], first]);
+    let result = heap.tuple(&[header[0], first]);
+    let zip = heap.instance(3);
+    heap.set(zip, 0, Some(ittuple));
+    heap.set(zip, 1, Some(result));
+    for obj in iterators.into_iter().chain([ittuple, result]) {
+        heap.release(obj);
+    }
     let row = heap.dict();
     for (position, &key) in header.iter().enumerate() {
         let value = heap.get(values, position).expect("a value");
         heap.dict_set(row, key, value);
     }
-    heap.release(pair);
-    heap.release(iterators);
+    heap.release(zip);
     heap.release(values);
     row
 }
