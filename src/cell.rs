@@ -46,7 +46,7 @@ pub struct RunArgs {
     #[arg(long)]
     series: Option<PathBuf>,
     /// A strategy parameter: pymalloc.geometry=3.9|3.10, marksweep.growth=F, cycle.thresholds=A,B,C,
-    /// cycle.interpreter-objects=K (repeatable).
+    /// cycle.interpreter-objects=K, COLLECTOR.free-lists=on|off (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     settings: Vec<String>,
     /// The allocation trace the trace-replay workload replays (record one with `cargo xtask trace`).
@@ -142,9 +142,24 @@ fn parse_settings(strategy: &Strategy, items: &[String]) -> Result<Settings> {
                 Ok(n) => settings.gc.interpreter_objects = n,
                 Err(_) => bail!("cycle.interpreter-objects must be a count of objects (got '{value}')"),
             },
+            // CPython's free lists (on, the release's) or none: what they save.
+            _ if key.ends_with(".free-lists") => {
+                let owner = key.trim_end_matches(".free-lists");
+                if strategy.collector != Some(owner) {
+                    bail!(
+                        "{key} is for the {owner} collector (the strategy's is {})",
+                        strategy.collector.unwrap_or("none: an allocator alone")
+                    );
+                }
+                settings.gc.free_lists = match value {
+                    "on" => true,
+                    "off" => false,
+                    _ => bail!("{key} must be on or off (got '{value}')"),
+                };
+            }
             _ => bail!(
                 "unknown setting '{key}' (valid: pymalloc.geometry, pymalloc.start, marksweep.growth, \
-                 cycle.thresholds, cycle.interpreter-objects)"
+                 cycle.thresholds, cycle.interpreter-objects, COLLECTOR.free-lists)"
             ),
         }
     }
@@ -533,7 +548,12 @@ mod tests {
         let elsewhere =
             super::parse_settings(&strategy("cycle+mimalloc"), &["pymalloc.start=32:2:10".into()]);
         assert!(elsewhere.err().expect("refused").to_string().contains("for the pymalloc allocator"));
+        assert!(parse_settings(&[]).unwrap().gc.free_lists, "CPython's free lists by default");
+        assert!(!parse_settings(&["cycle.free-lists=off".into()]).unwrap().gc.free_lists);
+        let other = super::parse_settings(&strategy("marksweep+pymalloc"), &["cycle.free-lists=off".into()]);
+        assert!(other.err().expect("refused").to_string().contains("for the cycle collector"));
         for bad in [
+            "cycle.free-lists=no",
             "pymalloc.start=32:2",
             "pymalloc.start=33:1:0",
             "marksweep.growth=1",

@@ -730,12 +730,8 @@ mod tests {
     use crate::runtime::Runtime;
 
     fn heap(thresholds: &[u32]) -> Runtime<Incremental, System> {
-        Runtime::new(
-            Incremental::new(thresholds, 0),
-            System::default(),
-            None,
-            heaplab_core::version::find("3.14").unwrap(),
-        )
+        let release = heaplab_core::version::find("3.14").unwrap();
+        Runtime::new(Incremental::new(thresholds, 0), System::default(), None, release, release.free_lists)
     }
 
     /// Makes `n` two-instance garbage cycles, each held by `holder`; returns nothing held.

@@ -21,7 +21,7 @@ mod refcount;
 mod runtime;
 mod set;
 
-use heaplab_core::version::Version;
+use heaplab_core::version::{FreeLists, Version};
 use heaplab_core::{Allocator, Heap, ProbeHandle};
 
 pub use crate::cycle::{MAX_GENERATIONS, THRESHOLDS_311, THRESHOLDS_313};
@@ -85,6 +85,9 @@ pub struct GcConfig {
     /// The CPython release whose object sizes and collection rules apply (its thresholds are
     /// `thresholds`, set from it unless `--set` says otherwise).
     pub version: &'static Version,
+    /// Whether the release's free lists keep freed objects for reuse (CPython's behaviour,
+    /// the default), or every object goes back to the allocator when it dies.
+    pub free_lists: bool,
 }
 
 impl Default for GcConfig {
@@ -95,6 +98,7 @@ impl Default for GcConfig {
             min_budget_bytes: 256 * 1024,
             interpreter_objects: BARE_INTERPRETER_OBJECTS,
             version: heaplab_core::version::DEFAULT,
+            free_lists: true,
         }
     }
 }
@@ -139,25 +143,29 @@ pub fn new_heap<A: Allocator + 'static>(
     config: &GcConfig,
     probe: Option<ProbeHandle>,
 ) -> Result<Box<dyn Heap>, GcError> {
+    let free_lists = if config.free_lists { config.version.free_lists } else { FreeLists::NONE };
     Ok(match collector {
-        "refcount" => Box::new(Runtime::new(refcount::RefCount, alloc, probe, config.version)),
+        "refcount" => Box::new(Runtime::new(refcount::RefCount, alloc, probe, config.version, free_lists)),
         "cycle" => Box::new(Runtime::new(
             cycle::Cycle::new(&config.thresholds, config.interpreter_objects, config.version),
             alloc,
             probe,
             config.version,
+            free_lists,
         )),
         "incremental" => Box::new(Runtime::new(
             incremental::Incremental::new(config.incremental_thresholds(), config.interpreter_objects),
             alloc,
             probe,
             config.version,
+            free_lists,
         )),
         "marksweep" => Box::new(Runtime::new(
             marksweep::MarkSweep::new(config.growth, config.min_budget_bytes),
             alloc,
             probe,
             config.version,
+            free_lists,
         )),
         _ => return Err(GcError::Unknown { name: collector.to_owned() }),
     })

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use heaplab_core::object::{self, Kind};
 use heaplab_core::probe::{PhaseLog, PhaseRecord, ProbeHandle, Snapshot};
-use heaplab_core::version::Version;
+use heaplab_core::version::{FreeLists as FreeListLimits, Version};
 use heaplab_core::{AllocStats, Allocator, Capabilities, Heap, HeapStats, Obj};
 
 use crate::freelist::{FreeLists, Slot};
@@ -100,13 +100,13 @@ pub(crate) struct Core<A: Allocator> {
 }
 
 impl<A: Allocator> Core<A> {
-    fn new(alloc: A, probe: Option<ProbeHandle>, generations: usize, version: &Version) -> Core<A> {
+    fn new(alloc: A, probe: Option<ProbeHandle>, generations: usize, free_lists: &FreeListLimits) -> Core<A> {
         Core {
             alloc,
             stats: HeapStats { collections_by_gen: vec![0; generations.max(1)], ..HeapStats::default() },
             phases: PhaseLog::new(probe.clone()),
             probe,
-            free_lists: FreeLists::new(&version.free_lists),
+            free_lists: FreeLists::new(free_lists),
             #[cfg(any(debug_assertions, feature = "checked"))]
             debug: crate::debug::LiveSet::default(),
         }
@@ -343,9 +343,15 @@ pub(crate) struct Runtime<P: Policy<A>, A: Allocator> {
 }
 
 impl<P: Policy<A>, A: Allocator> Runtime<P, A> {
-    pub(crate) fn new(policy: P, alloc: A, probe: Option<ProbeHandle>, version: &'static Version) -> Self {
+    pub(crate) fn new(
+        policy: P,
+        alloc: A,
+        probe: Option<ProbeHandle>,
+        version: &'static Version,
+        free_lists: FreeListLimits,
+    ) -> Self {
         let generations = usize::from(policy.capabilities().generations);
-        Runtime { core: Core::new(alloc, probe, generations, version), policy, version }
+        Runtime { core: Core::new(alloc, probe, generations, &free_lists), policy, version }
     }
 
     /// The policy, for a collector's unit tests to inspect.

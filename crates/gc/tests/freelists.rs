@@ -123,6 +123,24 @@ fn each_free_list_keeps_at_most_its_limit() {
     });
 }
 
+/// Without free lists (`--set cycle.free-lists=off`) every object goes back to the allocator
+/// and every container is counted: the list loop above collects.
+#[test]
+fn without_free_lists_every_object_goes_back() {
+    let config = GcConfig { free_lists: false, ..GcConfig::default() };
+    common::for_each_heap_with(&config, |heap, _| {
+        for _ in 0..10_000 {
+            let list = heap.list(0);
+            heap.release(list);
+            let float = heap.float(1.0);
+            heap.release(float);
+        }
+        assert_eq!(allocations(heap), 20_000, "{}", heap.collector());
+        heap.collect(); // mark-sweep frees at its sweep
+        assert_eq!(heap.alloc_stats().counters.unwrap().live_bytes, 0, "{}", heap.collector());
+    });
+}
+
 /// Where the free lists do not apply: ints up to 3.13, instances and sets always.
 #[test]
 fn ints_instances_and_sets_have_no_free_list_before_3_14() {
