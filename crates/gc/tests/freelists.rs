@@ -124,7 +124,7 @@ fn each_free_list_keeps_at_most_its_limit() {
 }
 
 /// Without free lists (`--set cycle.free-lists=off`) every object goes back to the allocator
-/// and every container is counted: the list loop above collects.
+/// when it dies, and every one is allocated anew.
 #[test]
 fn without_free_lists_every_object_goes_back() {
     let config = GcConfig { free_lists: false, ..GcConfig::default() };

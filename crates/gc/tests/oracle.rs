@@ -380,6 +380,8 @@ fn tiny_configs() -> Vec<GcConfig> {
             growth: 1.1 + 0.25 * i as f64,
             // Releases that collect in the allocation and at the eval breaker, and both str sizes.
             version: heaplab_core::version::find(["3.8", "3.12", "3.11", "3.13", "3.9", "3.12"][i]).unwrap(),
+            // CPython's free lists, and none (`--set COLLECTOR.free-lists=off`).
+            free_lists: i % 3 != 2,
         })
         .collect()
 }
