@@ -101,8 +101,9 @@
 //! same shape on the main branch, a script 3.13 ran in 3.3 s taking 20.8 s,
 //! traced to the incremental collector.
 //!
-//! Also not modelled, as in [`crate::cycle`]: free lists, finalizers, weak
-//! references, legacy `__del__`, immortal objects. As there, the collection
+//! Also not modelled, as in [`crate::cycle`]: finalizers, weak references,
+//! legacy `__del__`, immortal objects (free lists are: a container taken from
+//! or kept on one is not counted in `young.count` or `heap_size`). As there, the collection
 //! runs inside the allocation that triggers it, before the new container is
 //! tracked (3.14 schedules it for the eval breaker, which runs it at the next
 //! instruction boundary), and `heap_size` starts at

@@ -13,8 +13,8 @@
 //! and is reported as `leaked_bytes`.
 //!
 //! Where this differs from CPython: no immortal or cached objects (small ints,
-//! the empty tuple), no per-type free lists; every object is freed to the
-//! allocator at once.
+//! the empty tuple). Every object dies at once, onto its type's free list
+//! where CPython keeps one ([`crate::freelist`]), else back to the allocator.
 
 use heaplab_core::{Allocator, Capabilities, Kind, Obj};
 
