@@ -281,6 +281,7 @@ struct VersionEntry {
     thresholds: &'static [u32],
     geometry: &'static str,
     collects: &'static str,
+    free_lists: version::FreeLists,
 }
 
 #[derive(Serialize)]
@@ -360,6 +361,7 @@ fn listing() -> Listing {
             collectors: v.collectors,
             thresholds: v.thresholds,
             geometry: v.geometry,
+            free_lists: v.free_lists,
             collects: match v.trigger {
                 version::GcTrigger::InAllocation => "in the allocation",
                 version::GcTrigger::EvalBreaker => "at the eval breaker",
@@ -415,12 +417,13 @@ pub fn list(json: bool) -> Result<()> {
         let thresholds: Vec<String> = v.thresholds.iter().map(u32::to_string).collect();
         writeln!(
             text,
-            "  {:<5} collectors {}; thresholds {}; pymalloc {}; collects {}{}",
+            "  {:<5} collectors {}; thresholds {}; pymalloc {}; collects {}; free lists: {}{}",
             v.name,
             v.collectors.join(", "),
             thresholds.join(","),
             v.geometry,
             v.collects,
+            v.free_lists.summary(),
             match v.measured_with {
                 Some(p) => format!("; measured with {p}"),
                 None => "; modelled from the sources only".to_owned(),

@@ -177,6 +177,28 @@ fn the_default_matrix_is_every_collector_on_every_allocator_and_each_release_on_
 }
 
 #[test]
+fn the_listing_gives_each_release_s_free_lists() {
+    let out = heaplab(&["list", "--json"], &[]);
+    let listing: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list --json is JSON");
+    let free_lists = |name: &str| {
+        let versions = listing["versions"].as_array().unwrap();
+        versions.iter().find(|v| v["name"] == name).expect("a listed release")["free_lists"].clone()
+    };
+    assert_eq!(
+        (free_lists("3.9")["tuple_kept_len"].as_u64(), free_lists("3.9")["tuple_reused_len"].as_u64()),
+        (Some(19), Some(19))
+    );
+    assert_eq!(
+        (free_lists("3.11")["tuple_kept_len"].as_u64(), free_lists("3.11")["tuple_reused_len"].as_u64()),
+        (Some(20), Some(19))
+    );
+    assert_eq!(free_lists("3.13")["floats"], 100);
+    assert_eq!(free_lists("3.14")["ints"], 100);
+    let text = String::from_utf8(heaplab(&["list"], &[]).stdout).unwrap();
+    assert!(text.contains("free lists: tuples of 1-20 items (1-19 reused)"), "{text}");
+}
+
+#[test]
 fn a_record_names_the_release_an_unversioned_name_stands_for_where_it_is_not_the_default() {
     let params = |strategy: &str| -> String {
         let out = heaplab(&run(strategy, "bulk-load", "100"), &[]);

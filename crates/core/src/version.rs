@@ -82,7 +82,7 @@ pub enum GcTrigger {
 }
 
 /// How many freed objects of each kind a release keeps for reuse (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct FreeLists {
     /// Floats kept (`PyFloat_MAXFREELIST`).
     pub floats: usize,
@@ -117,6 +117,18 @@ impl FreeLists {
         dict_keys: 0,
         dict_keys_unicode_only: false,
     };
+
+    /// One line on what differs between releases: the tuple lengths, the keys kept, ints.
+    pub fn summary(&self) -> String {
+        let tuples = if self.tuple_kept_len == self.tuple_reused_len {
+            format!("tuples of 1-{} items", self.tuple_kept_len)
+        } else {
+            format!("tuples of 1-{} items (1-{} reused)", self.tuple_kept_len, self.tuple_reused_len)
+        };
+        let keys = if self.dict_keys_unicode_only { "unicode keys objects" } else { "keys objects" };
+        let ints = if self.ints > 0 { ", one-digit ints" } else { "" };
+        format!("{tuples}, floats, lists, dicts, 8-slot {keys}{ints}")
+    }
 
     const fn of_release(minor: u8) -> FreeLists {
         FreeLists {
