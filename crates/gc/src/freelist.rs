@@ -128,12 +128,12 @@ impl FreeLists {
         }
         debug_assert!(bytes >= 2 * WORD, "a block of {bytes} bytes cannot hold its link");
         let list = &mut self.lists[slot.index()];
-        let next = list.head.map_or(0, |p| p.as_ptr() as usize);
+        let next = list.head.map_or(std::ptr::null_mut(), NonNull::as_ptr);
         // SAFETY: the block is one the heap owns and no object uses any more, at least 16
         // bytes and 16-aligned (`heaplab_core::alloc::ALIGN`): its first two words are free
         // to hold the link and the size until `take` or `drain` hands it out again.
         unsafe {
-            block.as_ptr().cast::<usize>().write(next);
+            block.as_ptr().cast::<*mut u8>().write(next);
             block.as_ptr().cast::<usize>().add(1).write(bytes);
         }
         list.head = Some(block);
@@ -151,14 +151,13 @@ impl FreeLists {
         let list = &mut self.lists[slot.index()];
         let block = list.head?;
         // SAFETY: a kept block's first two words hold its link and its size (`keep`).
-        let (next, size) =
-            unsafe { (block.as_ptr().cast::<usize>().read(), block.as_ptr().cast::<usize>().add(1).read()) };
+        let (next, size) = unsafe { read_link(block) };
         if size != bytes {
             // A list shared by blocks of two sizes (a dict object and a 3.8-3.10 `__dict__`'s
             // under a collector without a GC header) hands out only a block of the size asked.
             return None;
         }
-        list.head = NonNull::new(next as *mut u8);
+        list.head = NonNull::new(next);
         list.len -= 1;
         Some(block)
     }
@@ -167,18 +166,26 @@ impl FreeLists {
     pub(crate) fn drain(&mut self, alloc: &mut impl Allocator) {
         for list in &mut self.lists {
             while let Some(block) = list.head {
-                // SAFETY: as in `take`.
-                let (next, bytes) = unsafe {
-                    (block.as_ptr().cast::<usize>().read(), block.as_ptr().cast::<usize>().add(1).read())
-                };
+                // SAFETY: the head of a list is a kept block.
+                let (next, bytes) = unsafe { read_link(block) };
                 // SAFETY: the block came from `alloc` with `bytes` bytes and was kept, not freed;
                 // it leaves the list now and nothing else refers to it.
                 unsafe { alloc.free(block, bytes) };
-                list.head = NonNull::new(next as *mut u8);
+                list.head = NonNull::new(next);
                 list.len -= 1;
             }
         }
     }
+}
+
+/// A kept block's link to the next one (a pointer, so that it keeps its provenance) and its size.
+///
+/// # Safety
+/// `block` must be on a free list: `FreeLists::keep` wrote its first two words.
+unsafe fn read_link(block: NonNull<u8>) -> (*mut u8, usize) {
+    // SAFETY: the caller's contract: both words were written by `keep`, and the block is
+    // 16-aligned and at least 16 bytes.
+    unsafe { (block.as_ptr().cast::<*mut u8>().read(), block.as_ptr().cast::<usize>().add(1).read()) }
 }
 
 #[cfg(test)]
