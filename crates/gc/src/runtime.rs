@@ -193,36 +193,43 @@ impl<A: Allocator> Core<A> {
         (obj, recycled)
     }
 
-    /// Allocates a keys object of `2^log2_size` slots and `bytes` bytes, from the keys free
-    /// list where the release keeps such keys (`new_keys_object`).
-    pub(crate) fn alloc_keys(&mut self, bytes: usize, log2_size: u8, unicode: bool) -> NonNull<u8> {
-        let kept =
-            self.free_lists.keys_slot(log2_size, unicode).and_then(|slot| self.free_lists.take(slot, bytes));
-        match kept {
+    /// A buffer of `bytes` bytes from the free list `slot` where it holds one, else from the
+    /// allocator; the `bool` says whether it came from the free list.
+    fn take_buffer(&mut self, slot: Option<Slot>, bytes: usize) -> (NonNull<u8>, bool) {
+        match slot.and_then(|slot| self.free_lists.take(slot, bytes)) {
             Some(block) => {
                 self.stats.on_alloc_bytes(bytes);
                 self.publish();
-                block
+                (block, true)
             }
-            None => self.alloc_buffer(bytes).expect("a keys object is never empty"),
+            None => (self.alloc_buffer(bytes).expect("a buffer of a free-listed type is never empty"), false),
         }
+    }
+
+    /// Frees a buffer of `bytes` bytes onto the free list `slot` while it has room, else back
+    /// to the allocator.
+    fn release_buffer(&mut self, slot: Option<Slot>, buffer: NonNull<u8>, bytes: usize) {
+        // Poisoned before a kept block gets its link (and again by `free_buffer` if not kept).
+        #[cfg(any(debug_assertions, feature = "checked"))]
+        crate::debug::poison(buffer, bytes);
+        if slot.is_some_and(|slot| self.free_lists.keep(slot, buffer, bytes)) {
+            self.stats.on_free_bytes(bytes);
+            self.publish();
+        } else {
+            self.free_buffer(Some(buffer), bytes);
+        }
+    }
+
+    /// Allocates a keys object of `2^log2_size` slots and `bytes` bytes, from the keys free
+    /// list where the release keeps such keys (`new_keys_object`).
+    pub(crate) fn alloc_keys(&mut self, bytes: usize, log2_size: u8, unicode: bool) -> NonNull<u8> {
+        self.take_buffer(self.free_lists.keys_slot(log2_size, unicode), bytes).0
     }
 
     /// Frees a keys object, onto the keys free list where the release keeps it
     /// (`free_keys_object`).
     pub(crate) fn free_keys(&mut self, keys: NonNull<u8>, bytes: usize, log2_size: u8, unicode: bool) {
-        #[cfg(any(debug_assertions, feature = "checked"))]
-        crate::debug::poison(keys, bytes);
-        let kept = self
-            .free_lists
-            .keys_slot(log2_size, unicode)
-            .is_some_and(|slot| self.free_lists.keep(slot, keys, bytes));
-        if kept {
-            self.stats.on_free_bytes(bytes);
-            self.publish();
-        } else {
-            self.free_buffer(Some(keys), bytes);
-        }
+        self.release_buffer(self.free_lists.keys_slot(log2_size, unicode), keys, bytes);
     }
 
     /// The GC allocations that freeing `obj` now gives back to the allocator, as generation
@@ -234,7 +241,7 @@ impl<A: Allocator> Core<A> {
         if !kind.is_container() {
             return 0;
         }
-        let itself = match free_list_slot(obj) {
+        let itself = match free_list_slot(obj, layout::object_size(obj)) {
             Some(slot) if self.free_lists.keeps(slot) => 0,
             _ => 1,
         };
@@ -258,16 +265,11 @@ impl<A: Allocator> Core<A> {
         }
         if let Some((dict, bytes)) = layout::second_buffer(obj) {
             // A 3.8-3.10 `__dict__`'s dict object: a dict, kept as dicts are (`dict_dealloc`).
-            #[cfg(any(debug_assertions, feature = "checked"))]
-            crate::debug::poison(dict, bytes);
-            if self.free_lists.keep(Slot::Dict, dict, bytes) {
-                self.stats.on_free_bytes(bytes);
-            } else {
-                self.free_buffer(Some(dict), bytes);
-            }
+            self.release_buffer(Some(Slot::Dict), dict, bytes);
         }
-        let bytes = prefix + layout::object_size(obj);
-        let slot = free_list_slot(obj);
+        let size = layout::object_size(obj);
+        let bytes = prefix + size;
+        let slot = free_list_slot(obj, size);
         #[cfg(any(debug_assertions, feature = "checked"))]
         self.debug.died(obj);
         // SAFETY: the object lies `prefix` bytes into its block.
@@ -287,14 +289,7 @@ impl<A: Allocator> Core<A> {
     /// A 3.8-3.10 `__dict__`'s dict object of `bytes` bytes, from the dict free list where it
     /// holds one (`new_dict`); the `bool` says whether it came from there.
     pub(crate) fn alloc_instance_dict(&mut self, bytes: usize) -> (NonNull<u8>, bool) {
-        match self.free_lists.take(Slot::Dict, bytes) {
-            Some(block) => {
-                self.stats.on_alloc_bytes(bytes);
-                self.publish();
-                (block, true)
-            }
-            None => (self.alloc_buffer(bytes).expect("a dict object is never empty"), false),
-        }
+        self.take_buffer(Some(Slot::Dict), bytes)
     }
 
     /// Records a pause of generation `generation` that started at `started`.
@@ -327,11 +322,12 @@ impl<A: Allocator> Core<A> {
     }
 }
 
-/// The free list a live object would go onto when it dies, if its type has one.
-fn free_list_slot(obj: Obj) -> Option<Slot> {
+/// The free list a live object of `size` bytes (`layout::object_size`) would go onto when it
+/// dies, if its type has one.
+fn free_list_slot(obj: Obj, size: usize) -> Option<Slot> {
     let kind = layout::kind(obj);
     let slots = if kind == Kind::Int { layout::slots(obj) as u16 } else { 0 };
-    Slot::of_object(kind, layout::object_size(obj), slots)
+    Slot::of_object(kind, size, slots)
 }
 
 /// A Heap: collector `P` over allocator `A`.
