@@ -166,14 +166,11 @@ fn make_row(heap: &mut dyn Heap, header: &[Obj], header_list: Obj, texts: &[Stri
     }
     // zip(header, values): its two list iterators and the zip object, which CPython counts in
     // generation 0 and frees after the row, and its tuples, which come from the free lists.
-    let iterators: Vec<Obj> = [header_list, values]
-        .into_iter()
-        .map(|list| {
-            let iterator = heap.instance(2);
-            heap.set(iterator, 0, Some(list));
-            iterator
-        })
-        .collect();
+    let iterators = [header_list, values].map(|list| {
+        let iterator = heap.instance(2);
+        heap.set(iterator, 0, Some(list));
+        iterator
+    });
     let ittuple = heap.tuple(&iterators);
     let first = heap.get(values, 0).expect("a value");
     let result = heap.tuple(&[header[0], first]);
