@@ -9,9 +9,10 @@
 # so shards may run on different machines: the report compares strategies only within a group.
 # One machine runs a shard from start to end: `--resume` goes on after a stop (Ctrl-C, a lost
 # session) on the same machine and refuses a shard begun on another (remove its directory and run
-# it again). A shard takes about 0.5 to 2.5 hours on a 2-core machine; `cargo xtask bench
-# --dry-run --precision 5% --max-repeat 10 --traces target/pyperf/traces --shard I/12
-# --estimate-from DIR` estimates one.
+# it again). Shard 7 took 2 h 05 min alone on a 2-core machine (nearly every cell ran 10 times);
+# `cargo xtask bench --dry-run --precision 5% --max-repeat 10 --traces target/pyperf/traces
+# --shard I/12 --estimate-from results/medium-2core,results/full-2core-shards/7-of-12` estimates
+# one from the runs so far (a floor: cells with no earlier time count as nothing).
 #
 # Usage: cargo xtask pyperf                 # once per machine: the traces, target/pyperf/traces
 #        results/sweep-full.sh I            # shard I of 12, then its data (series thinned,

@@ -356,12 +356,12 @@ impl BenchCmd {
                 Some(_) => repeat.max(crate::report::stats::MEDIAN_CI_MIN_RUNS as u32),
                 None => repeat,
             };
-            print_dry_run(&cells, fewest, &catalog, history.as_deref());
-            if measurement.precision.is_some() {
-                println!(
-                    "  (--precision: {fewest} repetitions are the fewest a cell can stop at, {cap} the most)"
-                );
-            }
+            let repetitions = estimate::Repetitions {
+                fewest,
+                most: if measurement.precision.is_some() { cap } else { fewest },
+                precision: measurement.precision,
+            };
+            print_dry_run(&cells, repetitions, &catalog, history.as_deref());
             return Ok(0);
         }
         let all_runs = plan::interleave(&cells, cap);
@@ -615,7 +615,7 @@ fn refuse_another_machine(out_dir: &Path, environment: &serde_json::Value) -> an
 /// `--dry-run`: the cells and runs by kind of strategy, and with an earlier run their estimated time.
 fn print_dry_run(
     cells: &[plan::Cell],
-    repeat: u32,
+    repetitions: estimate::Repetitions,
     catalog: &Catalog,
     history: Option<&[heaplab_core::Record]>,
 ) {
@@ -624,22 +624,24 @@ fn print_dry_run(
         *counts.entry(estimate::group(cell)).or_default() += 1;
     }
     let total: usize = counts.values().sum();
+    let fewest = repetitions.fewest;
     println!(
-        "{total} cells, {} runs at {repeat} repetition{}:",
-        total * repeat as usize,
-        if repeat == 1 { "" } else { "s" }
+        "{total} cells, {} runs at {fewest} repetition{}:",
+        total * fewest as usize,
+        if fewest == 1 { "" } else { "s" }
     );
     let estimated = history.map(|records| {
         let depth = |workload: &str| {
             catalog.workloads.iter().any(|w| w.name == workload && w.size_meaning.starts_with("depth"))
         };
-        estimate::estimate(cells, repeat, &estimate::History::of(records), depth)
+        estimate::estimate(cells, repetitions, &estimate::History::of(records), depth)
     });
+    let hours = |seconds: f64| seconds / 3600.0;
     for (group, count) in &counts {
         match estimated.as_ref().and_then(|groups| groups.get(group)) {
             Some(e) => println!(
                 "  {group:<17} {count:>6} cells  ~{:.1} h ({} timed from the same cell, {} scaled from a neighbour, {} unknown)",
-                e.seconds / 3600.0,
+                hours(e.seconds),
                 e.exact,
                 e.scaled,
                 e.unknown
@@ -648,10 +650,27 @@ fn print_dry_run(
         }
     }
     if let Some(groups) = estimated {
-        let seconds: f64 = groups.values().map(|e| e.seconds).sum();
+        let sum = |f: fn(&estimate::Estimate) -> f64| groups.values().map(f).sum::<f64>();
         println!(
-            "  total             ~{:.1} h of wall time on a machine like the earlier run's (one run at a time)",
-            seconds / 3600.0
+            "  total             ~{:.1} h of the runs' own wall time on a machine like the earlier run's (one run at a time)",
+            hours(sum(|e| e.seconds))
+        );
+        if repetitions.precision.is_some() {
+            let unreplayed: usize = groups.values().map(|e| e.repetitions_unknown).sum();
+            println!(
+                "  (--precision: each cell at the repetitions its earlier runs stopped at by the same rule; \
+                 {unreplayed} with too few earlier runs to tell, counted at the fewest, {fewest}; \
+                 ~{:.1} h if every cell stopped at {fewest}, ~{:.1} h if every cell ran {})",
+                hours(sum(|e| e.seconds_fewest)),
+                hours(sum(|e| e.seconds_most)),
+                repetitions.most
+            );
+        }
+        println!("  (unknown cells count as 0 h; starting each run adds to the wall time the runs report)");
+    } else if repetitions.precision.is_some() {
+        println!(
+            "  (--precision: {fewest} repetitions are the fewest a cell can stop at, {} the most)",
+            repetitions.most
         );
     }
 }

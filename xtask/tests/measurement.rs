@@ -73,7 +73,7 @@ fn precision_stops_early_on_a_constant_child() {
 }
 
 #[test]
-fn a_dry_run_under_precision_estimates_at_its_fewest_repetitions_from_several_sweeps() {
+fn a_dry_run_under_precision_replays_the_earlier_runs_repetitions_from_several_sweeps() {
     let dir = tempfile::tempdir().unwrap();
     assert!(bench(dir.path(), "constant", &["--repeat", "2"]).status.success());
     let earlier = dir.path().join("out");
@@ -83,7 +83,21 @@ fn a_dry_run_under_precision_estimates_at_its_fewest_repetitions_from_several_sw
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("2 cells, 12 runs at 6 repetitions"), "{stdout}");
     assert!(stdout.contains("2 timed from the same cell"), "{stdout}");
-    assert!(stdout.contains("6 repetitions are the fewest a cell can stop at, 20 the most"), "{stdout}");
+    // Four earlier runs a cell (two sweeps of two) cannot show where the rule would stop.
+    assert!(stdout.contains("2 with too few earlier runs to tell, counted at the fewest, 6"), "{stdout}");
+    assert!(stdout.contains("if every cell ran 20"), "{stdout}");
+
+    // A sweep that stopped by the same rule replays it: constant cells stop at 6 runs.
+    let precise = tempfile::tempdir().unwrap();
+    assert!(bench(precise.path(), "constant", &["--precision", "3%", "--max-repeat", "10"]).status.success());
+    let from = precise.path().join("out");
+    let output = bench(
+        dir.path(),
+        "constant",
+        &["--dry-run", "--precision", "3%", "--estimate-from", &from.display().to_string()],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("0 with too few earlier runs to tell"), "{stdout}");
 }
 
 #[test]

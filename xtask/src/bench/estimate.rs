@@ -7,6 +7,12 @@
 //! another strategy of the same collector (`python@3.9+pymalloc` by `python@3.11+pymalloc`),
 //! then of any collector. A cell with none of these is counted as unknown, never
 //! guessed.
+//!
+//! Under `--precision` a cell's repetitions are, likewise, replayed from the earlier run: the
+//! stopping rule applied to the first runs of the same cell (or of the neighbour its time came
+//! from), in the order they ran, gives the repetitions it stopped at there. A cell whose
+//! neighbour has too few runs to tell is counted at the fewest repetitions, and the estimate
+//! says how many were.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +21,7 @@ use heaplab_core::{Record, Status};
 use super::plan::Cell;
 use crate::report::stats::median;
 
-/// The wall times of an earlier run, by strategy, workload and threads, then size.
+/// The wall times of an earlier run, by strategy, workload and threads, then size, in the order they ran.
 pub struct History {
     times: BTreeMap<(String, String, u32), BTreeMap<u64, Vec<f64>>>,
     collectors: BTreeMap<String, String>,
@@ -32,11 +38,46 @@ pub enum Basis {
     Unknown,
 }
 
+/// How many times each cell runs: `fewest`, or under `--precision` until the 95% CI of its
+/// median wall time is within `precision` of it, at most `most`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Repetitions {
+    /// The repetitions every cell runs.
+    pub fewest: u32,
+    /// The most repetitions of a cell.
+    pub most: u32,
+    /// `--precision`: the stopping rule's relative half-width, if any.
+    pub precision: Option<f64>,
+}
+
+impl Repetitions {
+    /// The runs a cell whose wall times came out as `walls` (in the order they ran) stops at, by
+    /// the sweep's rule (`bench::precise_enough`, checked before each run past the fewest);
+    /// `None` when `walls` ends before the rule decides.
+    pub fn replay(&self, walls: &[f64]) -> Option<u32> {
+        let Some(precision) = self.precision else { return Some(self.fewest) };
+        for runs in self.fewest..self.most {
+            let done = walls.get(..runs as usize)?;
+            let half_width = crate::report::stats::median_ci_relative_half_width(done);
+            if half_width.is_some_and(|h| h <= precision) {
+                return Some(runs);
+            }
+        }
+        Some(self.most)
+    }
+}
+
 /// The estimate of one group of cells.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Estimate {
-    /// Seconds for every repetition of the group's cells.
+    /// Seconds for the group's cells, each at the repetitions the earlier run's spread replays.
     pub seconds: f64,
+    /// Seconds for the group's cells, each at the fewest repetitions.
+    pub seconds_fewest: f64,
+    /// Seconds for the group's cells, each at the most repetitions.
+    pub seconds_most: f64,
+    /// Cells (with a time) whose repetitions the earlier run could not replay: counted at the fewest.
+    pub repetitions_unknown: usize,
     /// Cells by how their time was found.
     pub exact: usize,
     /// Cells scaled from a neighbour.
@@ -67,21 +108,22 @@ impl History {
         threads: u32,
         size: u64,
         depth: bool,
-    ) -> Option<(f64, bool)> {
+    ) -> Option<(f64, bool, &[f64])> {
         let sizes = self.times.get(&(strategy.to_owned(), workload.to_owned(), threads))?;
         let distance = |s: u64| ((s as f64).ln() - (size as f64).ln()).abs();
         let (&nearest, times) = sizes.iter().min_by(|a, b| distance(*a.0).total_cmp(&distance(*b.0)))?;
         let seconds = median(times)?;
         let factor =
             if depth { 2f64.powf(size as f64 - nearest as f64) } else { size as f64 / nearest as f64 };
-        Some((seconds * factor, nearest == size))
+        Some((seconds * factor, nearest == size, times))
     }
 
-    /// The time of one run of `cell`, and how it was found.
-    pub fn cell(&self, cell: &Cell, depth: bool) -> (f64, Basis) {
+    /// The time of one run of `cell`, how it was found, and the wall times (in the order they
+    /// ran) of the cell it was found from; `&[]` when unknown.
+    pub fn cell(&self, cell: &Cell, depth: bool) -> (f64, Basis, &[f64]) {
         let (workload, threads, size) = (cell.workload.as_str(), cell.threads, cell.size);
-        if let Some((seconds, exact)) = self.scaled(&cell.strategy, workload, threads, size, depth) {
-            return (seconds, if exact { Basis::Exact } else { Basis::Scaled });
+        if let Some((seconds, exact, walls)) = self.scaled(&cell.strategy, workload, threads, size, depth) {
+            return (seconds, if exact { Basis::Exact } else { Basis::Scaled }, walls);
         }
         let ran: Vec<&String> = self
             .times
@@ -92,11 +134,11 @@ impl History {
         let same_collector =
             ran.iter().filter(|s| self.collectors.get(**s).is_some_and(|c| *c == cell.collector));
         for strategy in same_collector.chain(ran.iter()) {
-            if let Some((seconds, _)) = self.scaled(strategy, workload, threads, size, depth) {
-                return (seconds, Basis::Scaled);
+            if let Some((seconds, _, walls)) = self.scaled(strategy, workload, threads, size, depth) {
+                return (seconds, Basis::Scaled, walls);
             }
         }
-        (0.0, Basis::Unknown)
+        (0.0, Basis::Unknown, &[])
     }
 }
 
@@ -109,18 +151,24 @@ pub fn group(cell: &Cell) -> &'static str {
     }
 }
 
-/// Estimates every group of `cells`, each run `repeat` times; `depth` says which workloads' sizes are depths.
+/// Estimates every group of `cells`, each run as `repetitions` says; `depth` says which workloads' sizes are depths.
 pub fn estimate(
     cells: &[Cell],
-    repeat: u32,
+    repetitions: Repetitions,
     history: &History,
     depth: impl Fn(&str) -> bool,
 ) -> BTreeMap<&'static str, Estimate> {
     let mut groups: BTreeMap<&'static str, Estimate> = BTreeMap::new();
     for cell in cells {
-        let (seconds, basis) = history.cell(cell, depth(&cell.workload));
+        let (seconds, basis, walls) = history.cell(cell, depth(&cell.workload));
         let entry = groups.entry(group(cell)).or_default();
-        entry.seconds += seconds * f64::from(repeat);
+        let replayed = repetitions.replay(walls);
+        if replayed.is_none() && basis != Basis::Unknown {
+            entry.repetitions_unknown += 1;
+        }
+        entry.seconds += seconds * f64::from(replayed.unwrap_or(repetitions.fewest));
+        entry.seconds_fewest += seconds * f64::from(repetitions.fewest);
+        entry.seconds_most += seconds * f64::from(repetitions.most);
         match basis {
             Basis::Exact => entry.exact += 1,
             Basis::Scaled => entry.scaled += 1,
@@ -167,7 +215,10 @@ mod tests {
             record("cycle+pymalloc", "cycle", "binary-trees", 14, 2.0),
             record("python@3.11+pymalloc", "python", "bulk-load", 1000, 10.0),
         ]);
-        let time = |c: &Cell, depth| history.cell(c, depth);
+        let time = |c: &Cell, depth| {
+            let (seconds, basis, _) = history.cell(c, depth);
+            (seconds, basis)
+        };
         assert_eq!(time(&cell("cycle+pymalloc", "cycle", "bulk-load", 1000), false), (2.0, Basis::Exact));
         assert_eq!(time(&cell("cycle+pymalloc", "cycle", "bulk-load", 4000), false), (8.0, Basis::Scaled));
         assert_eq!(time(&cell("cycle+pymalloc", "cycle", "binary-trees", 16), true), (8.0, Basis::Scaled));
@@ -179,8 +230,52 @@ mod tests {
             cell("cycle+pymalloc", "cycle", "bulk-load", 1000),
             cell("python@3.11+pymalloc", "python", "bulk-load", 1000),
         ];
-        let groups = estimate(&cells, 3, &history, |_| false);
-        assert_eq!(groups["model"], Estimate { seconds: 6.0, exact: 1, scaled: 0, unknown: 0 });
+        let three = Repetitions { fewest: 3, most: 3, precision: None };
+        let groups = estimate(&cells, three, &history, |_| false);
+        let expected = Estimate {
+            seconds: 6.0,
+            seconds_fewest: 6.0,
+            seconds_most: 6.0,
+            repetitions_unknown: 0,
+            exact: 1,
+            scaled: 0,
+            unknown: 0,
+        };
+        assert_eq!(groups["model"], expected);
         assert_eq!(groups["real interpreter"].seconds, 30.0);
+    }
+
+    #[test]
+    fn repetitions_replay_the_stopping_rule_on_the_runs_the_time_came_from() {
+        let rule = Repetitions { fewest: 3, most: 10, precision: Some(0.05) };
+        // Steady from the start: the median's interval needs 6 values, and is tight at once.
+        let steady = [1.0, 1.01, 0.99, 1.0, 1.02, 0.98, 1.0, 1.0, 1.01, 0.99];
+        let stop = rule.replay(&steady).expect("ten runs decide");
+        assert!((6..10).contains(&stop), "a steady cell stops early, at {stop}");
+        assert_eq!(rule.replay(&steady[..stop as usize]), Some(stop), "its own runs are enough to tell");
+        // Never within 5%: the most.
+        let noisy = [1.0, 2.0, 0.5, 1.5, 0.7, 1.9, 0.6, 1.4, 0.8, 2.1];
+        assert_eq!(rule.replay(&noisy), Some(10));
+        assert_eq!(rule.replay(&noisy[..7]), None, "seven noisy runs cannot tell where it would stop");
+        assert_eq!(
+            Repetitions { precision: None, ..rule }.replay(&[]),
+            Some(3),
+            "without --precision: the fewest"
+        );
+
+        // A group: one cell replayed from its own runs, one scaled from a neighbour too short to replay.
+        let mut records: Vec<Record> =
+            steady.iter().map(|&w| record("cycle+pymalloc", "cycle", "bulk-load", 1000, w)).collect();
+        records.push(record("cycle+pymalloc", "cycle", "churn", 10, 2.0));
+        let history = History::of(&records);
+        let cells = [
+            cell("cycle+pymalloc", "cycle", "bulk-load", 1000),
+            cell("cycle+pymalloc", "cycle", "churn", 20),
+        ];
+        let model = &estimate(&cells, rule, &history, |_| false)["model"];
+        assert_eq!(model.repetitions_unknown, 1);
+        assert!((model.seconds - (f64::from(stop) * 1.0 + 3.0 * 4.0)).abs() < 1e-9, "{model:?}");
+        assert!((model.seconds_fewest - 3.0 * 5.0).abs() < 1e-9);
+        assert!((model.seconds_most - 10.0 * 5.0).abs() < 1e-9);
     }
 }
