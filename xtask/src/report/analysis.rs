@@ -70,7 +70,13 @@ impl Cell<'_> {
 
     /// Whether the cell's wall times spread beyond the threshold (MAD / median above [`super::stats::UNSTABLE_THRESHOLD`]).
     pub fn unstable(&self) -> bool {
-        is_unstable(&self.values(Figure::WallNs))
+        self.unstable_in(Figure::WallNs)
+    }
+
+    /// Whether `figure` spreads beyond the threshold over the cell's runs: a ratio of peak RSS is
+    /// as sure as the peak RSS is steady, whatever the wall time did.
+    pub fn unstable_in(&self, figure: Figure) -> bool {
+        is_unstable(&self.values(figure))
     }
 
     /// MAD / median of wall time.
@@ -471,7 +477,7 @@ impl Ratio {
             value: numerator / denominator,
             verdict: compare_samples(&values, &baseline_values),
             ci: ratio_ci(cell, baseline, figure),
-            unstable: cell.unstable() || baseline.unstable(),
+            unstable: cell.unstable_in(figure) || baseline.unstable_in(figure),
         })
     }
 }
@@ -489,7 +495,7 @@ pub struct Compared {
     pub verdict: Verdict,
     /// The 95% bootstrap interval of the ratio (none with a single run on a side).
     pub ci: Option<(f64, f64)>,
-    /// Whether either cell is unstable.
+    /// Whether either cell is unstable in this figure.
     pub unstable: bool,
 }
 
@@ -517,7 +523,7 @@ impl Compared {
             ratio: median_first / median_second,
             verdict: compare_samples(&values_first, &values_second),
             ci: ratio_ci(first, second, figure),
-            unstable: first.unstable() || second.unstable(),
+            unstable: first.unstable_in(figure) || second.unstable_in(figure),
         })
     }
 }

@@ -103,7 +103,7 @@ pub fn build_plots(results: &ResultsDir, cells: &BTreeMap<CellKey, Cell<'_>>) ->
 }
 
 /// The ratio of `figure`'s medians of `strategy` over `baseline` on `workload`,
-/// at the smallest thread count and the largest size where both ran, and whether a cell is unstable.
+/// at the smallest thread count and the largest size where both ran, and whether a cell is unstable in that figure.
 pub fn overview_ratio(
     cells: &BTreeMap<CellKey, Cell<'_>>,
     workload: &str,
@@ -122,7 +122,7 @@ pub fn overview_ratio(
         .filter_map(|c| Some((c, find(baseline, c.key.size)?)))
         .max_by_key(|(c, _)| c.key.size)?;
     let (value, reference) = (cell.median(figure)?, base.median(figure)?);
-    (reference > 0.0).then(|| (value / reference, cell.unstable() || base.unstable()))
+    (reference > 0.0).then(|| (value / reference, cell.unstable_in(figure) || base.unstable_in(figure)))
 }
 
 /// The overview: every strategy (rows) against every workload (columns), wall time and peak RSS
@@ -185,9 +185,10 @@ pub fn overview_plot(cells: &BTreeMap<CellKey, Cell<'_>>) -> Option<PlotSpec> {
         stem: OVERVIEW_STEM.to_owned(),
         workload: String::new(),
         caption: format!(
-            "Every strategy (rows) on every workload (columns): its median wall time (left) and peak RSS (right) over the baseline's, {against}, at the largest size both ran (smallest thread count). Blue is less, red more, on a log scale that saturates at {}x and {}x; a dot marks a ratio drawn from an unstable cell; grey: did not run, or no baseline at that size.",
+            "Every strategy (rows) on every workload (columns): its median wall time (left) and peak RSS (right) over the baseline's, {against}, at the largest size both ran (smallest thread count). Blue is less, red more, on a log scale that saturates at {}x and {}x; a dot marks a ratio drawn from a cell whose runs spread more than {} in that figure (wall time or peak RSS); grey: did not run, or no baseline at that size.",
             format_tick(1.0 / OVERVIEW_SPAN),
-            format_tick(OVERVIEW_SPAN)
+            format_tick(OVERVIEW_SPAN),
+            super::format::percent(super::stats::UNSTABLE_THRESHOLD)
         ),
         chart: Chart::Heatmap(HeatmapChart {
             title: "Overview: each strategy against the baseline, per workload".into(),

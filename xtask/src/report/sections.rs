@@ -99,8 +99,9 @@ fn answers_section(document: &mut Document, answers: &[Answer]) {
     } else {
         format!(" Omitted because their workloads did not run here: {}.", missing.join(", "))
     };
+    let spread = format::percent(UNSTABLE_THRESHOLD);
     document.paragraph(format!(
-        "What this run's data says to do with memory when crunching large data in Python. Each answer compares two cells of this run on one figure — the workload that follows a Python idiom against its counterpart, or allocators, or CPython versions — as the ratio of medians (below 1x: the idiom needs less) with its 95% bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples) and the test's verdict. An answer is given only where the interval excludes 1, the test finds the difference significant and neither cell is unstable; the others are listed after it as not supported by this run.{omitted}"
+        "What this run's data says to do with memory when crunching large data in Python. Each answer compares two cells of this run on one figure — the workload that follows a Python idiom against its counterpart, or allocators, or CPython versions — as the ratio of medians (below 1x: the idiom needs less) with its 95% bootstrap interval ({BOOTSTRAP_RESAMPLES} resamples) and the test's verdict. An answer is given only where the interval excludes 1, the test finds the difference significant and neither cell's runs spread more than {spread} in that figure; the others are listed after it as not supported by this run.{omitted}"
     ));
     let (supported, unsupported): (Vec<&Answer>, Vec<&Answer>) =
         answers.iter().partition(|a| a.support == Support::Supported);
@@ -373,7 +374,7 @@ fn measurement_quality(document: &mut Document, results: &ResultsDir, cells: &BT
     let single = cells.values().filter(|c| c.ok.len() == 1).count();
     let unstable: Vec<&Cell<'_>> = judged.iter().copied().filter(|c| c.unstable()).collect();
     document.paragraph(format!(
-        "A cell is **unstable** when the median absolute deviation of its wall times is more than {} of their median (MAD / median, pyperf's spirit); the min–max range over the median is shown beside it, and `summary.csv` has both for every cell. Wherever an unstable cell's figures appear (ratio tables, findings, `cargo xtask compare`) they carry the mark **unstable**.",
+        "A cell is **unstable** when the median absolute deviation of its wall times is more than {} of their median (MAD / median, pyperf's spirit); the min–max range over the median is shown beside it, and `summary.csv` has both for every cell. Wherever an unstable cell's wall times appear (ratio tables, findings, `cargo xtask compare`) they carry the mark **unstable**; a ratio of another figure (peak RSS, pauses) carries it where that figure spreads the same way over the cell's runs, whatever its wall time did.",
         format::percent(UNSTABLE_THRESHOLD)
     ));
     if judged.is_empty() {
