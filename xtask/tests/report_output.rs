@@ -567,14 +567,17 @@ fn shards_merge_into_one_report() {
     assert_eq!(read(&out_dir, "runs.csv").lines().count(), lines.len());
 }
 
-/// `array-sum` against `boxed-sum` under `cycle+pymalloc`, four repetitions each: clear when `spread` is 0, noisy when large.
-fn write_numeric(dir: &Path, spread: i64) {
+/// `array-sum` against `boxed-sum` under `cycle+pymalloc`, four repetitions each: clear when the
+/// spreads (percent, wall time and peak RSS) are 0, noisy in that figure when large.
+fn write_numeric(dir: &Path, wall_spread: i64, rss_spread: i64) {
     let mut csv = format!("{HEADER}\n");
     for rep in 0..4u32 {
         let jitter = [0i64, 1, -1, 2][rep as usize];
-        let ms = |base: i64| ((base + jitter + spread * (rep as i64 % 2) * base / 100) * 1_000_000) as u64;
-        for (workload, wall, rss) in [("array-sum", 100, 10 * MIB), ("boxed-sum", 400, 40 * MIB)] {
-            csv.push_str(&Run::new("cycle+pymalloc", workload, 1000, rep, ms(wall), rss).csv_row());
+        let odd = rep as i64 % 2;
+        let ms = |base: i64| ((base + jitter + wall_spread * odd * base / 100) * 1_000_000) as u64;
+        let rss = |base: u64| base + (rss_spread * odd) as u64 * base / 100;
+        for (workload, wall, peak) in [("array-sum", 100, 10 * MIB), ("boxed-sum", 400, 40 * MIB)] {
+            csv.push_str(&Run::new("cycle+pymalloc", workload, 1000, rep, ms(wall), rss(peak)).csv_row());
             csv.push('\n');
         }
     }
@@ -588,7 +591,7 @@ fn answers_of(markdown: &str) -> String {
 #[test]
 fn answers_come_first_and_follow_the_data() {
     let dir = tempfile::tempdir().unwrap();
-    write_numeric(dir.path(), 0);
+    write_numeric(dir.path(), 0, 0);
     report(dir.path());
     let markdown = read(dir.path(), "REPORT.md");
     let first_section = markdown.split("\n## ").nth(1).unwrap();
@@ -610,14 +613,26 @@ fn answers_come_first_and_follow_the_data() {
     );
     assert!(html.contains("id=\"evidence-1-contiguous-arrays-against-lists-of-floats-wall-time\""));
 
-    // Make every other repetition 60% slower: the intervals widen past 1 and the cells turn unstable.
-    write_numeric(dir.path(), 60);
+    // Make every other repetition 60% slower: the wall-time intervals widen past 1 and the cells
+    // turn unstable in wall time; their peak RSS is as steady as before, and so is its answer.
+    write_numeric(dir.path(), 60, 0);
     report(dir.path());
     let answers = answers_of(&read(dir.path(), "REPORT.md"));
-    assert!(!answers.contains("- **Keep numbers"), "no supported answer from noise: {answers}");
-    assert!(answers.contains("Not supported by this run (2)"), "{answers}");
+    assert!(
+        !answers.contains("`array-sum` needs 0.25x the wall time"),
+        "no wall-time answer from noise: {answers}"
+    );
+    assert!(answers.contains("`array-sum` needs 0.25x the peak RSS"), "the memory answer stands: {answers}");
+    assert!(answers.contains("Not supported by this run (1)"), "{answers}");
     assert!(
         answers.contains("a cell is unstable") || answers.contains("the interval includes 1"),
         "{answers}"
     );
+
+    // Noisy in both figures: no answer is supported.
+    write_numeric(dir.path(), 60, 60);
+    report(dir.path());
+    let answers = answers_of(&read(dir.path(), "REPORT.md"));
+    assert!(!answers.contains("- **Keep numbers"), "no supported answer from noise: {answers}");
+    assert!(answers.contains("Not supported by this run (2)"), "{answers}");
 }

@@ -652,6 +652,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_ratio_is_unstable_by_the_spread_of_its_own_figure() {
+        // Wall times spread 25% (MAD over median); peak RSS steady to the byte.
+        let mut records = Vec::new();
+        for (i, wall) in [100u64, 130, 70, 100, 125, 75].into_iter().enumerate() {
+            records.push(run("cycle+system", "churn", 10, wall * 1000, 2000));
+            records.push(run("cycle+pymalloc", "churn", 10, 100_000 + i as u64, 1000));
+        }
+        let cells = cells(&records);
+        let key = |strategy: &str| CellKey {
+            workload: "churn".into(),
+            strategy: strategy.into(),
+            size: 10,
+            threads: 1,
+        };
+        let (noisy, steady) = (&cells[&key("cycle+system")], &cells[&key("cycle+pymalloc")]);
+        assert!(
+            noisy.unstable() && noisy.unstable_in(Figure::WallNs) && !noisy.unstable_in(Figure::PeakRssBytes)
+        );
+        assert!(Ratio::between(noisy, steady, Figure::WallNs).unwrap().unstable);
+        let rss = Ratio::between(noisy, steady, Figure::PeakRssBytes).unwrap();
+        assert_eq!((rss.value, rss.unstable), (2.0, false));
+        assert!(Compared::of(noisy, steady, Figure::WallNs).unwrap().unstable);
+        assert!(!Compared::of(noisy, steady, Figure::PeakRssBytes).unwrap().unstable);
+    }
+
+    #[test]
     fn cells_split_ok_from_failed_runs() {
         let records = vec![
             run("cycle+pymalloc", "churn", 10, 100, 1000),
