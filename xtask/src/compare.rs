@@ -52,7 +52,7 @@ pub struct Change {
     pub verdict: Verdict,
     /// The 95% bootstrap interval of the ratio.
     pub ci: Option<(f64, f64)>,
-    /// Whether the cell is unstable in A or in B.
+    /// Whether this figure spreads beyond the threshold in A or in B.
     pub unstable: bool,
 }
 
@@ -79,7 +79,7 @@ fn change(a: &Cell<'_>, b: &Cell<'_>, figure: Figure) -> Option<Change> {
         ratio: median_b / median_a,
         verdict: compare_samples(&values_a, &values_b),
         ci: ratio_ci(b, a, figure),
-        unstable: a.unstable() || b.unstable(),
+        unstable: a.unstable_in(figure) || b.unstable_in(figure),
     })
 }
 
@@ -234,6 +234,19 @@ mod tests {
         let text = render("a", "b", &rows, &cells_a, &cells_b);
         assert!(text.contains("geometric mean 2.00x over 2 cells; 2 significant"), "{text}");
         assert!(text.contains("significant (U test, p=0.029)"), "{text}");
+    }
+
+    #[test]
+    fn noisy_wall_times_mark_the_wall_change_and_not_the_steady_memory() {
+        let mut noisy = Vec::new();
+        for wall in [100, 130, 70, 125] {
+            noisy.push(run("cycle+pymalloc", "churn", 10, wall, 1 << 20));
+        }
+        let (a, b) = (records(1), noisy);
+        let rows = compare_cells(&cells(&a), &cells(&b));
+        let row = rows.iter().find(|r| r.key.strategy == "cycle+pymalloc").unwrap();
+        assert!(row.wall.unwrap().unstable, "{row:?}");
+        assert!(!row.peak_rss.unwrap().unstable, "peak RSS did not spread: {row:?}");
     }
 
     #[test]
