@@ -450,7 +450,8 @@ impl BenchCmd {
             let id = run.cell.id();
             if let Some(precision) = measurement.precision
                 && run.rep >= repeat
-                && (failed_cells.contains(&id) || precise_enough(walls.get(&id), precision))
+                && (failed_cells.contains(&id)
+                    || precise_enough(walls.get(&id).map_or(&[], Vec::as_slice), precision))
             {
                 skipped += 1;
                 progress.skip();
@@ -480,7 +481,10 @@ impl BenchCmd {
                 .filter(|cell| {
                     let id = cell.id();
                     !failed_cells.contains(&id)
-                        && !precise_enough(walls.get(&id), measurement.precision.unwrap_or(0.0))
+                        && !precise_enough(
+                            walls.get(&id).map_or(&[], Vec::as_slice),
+                            measurement.precision.unwrap_or(0.0),
+                        )
                 })
                 .count();
             eprintln!(
@@ -570,10 +574,10 @@ impl BenchCmd {
     }
 }
 
-/// Whether the 95% confidence interval of the median of `walls` is within ±`precision` of it.
-fn precise_enough(walls: Option<&Vec<f64>>, precision: f64) -> bool {
-    walls
-        .and_then(|walls| crate::report::stats::median_ci_relative_half_width(walls))
+/// Whether the 95% confidence interval of the median of `walls` is within ±`precision` of it: the
+/// sweep's stopping rule, which `estimate::Repetitions::replay` also applies to an earlier run's walls.
+fn precise_enough(walls: &[f64], precision: f64) -> bool {
+    crate::report::stats::median_ci_relative_half_width(walls)
         .is_some_and(|half_width| half_width <= precision)
 }
 

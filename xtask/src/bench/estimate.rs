@@ -52,14 +52,12 @@ pub struct Repetitions {
 
 impl Repetitions {
     /// The runs a cell whose wall times came out as `walls` (in the order they ran) stops at, by
-    /// the sweep's rule (`bench::precise_enough`, checked before each run past the fewest);
+    /// the sweep's own rule ([`super::precise_enough`], checked before each run past the fewest);
     /// `None` when `walls` ends before the rule decides.
     pub fn replay(&self, walls: &[f64]) -> Option<u32> {
         let Some(precision) = self.precision else { return Some(self.fewest) };
         for runs in self.fewest..self.most {
-            let done = walls.get(..runs as usize)?;
-            let half_width = crate::report::stats::median_ci_relative_half_width(done);
-            if half_width.is_some_and(|h| h <= precision) {
+            if super::precise_enough(walls.get(..runs as usize)?, precision) {
                 return Some(runs);
             }
         }
