@@ -665,8 +665,8 @@ fn print_dry_run(
                 "  (--precision: each cell at the repetitions its earlier runs stopped at by the same rule; \
                  {unreplayed} with too few earlier runs to tell, counted at the fewest, {fewest}; \
                  ~{:.1} h if every cell stopped at {fewest}, ~{:.1} h if every cell ran {})",
-                hours(sum(|e| e.seconds_fewest)),
-                hours(sum(|e| e.seconds_most)),
+                hours(sum(|e| e.seconds_once) * f64::from(fewest)),
+                hours(sum(|e| e.seconds_once) * f64::from(repetitions.most)),
                 repetitions.most
             );
         }

@@ -70,10 +70,9 @@ impl Repetitions {
 pub struct Estimate {
     /// Seconds for the group's cells, each at the repetitions the earlier run's spread replays.
     pub seconds: f64,
-    /// Seconds for the group's cells, each at the fewest repetitions.
-    pub seconds_fewest: f64,
-    /// Seconds for the group's cells, each at the most repetitions.
-    pub seconds_most: f64,
+    /// Seconds for one run of each of the group's cells (times the fewest or the most
+    /// repetitions: the estimate if every cell stopped there).
+    pub seconds_once: f64,
     /// Cells (with a time) whose repetitions the earlier run could not replay: counted at the fewest.
     pub repetitions_unknown: usize,
     /// Cells by how their time was found.
@@ -165,8 +164,7 @@ pub fn estimate(
             entry.repetitions_unknown += 1;
         }
         entry.seconds += seconds * f64::from(replayed.unwrap_or(repetitions.fewest));
-        entry.seconds_fewest += seconds * f64::from(repetitions.fewest);
-        entry.seconds_most += seconds * f64::from(repetitions.most);
+        entry.seconds_once += seconds;
         match basis {
             Basis::Exact => entry.exact += 1,
             Basis::Scaled => entry.scaled += 1,
@@ -232,8 +230,7 @@ mod tests {
         let groups = estimate(&cells, three, &history, |_| false);
         let expected = Estimate {
             seconds: 6.0,
-            seconds_fewest: 6.0,
-            seconds_most: 6.0,
+            seconds_once: 2.0,
             repetitions_unknown: 0,
             exact: 1,
             scaled: 0,
@@ -273,7 +270,7 @@ mod tests {
         let model = &estimate(&cells, rule, &history, |_| false)["model"];
         assert_eq!(model.repetitions_unknown, 1);
         assert!((model.seconds - (f64::from(stop) * 1.0 + 3.0 * 4.0)).abs() < 1e-9, "{model:?}");
-        assert!((model.seconds_fewest - 3.0 * 5.0).abs() < 1e-9);
-        assert!((model.seconds_most - 10.0 * 5.0).abs() < 1e-9);
+        assert!((model.seconds_once * 3.0 - 3.0 * 5.0).abs() < 1e-9, "at the fewest");
+        assert!((model.seconds_once * 10.0 - 10.0 * 5.0).abs() < 1e-9, "at the most");
     }
 }
