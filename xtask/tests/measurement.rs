@@ -298,3 +298,47 @@ fn a_widely_scattered_cell_is_unstable_with_a_wide_interval_and_no_significance(
     let finding = markdown.lines().find(|l| l.contains("the wall time of `refcount+pymalloc`")).unwrap();
     assert!(finding.contains("not significant (U test") && finding.contains("**unstable**"), "{finding}");
 }
+
+#[test]
+fn a_drift_the_whole_group_shares_in_a_round_is_steadied_out_and_said_so() {
+    // Five strategies of one group over six rounds of one invocation; the machine runs every
+    // strategy 50% slower in rounds 1, 3 and 5. Each cell spreads 20% as measured.
+    let dir = tempfile::tempdir().unwrap();
+    let strategies = ["cycle+pymalloc", "cycle+system", "cycle+mimalloc", "cycle+jemalloc", "refcount+pymalloc"];
+    let mut rows = Vec::new();
+    for rep in 0..6u32 {
+        let machine = if rep % 2 == 1 { 150 } else { 100 };
+        for (i, strategy) in strategies.iter().enumerate() {
+            let mut record = run(strategy, rep, (100 + 10 * i as u64) * machine / 100 + u64::from(rep % 3));
+            record.params = "thp=never;invocation=20261203T190000Z-p1".into();
+            rows.push(record);
+        }
+    }
+    let mut writer = csv::Writer::from_path(dir.path().join("runs.csv")).unwrap();
+    for row in &rows {
+        writer.serialize(row).unwrap();
+    }
+    writer.flush().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_xtask")).arg("report").arg(dir.path()).output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let markdown = std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap();
+    assert!(markdown.contains("30 of the 30 successful runs were steadied"), "{markdown}");
+    assert!(
+        markdown.contains(
+            "5 of the 5 cells with at least two successful runs are stable (100%); by their wall times as measured, before steadying, 0 were (0%)"
+        ),
+        "{markdown}"
+    );
+    let summary = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
+    for strategy in strategies {
+        let line = summary.lines().find(|l| l.starts_with(&format!("{strategy},"))).unwrap();
+        assert!(line.ends_with(",false"), "{line}");
+    }
+    // The ratio of two steadied cells is tight and significant: 110 ms against 100 ms.
+    let row = markdown
+        .lines()
+        .find(|l| l.starts_with("| `cycle+system`") && l.contains('['))
+        .unwrap_or_else(|| panic!("no ratio row: {markdown}"));
+    assert!(!row.contains("**unstable**") && !row.contains("not significant"), "{row}");
+}

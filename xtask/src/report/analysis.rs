@@ -55,12 +55,30 @@ pub struct Cell<'a> {
     pub ok: Vec<&'a Record>,
     /// Runs that crashed, ran out of memory or time, or failed.
     pub failed: Vec<&'a Record>,
+    /// Each successful run's round drift, in the order of `ok`: how much slower than usual its
+    /// group's other strategies ran in the same round ([`round_drifts`]); `None` where not measured.
+    pub drift: Vec<Option<f64>>,
 }
 
 impl Cell<'_> {
-    /// The values of `figure` over the cell's successful runs (where present).
+    /// The values of `figure` over the cell's successful runs (where present), wall time and
+    /// throughput steadied by each run's round drift ([`Figure::steadied`]).
     pub fn values(&self, figure: Figure) -> Vec<f64> {
+        self.ok
+            .iter()
+            .zip(&self.drift)
+            .filter_map(|(record, &drift)| Some(figure.steadied(figure.value(record)?, drift.unwrap_or(1.0))))
+            .collect()
+    }
+
+    /// The values of `figure` as the runs measured them, no drift taken out.
+    pub fn raw_values(&self, figure: Figure) -> Vec<f64> {
         self.ok.iter().filter_map(|record| figure.value(record)).collect()
+    }
+
+    /// Whether the wall times as measured (no drift taken out) spread beyond the threshold.
+    pub fn unstable_as_measured(&self) -> bool {
+        is_unstable(&self.raw_values(Figure::WallNs))
     }
 
     /// The median of `figure` over the successful runs.
@@ -104,7 +122,70 @@ pub fn ratio_ci(first: &Cell<'_>, second: &Cell<'_>, figure: Figure) -> Option<(
     bootstrap_ratio_ci(&first.values(figure), &second.values(figure), seed)
 }
 
-/// Groups records into cells, ordered by workload, strategy, threads and size.
+/// Fewer of a group's other strategies than this in a round, and the round's drift is not measured.
+pub const DRIFT_PEERS: usize = 3;
+
+/// The round of a run within its group: workload, size, threads, invocation and repetition.
+/// A sweep runs every cell once a round, a group's strategies one after another, so the runs of
+/// one round met the machine in the same state. `None` for a run that names no invocation (the
+/// unit tests', or results older than invocation ids), whose round is not known.
+type RoundKey = (String, u64, u32, String, u32);
+
+fn round_of(record: &Record) -> Option<RoundKey> {
+    let invocation = heaplab_core::record::param(&record.params, "invocation").filter(|id| !id.is_empty())?;
+    Some((record.workload.clone(), record.size, record.threads, invocation.to_owned(), record.rep))
+}
+
+/// Sets every cell's `drift`. A run's round drift is the median, over the other strategies of its
+/// group that ran in the same round, of their run's wall time over their own median wall time —
+/// 1.3 where the machine ran the whole group 30% slower that round than in their typical round.
+/// Dividing a run's wall time by it takes out what the machine did to every strategy alike and
+/// keeps what it did to this one alone, so a cell's spread is its own. Where fewer than
+/// [`DRIFT_PEERS`] other strategies (each with two successful runs, so that it has a typical
+/// round) ran in the round, or the round is not known, the drift is not measured (`None`) and
+/// the run stands as measured.
+pub fn round_drifts(cells: &mut BTreeMap<CellKey, Cell<'_>>) {
+    let mut rounds: BTreeMap<RoundKey, Vec<(&str, f64)>> = BTreeMap::new();
+    for cell in cells.values() {
+        if cell.ok.len() < 2 {
+            continue;
+        }
+        let walls = cell.raw_values(Figure::WallNs);
+        let Some(typical) = median(&walls).filter(|m| *m > 0.0) else { continue };
+        for record in &cell.ok {
+            let (Some(round), Some(wall)) = (round_of(record), Figure::WallNs.value(record)) else { continue };
+            rounds.entry(round).or_default().push((cell.key.strategy.as_str(), wall / typical));
+        }
+    }
+    let drifts: BTreeMap<CellKey, Vec<Option<f64>>> = cells
+        .iter()
+        .map(|(key, cell)| {
+            let drift = cell
+                .ok
+                .iter()
+                .map(|record| {
+                    let peers: Vec<f64> = round_of(record)
+                        .and_then(|round| rounds.get(&round))
+                        .map(|runs| runs.iter().filter(|(s, _)| *s != key.strategy).map(|(_, r)| *r).collect())
+                        .unwrap_or_default();
+                    if peers.len() < DRIFT_PEERS {
+                        return None;
+                    }
+                    median(&peers).filter(|d| d.is_finite() && *d > 0.0)
+                })
+                .collect();
+            (key.clone(), drift)
+        })
+        .collect();
+    for (key, drift) in drifts {
+        if let Some(cell) = cells.get_mut(&key) {
+            cell.drift = drift;
+        }
+    }
+}
+
+/// Groups records into cells, ordered by workload, strategy, threads and size, each run's round
+/// drift measured ([`round_drifts`]).
 pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell<'_>> {
     let mut cells: BTreeMap<CellKey, Cell<'_>> = BTreeMap::new();
     for record in records {
@@ -115,13 +196,16 @@ pub fn cells(records: &[Record]) -> BTreeMap<CellKey, Cell<'_>> {
             allocator: record.allocator.clone(),
             ok: Vec::new(),
             failed: Vec::new(),
+            drift: Vec::new(),
         });
         if record.status == Status::Ok {
             cell.ok.push(record);
+            cell.drift.push(None);
         } else {
             cell.failed.push(record);
         }
     }
+    round_drifts(&mut cells);
     cells
 }
 
@@ -198,6 +282,17 @@ impl Figure {
             Figure::MinorFaults => "minor_faults",
             Figure::EndRssBytes => "end_rss_bytes",
             Figure::EndLiveBytes => "end_live_bytes",
+        }
+    }
+
+    /// `value` of this figure in a run with round drift `drift` (see [`round_drifts`]), the
+    /// drift taken out: wall time divided by it, throughput multiplied; the other figures are not
+    /// speeds and stand as measured.
+    pub fn steadied(self, value: f64, drift: f64) -> f64 {
+        match self {
+            Figure::WallNs => value / drift,
+            Figure::OpsPerS => value * drift,
+            _ => value,
         }
     }
 
@@ -848,5 +943,119 @@ pub(crate) mod tests {
             names,
             ["cycle@3.8+pymalloc", "cycle@3.9+pymalloc", "cycle@3.10+pymalloc", "cycle@3.13+pymalloc"]
         );
+    }
+
+    /// A run of `strategy` on `workload` at size 10 in round `rep` of invocation `invocation`.
+    fn in_round(strategy: &str, workload: &str, invocation: &str, rep: u32, wall_ns: u64) -> Record {
+        let mut record = run(strategy, workload, 10, wall_ns, 1000);
+        record.rep = rep;
+        record.params = format!("thp=never;invocation={invocation}");
+        record
+    }
+
+    fn churn(strategy: &str) -> CellKey {
+        CellKey { workload: "churn".into(), strategy: strategy.into(), size: 10, threads: 1 }
+    }
+
+    #[test]
+    fn a_drift_every_strategy_of_a_group_shares_is_taken_out_and_a_cells_own_spread_is_not() {
+        // Every other round the machine runs the whole group 40% slower. Four strategies feel
+        // only that; `cycle+system` is in addition 30% slow on its own in rounds 0 to 2.
+        let steady = ["cycle+pymalloc", "cycle+mimalloc", "cycle+jemalloc", "cycle+bump"];
+        let mut records = Vec::new();
+        for rep in 0..6u32 {
+            let machine = if rep % 2 == 1 { 140 } else { 100 };
+            for (i, strategy) in steady.iter().enumerate() {
+                records.push(in_round(strategy, "churn", "a", rep, (1000 + 100 * i as u64 + u64::from(rep)) * machine));
+            }
+            let own = if rep < 3 { 130 } else { 100 };
+            records.push(in_round("cycle+system", "churn", "a", rep, 2000 * machine * own / 100));
+            // Another workload in the same rounds, on a steady machine: its drift is its own group's.
+            for strategy in steady {
+                records.push(in_round(strategy, "binary-trees", "a", rep, 500_000));
+            }
+        }
+        let cells = cells(&records);
+        for strategy in steady {
+            let cell = &cells[&churn(strategy)];
+            assert!(cell.unstable_as_measured(), "{strategy} spreads with the machine as measured");
+            assert!(!cell.unstable(), "{strategy}: {:?}", cell.values(Figure::WallNs));
+            assert_eq!(cell.drift.len(), cell.ok.len());
+            // The drift is relative to the strategies' typical round, which lies between the two.
+            let drift: Vec<f64> = cell.drift.iter().map(|d| d.unwrap()).collect();
+            let (even, odd) = (drift[0], drift[1]);
+            assert!(even < 1.0 && odd > 1.0, "{strategy}: {:?}", cell.drift);
+            for (record, drift) in cell.ok.iter().zip(&drift) {
+                let expected = if record.rep % 2 == 1 { odd } else { even };
+                assert!((drift / expected - 1.0).abs() < 0.01, "{strategy} round {}: {drift}", record.rep);
+            }
+            assert!((odd / even - 1.4).abs() < 0.01, "{strategy}: {:?}", cell.drift);
+            let bt = &cells[&CellKey { workload: "binary-trees".into(), ..churn(strategy) }];
+            assert!(bt.drift.iter().all(|d| *d == Some(1.0)), "binary-trees' rounds were steady: {:?}", bt.drift);
+        }
+        let system = &cells[&churn("cycle+system")];
+        assert!(system.unstable(), "its own 30% in three rounds of six stays: {:?}", system.values(Figure::WallNs));
+        // Throughput is steadied the other way round, and figures that are not speeds not at all.
+        let pymalloc = &cells[&churn("cycle+pymalloc")];
+        let (ops, raw_ops) = (pymalloc.values(Figure::OpsPerS), pymalloc.raw_values(Figure::OpsPerS));
+        let drift = pymalloc.drift[1].unwrap();
+        assert!(drift > 1.1 && (ops[1] / raw_ops[1] - drift).abs() < 1e-12);
+        assert_eq!(pymalloc.values(Figure::PeakRssBytes), pymalloc.raw_values(Figure::PeakRssBytes));
+        // A ratio between two steadied cells is as steady as they are.
+        let mimalloc = &cells[&churn("cycle+mimalloc")];
+        let ratio = Ratio::between(mimalloc, pymalloc, Figure::OpsPerS).unwrap();
+        let (low, high) = ratio.ci.unwrap();
+        assert!(!ratio.unstable && high - low < 0.05, "{ratio:?}");
+    }
+
+    #[test]
+    fn without_enough_peers_or_a_known_round_runs_stand_as_measured() {
+        let mut records = Vec::new();
+        for rep in 0..4u32 {
+            let machine = if rep % 2 == 1 { 140 } else { 100 };
+            // Three strategies: each has two others in a round, one fewer than DRIFT_PEERS.
+            for strategy in ["cycle+pymalloc", "cycle+system", "cycle+bump"] {
+                records.push(in_round(strategy, "churn", "a", rep, 1000 * machine));
+            }
+            // Four strategies whose runs name no invocation: their rounds are not known.
+            for strategy in ["cycle+pymalloc", "cycle+system", "cycle+bump", "cycle+mimalloc"] {
+                let mut record = run(strategy, "gc-traverse", 10, 1000 * machine, 1000);
+                record.rep = rep;
+                records.push(record);
+            }
+        }
+        // A fourth strategy that ran once has no typical round, so it is no peer either.
+        records.push(in_round("cycle+jemalloc", "churn", "a", 1, 140_000));
+        assert_eq!(DRIFT_PEERS, 3);
+        let cells = cells(&records);
+        for cell in cells.values().filter(|c| c.key.strategy != "cycle+jemalloc") {
+            assert!(cell.drift.iter().all(Option::is_none), "{}: {:?}", cell.label(), cell.drift);
+            assert_eq!(cell.values(Figure::WallNs), cell.raw_values(Figure::WallNs));
+            assert_eq!(cell.unstable(), cell.unstable_as_measured());
+        }
+        assert!(cells[&churn("cycle+pymalloc")].unstable(), "the 40% stays in");
+    }
+
+    #[test]
+    fn rounds_of_two_invocations_are_apart() {
+        // The same repetition index in a second invocation (a resumed sweep) is another round.
+        let strategies = ["cycle+pymalloc", "cycle+system", "cycle+bump", "cycle+mimalloc", "cycle+jemalloc"];
+        let mut records = Vec::new();
+        for rep in 0..3u32 {
+            for strategy in strategies {
+                records.push(in_round(strategy, "churn", "a", rep, 100_000));
+                records.push(in_round(strategy, "churn", "b", rep, 150_000));
+            }
+        }
+        let cells = cells(&records);
+        let cell = &cells[&churn("cycle+pymalloc")];
+        let median_wall = 125_000.0;
+        for (record, drift) in cell.ok.iter().zip(&cell.drift) {
+            let drift = drift.unwrap();
+            let invocation = heaplab_core::record::param(&record.params, "invocation").unwrap();
+            let expected = if invocation == "a" { 100_000.0 / median_wall } else { 150_000.0 / median_wall };
+            assert!((drift - expected).abs() < 1e-9, "{invocation}: {drift}");
+        }
+        assert!(!cell.unstable() && cell.unstable_as_measured());
     }
 }

@@ -8,7 +8,7 @@ use heaplab_core::Status;
 
 use super::analysis::Figure;
 use super::analysis::{
-    ALLOCATOR_BASELINE, CPYTHON_BASELINE, Cell, CellKey, FALLBACK_BASELINE, GeometricMeanRow, RatioRow,
+    ALLOCATOR_BASELINE, CPYTHON_BASELINE, Cell, CellKey, DRIFT_PEERS, FALLBACK_BASELINE, GeometricMeanRow, RatioRow,
     baseline_for, geometric_means, is_allocator_workload, ratio_rows, single_runs, strategy_order, workloads,
 };
 use super::answers::{self, Answer, Support};
@@ -384,10 +384,17 @@ fn measurement_quality(document: &mut Document, results: &ResultsDir, cells: &BT
     let stable = judged.len() - unstable.len();
     let single_note =
         if single > 0 { format!(" ({single} cells ran once and are not judged)") } else { String::new() };
+    let runs: usize = cells.values().map(|c| c.ok.len()).sum();
+    let steadied: usize = cells.values().map(|c| c.drift.iter().filter(|d| d.is_some()).count()).sum();
+    let stable_as_measured = judged.iter().filter(|c| !c.unstable_as_measured()).count();
     document.paragraph(format!(
-        "{stable} of the {} cells with at least two successful runs are stable ({}){single_note}.",
+        "Wall times and throughputs are first steadied by their round's drift. A sweep runs every cell once a round, the strategies of a group (one workload at one size) one after another; a run's drift is the median, over at least {DRIFT_PEERS} other strategies of its group in the same round, of their wall time over their own median wall time, and the run's wall time is divided by it (its throughput multiplied). What the machine did to a whole group in one round (a busy neighbour, a clock that moved) is so not counted as any cell's spread, and what it did to one strategy alone still is. {steadied} of the {runs} successful runs were steadied; the others (fewer peers, or runs that name no invocation, whose round is unknown) stand as measured, as every run does in `runs.csv`. The figures that are not speeds (memory, collections, pauses) are never steadied."
+    ));
+    document.paragraph(format!(
+        "{stable} of the {} cells with at least two successful runs are stable ({}){single_note}; by their wall times as measured, before steadying, {stable_as_measured} were ({}).",
         judged.len(),
-        format::percent(stable as f64 / judged.len() as f64)
+        format::percent(stable as f64 / judged.len() as f64),
+        format::percent(stable_as_measured as f64 / judged.len() as f64)
     ));
     if unstable.is_empty() {
         return;
@@ -461,7 +468,7 @@ fn method(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
         _ => format!("{fewest} to {most} successful repetitions"),
     };
     document.paragraph(format!(
-        "Each run is a fresh `heaplab run` process, so its peak RSS is its own. Each cell (strategy, workload, size, threads) has {repeated}; the sweep interleaves repetitions across strategies so that drift hits all alike. Figures are medians over repetitions; `summary.csv` gives n, median, MAD, min and max of every figure per cell."
+        "Each run is a fresh `heaplab run` process, so its peak RSS is its own. Each cell (strategy, workload, size, threads) has {repeated}; the sweep interleaves repetitions across strategies so that drift hits all alike, and a run's wall time and throughput are steadied by the drift its group's other strategies met in the same round (\"Measurement quality\" says how, and how many cells were stable before and after). Figures are medians over repetitions; `summary.csv` gives n, median, MAD, min and max of every figure per cell, wall time and throughput steadied."
     ));
     document.paragraph(format!(
         "Ratios are of medians against a baseline at the same workload, size and threads: `{CPYTHON_BASELINE}` (CPython's own configuration) for heap workloads, or `{FALLBACK_BASELINE}` where `{CPYTHON_BASELINE}` did not run (the table says so), and `{ALLOCATOR_BASELINE}` alone for allocator workloads. Geometric means summarise a strategy's ratios over every workload and size."
@@ -479,7 +486,7 @@ fn method(document: &mut Document, cells: &BTreeMap<CellKey, Cell<'_>>) {
     document.paragraph(format!(
         "Each ratio carries a 95% confidence interval, `[low–high]`: the percentile bootstrap of the ratio of medians, {BOOTSTRAP_RESAMPLES} resamples drawn with replacement from each cell's repetitions independently, by a XorShift generator seeded from the two cells' names, so a redrawn report gives the same intervals. With 3 repetitions a side the bootstrap can only recombine those few values, so its interval is narrower than the truth; it is shown so that a wide one warns, not to prove a narrow one."
     ));
-    document.paragraph("`cargo xtask bench --precision P` repeats each cell (still interleaved across strategies, round by round) until the distribution-free 95% confidence interval of its median wall time lies within ±P of the median, or `--max-repeat` is reached. That interval is the pair of order statistics X(k), X(n+1−k) with the largest k for which 1 − 2·P(Binomial(n, ½) < k) ≥ 0.95; it needs at least 6 runs, so no cell stops before 6. `--thp never` (the default) turns transparent huge pages off in every child with `prctl(PR_SET_THP_DISABLE)`; each run's setting is the `thp` entry of its `params`.");
+    document.paragraph("`cargo xtask bench --precision P` repeats each cell (still interleaved across strategies, round by round) until the distribution-free 95% confidence interval of its median wall time as measured (not steadied) lies within ±P of the median, or `--max-repeat` is reached. That interval is the pair of order statistics X(k), X(n+1−k) with the largest k for which 1 − 2·P(Binomial(n, ½) < k) ≥ 0.95; it needs at least 6 runs, so no cell stops before 6. `--thp never` (the default) turns transparent huge pages off in every child with `prctl(PR_SET_THP_DISABLE)`; each run's setting is the `thp` entry of its `params`.");
 }
 
 /// Bytes and time per element of the numeric workloads, boxed against
