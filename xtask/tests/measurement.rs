@@ -323,7 +323,7 @@ fn a_drift_the_whole_group_shares_in_a_round_is_steadied_out_and_said_so() {
     assert!(output.status.success(), "{}", stderr(&output));
 
     let markdown = std::fs::read_to_string(dir.path().join("REPORT.md")).unwrap();
-    assert!(markdown.contains("30 of the 30 successful runs were steadied"), "{markdown}");
+    assert!(markdown.contains("All 30 successful runs were steadied."), "{markdown}");
     assert!(
         markdown.contains(
             "5 of the 5 cells with at least two successful runs are stable (100%); by their wall times as measured, before steadying, 0 were (0%)"

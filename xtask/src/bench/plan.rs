@@ -953,6 +953,22 @@ mod tests {
     }
 
     #[test]
+    fn shard_i_of_n_is_shards_i_and_i_plus_n_of_twice_n() {
+        // results/sweep-full.sh merges twelfths with twenty-fourths on this.
+        let cells = grouped_cells(53, 2);
+        for count in [1, 3, 12] {
+            for index in 1..=count {
+                let whole = shard_cells(&cells, Shard { index, count });
+                let low = shard_cells(&cells, Shard { index, count: 2 * count });
+                let high = shard_cells(&cells, Shard { index: index + count, count: 2 * count });
+                let mut halves: Vec<Cell> = low.into_iter().chain(high).collect();
+                halves.sort_by_key(|cell| cells.iter().position(|c| c == cell));
+                assert_eq!(whole, halves, "shard {index}/{count}");
+            }
+        }
+    }
+
+    #[test]
     fn repetitions_are_rep_major() {
         let cells = many_cells(3);
         let order: Vec<(u64, u32)> =

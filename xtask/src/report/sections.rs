@@ -386,9 +386,14 @@ fn measurement_quality(document: &mut Document, results: &ResultsDir, cells: &BT
         if single > 0 { format!(" ({single} cells ran once and are not judged)") } else { String::new() };
     let runs: usize = cells.values().map(|c| c.ok.len()).sum();
     let steadied: usize = cells.values().map(|c| c.drift.iter().filter(|d| d.is_some()).count()).sum();
+    let which = if steadied == runs {
+        format!("All {runs} successful runs were steadied.")
+    } else {
+        format!("{steadied} of the {runs} successful runs were steadied; the others (too few peers, or runs that name no invocation, whose round is unknown) stand as measured.")
+    };
     let stable_as_measured = judged.iter().filter(|c| !c.unstable_as_measured()).count();
     document.paragraph(format!(
-        "Wall times and throughputs are first steadied by their round's drift. A sweep runs every cell once a round, the strategies of a group (one workload at one size) one after another; a run's drift is the median, over at least {DRIFT_PEERS} other strategies of its group in the same round, of their wall time over their own median wall time, and the run's wall time is divided by it (its throughput multiplied). What the machine did to a whole group in one round (a busy neighbour, a clock that moved) is so not counted as any cell's spread, and what it did to one strategy alone still is. {steadied} of the {runs} successful runs were steadied; the others (fewer peers, or runs that name no invocation, whose round is unknown) stand as measured, as every run does in `runs.csv`. The figures that are not speeds (memory, collections, pauses) are never steadied."
+        "Wall times and throughputs are first steadied by their round's drift. A sweep runs every cell once a round, the strategies of a group (one workload at one size) one after another; a run's drift is the median, over at least {DRIFT_PEERS} other strategies of its group in the same round, of their wall time over their own median wall time, and the run's wall time is divided by it (its throughput multiplied). What the machine did to a whole group in one round (a busy neighbour, a clock that moved) thus counts in no cell's spread, while what it did to one strategy alone still does. {which} `runs.csv` keeps every run as measured. The figures that are not speeds (memory, collections, pauses) are never steadied."
     ));
     document.paragraph(format!(
         "{stable} of the {} cells with at least two successful runs are stable ({}){single_note}; by their wall times as measured, before steadying, {stable_as_measured} were ({}).",
