@@ -304,7 +304,8 @@ fn a_drift_the_whole_group_shares_in_a_round_is_steadied_out_and_said_so() {
     // Five strategies of one group over six rounds of one invocation; the machine runs every
     // strategy 50% slower in rounds 1, 3 and 5. Each cell spreads 20% as measured.
     let dir = tempfile::tempdir().unwrap();
-    let strategies = ["cycle+pymalloc", "cycle+system", "cycle+mimalloc", "cycle+jemalloc", "refcount+pymalloc"];
+    let strategies =
+        ["cycle+pymalloc", "cycle+system", "cycle+mimalloc", "cycle+jemalloc", "refcount+pymalloc"];
     let mut rows = Vec::new();
     for rep in 0..6u32 {
         let machine = if rep % 2 == 1 { 150 } else { 100 };
@@ -342,5 +343,8 @@ fn a_drift_the_whole_group_shares_in_a_round_is_steadied_out_and_said_so() {
         .find(|l| l.starts_with("| `cycle+system`") && l.contains('['))
         .unwrap_or_else(|| panic!("no ratio row: {markdown}"));
     let wall = row.split('|').nth(2).unwrap();
-    assert!(wall.contains("0.91x") && !wall.contains("**unstable**") && !wall.contains("not significant"), "{row}");
+    assert!(
+        wall.contains("0.91x") && !wall.contains("**unstable**") && !wall.contains("not significant"),
+        "{row}"
+    );
 }

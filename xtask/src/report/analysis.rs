@@ -153,7 +153,9 @@ pub fn round_drifts(cells: &mut BTreeMap<CellKey, Cell<'_>>) {
         let walls = cell.raw_values(Figure::WallNs);
         let Some(typical) = median(&walls).filter(|m| *m > 0.0) else { continue };
         for record in &cell.ok {
-            let (Some(round), Some(wall)) = (round_of(record), Figure::WallNs.value(record)) else { continue };
+            let (Some(round), Some(wall)) = (round_of(record), Figure::WallNs.value(record)) else {
+                continue;
+            };
             rounds.entry(round).or_default().push((cell.key.strategy.as_str(), wall / typical));
         }
     }
@@ -166,7 +168,9 @@ pub fn round_drifts(cells: &mut BTreeMap<CellKey, Cell<'_>>) {
                 .map(|record| {
                     let peers: Vec<f64> = round_of(record)
                         .and_then(|round| rounds.get(&round))
-                        .map(|runs| runs.iter().filter(|(s, _)| *s != key.strategy).map(|(_, r)| *r).collect())
+                        .map(|runs| {
+                            runs.iter().filter(|(s, _)| *s != key.strategy).map(|(_, r)| *r).collect()
+                        })
                         .unwrap_or_default();
                     if peers.len() < DRIFT_PEERS {
                         return None;
@@ -966,7 +970,13 @@ pub(crate) mod tests {
         for rep in 0..6u32 {
             let machine = if rep % 2 == 1 { 140 } else { 100 };
             for (i, strategy) in steady.iter().enumerate() {
-                records.push(in_round(strategy, "churn", "a", rep, (1000 + 100 * i as u64 + u64::from(rep)) * machine));
+                records.push(in_round(
+                    strategy,
+                    "churn",
+                    "a",
+                    rep,
+                    (1000 + 100 * i as u64 + u64::from(rep)) * machine,
+                ));
             }
             let own = if rep < 3 { 130 } else { 100 };
             records.push(in_round("cycle+system", "churn", "a", rep, 2000 * machine * own / 100));
@@ -991,10 +1001,18 @@ pub(crate) mod tests {
             }
             assert!((odd / even - 1.4).abs() < 0.01, "{strategy}: {:?}", cell.drift);
             let bt = &cells[&CellKey { workload: "binary-trees".into(), ..churn(strategy) }];
-            assert!(bt.drift.iter().all(|d| *d == Some(1.0)), "binary-trees' rounds were steady: {:?}", bt.drift);
+            assert!(
+                bt.drift.iter().all(|d| *d == Some(1.0)),
+                "binary-trees' rounds were steady: {:?}",
+                bt.drift
+            );
         }
         let system = &cells[&churn("cycle+system")];
-        assert!(system.unstable(), "its own 30% in three rounds of six stays: {:?}", system.values(Figure::WallNs));
+        assert!(
+            system.unstable(),
+            "its own 30% in three rounds of six stays: {:?}",
+            system.values(Figure::WallNs)
+        );
         // Throughput is steadied the other way round, and figures that are not speeds not at all.
         let pymalloc = &cells[&churn("cycle+pymalloc")];
         let (ops, raw_ops) = (pymalloc.values(Figure::OpsPerS), pymalloc.raw_values(Figure::OpsPerS));

@@ -8,8 +8,9 @@ use heaplab_core::Status;
 
 use super::analysis::Figure;
 use super::analysis::{
-    ALLOCATOR_BASELINE, CPYTHON_BASELINE, Cell, CellKey, DRIFT_PEERS, FALLBACK_BASELINE, GeometricMeanRow, RatioRow,
-    baseline_for, geometric_means, is_allocator_workload, ratio_rows, single_runs, strategy_order, workloads,
+    ALLOCATOR_BASELINE, CPYTHON_BASELINE, Cell, CellKey, DRIFT_PEERS, FALLBACK_BASELINE, GeometricMeanRow,
+    RatioRow, baseline_for, geometric_means, is_allocator_workload, ratio_rows, single_runs, strategy_order,
+    workloads,
 };
 use super::answers::{self, Answer, Support};
 use super::document::Document;
@@ -389,7 +390,9 @@ fn measurement_quality(document: &mut Document, results: &ResultsDir, cells: &BT
     let which = if steadied == runs {
         format!("All {runs} successful runs were steadied.")
     } else {
-        format!("{steadied} of the {runs} successful runs were steadied; the others (too few peers, or runs that name no invocation, whose round is unknown) stand as measured.")
+        format!(
+            "{steadied} of the {runs} successful runs were steadied; the others (too few peers, or runs that name no invocation, whose round is unknown) stand as measured."
+        )
     };
     let stable_as_measured = judged.iter().filter(|c| !c.unstable_as_measured()).count();
     document.paragraph(format!(
