@@ -506,7 +506,7 @@ impl BenchCmd {
         }
 
         let records = results::read_runs_csv(&out_dir.join(results::RUNS_CSV))?;
-        let disagreements = checksum_disagreements(&records);
+        let checksums = crate::report::checksums::check(&records);
         let mut report_failed = false;
         if self.no_report {
             eprintln!("no report written (--no-report): `cargo xtask report {}` draws it", out_dir.display());
@@ -519,8 +519,13 @@ impl BenchCmd {
                 }
             }
         }
-        for line in &disagreements {
-            eprintln!("checksum disagreement: {line}");
+        for disagreement in &checksums.disagreements {
+            eprintln!("checksum disagreement: {}", disagreement.line());
+        }
+        for (group, n) in &checksums.input_changes {
+            eprintln!(
+                "note: {group} has {n} checksums, one per invocation, every strategy alike: its input changed between invocations"
+            );
         }
         let failures = failed_runs(&out_dir, &records);
         if !failures.is_empty() {
@@ -535,7 +540,7 @@ impl BenchCmd {
                 );
             }
         }
-        let clean = failures.is_empty() && disagreements.is_empty() && !report_failed;
+        let clean = failures.is_empty() && checksums.disagreements.is_empty() && !report_failed;
         Ok(if clean { 0 } else { 1 })
     }
 
@@ -851,43 +856,6 @@ fn failed_runs(out_dir: &Path, records: &[Record]) -> Vec<FailedRun> {
         .collect()
 }
 
-/// The cells whose checksums must agree: a workload at a size, thread count and seed.
-type ChecksumCell = (String, u64, u32, u64);
-
-/// The strategies that gave each checksum, per cell.
-type ChecksumsByCell = BTreeMap<ChecksumCell, BTreeMap<String, BTreeSet<String>>>;
-
-/// Cells where strategies disagree on the checksum: every strategy must compute
-/// the same result for the same workload, size, threads and seed.
-fn checksum_disagreements(records: &[Record]) -> Vec<String> {
-    let mut by_cell = ChecksumsByCell::new();
-    for record in records.iter().filter(|record| record.status == Status::Ok) {
-        if let Some(checksum) = &record.checksum {
-            let cell = (record.workload.clone(), record.size, record.threads, record.seed);
-            by_cell
-                .entry(cell)
-                .or_default()
-                .entry(checksum.clone())
-                .or_default()
-                .insert(record.strategy.clone());
-        }
-    }
-    by_cell
-        .into_iter()
-        .filter(|(_, checksums)| checksums.len() > 1)
-        .map(|((workload, size, threads, seed), checksums)| {
-            let groups: Vec<String> = checksums
-                .iter()
-                .map(|(checksum, strategies)| {
-                    let names: Vec<&str> = strategies.iter().map(String::as_str).collect();
-                    format!("{checksum} from {}", names.join(", "))
-                })
-                .collect();
-            format!("{workload} size={size} threads={threads} seed={seed}: {}", groups.join("; "))
-        })
-        .collect()
-}
-
 /// The command line as typed, with `cargo xtask` for the binary's path.
 fn command_line() -> String {
     let words: Vec<String> = std::env::args()
@@ -926,12 +894,6 @@ mod tests {
         }
     }
 
-    fn ok_record(strategy: &str, workload: &str, checksum: &str) -> Record {
-        let mut report = failed_report(&Run { cell: cell(strategy, workload), rep: 0 }, 42, Status::Ok);
-        report.record.checksum = Some(checksum.to_owned());
-        report.record
-    }
-
     #[test]
     fn a_failed_record_keeps_the_cell_and_drops_the_figures() {
         let run = Run { cell: cell("cycle+pymalloc", "churn"), rep: 2 };
@@ -966,34 +928,6 @@ mod tests {
         assert_eq!(report.record.status, Status::Error);
         assert_eq!(report.record.strategy, "cycle+pymalloc");
         assert!(detail.contains("cycle+mimalloc"), "{detail}");
-    }
-
-    #[test]
-    fn agreeing_checksums_are_quiet() {
-        let records = [
-            ok_record("a+b", "churn", "01"),
-            ok_record("c+d", "churn", "01"),
-            ok_record("a+b", "other", "02"),
-        ];
-        assert!(checksum_disagreements(&records).is_empty());
-    }
-
-    #[test]
-    fn disagreeing_checksums_name_the_cell_and_the_strategies() {
-        let records = [
-            ok_record("a+b", "churn", "01"),
-            ok_record("c+d", "churn", "01"),
-            ok_record("e+f", "churn", "ff"),
-        ];
-        let lines = checksum_disagreements(&records);
-        assert_eq!(lines, ["churn size=100 threads=1 seed=42: 01 from a+b, c+d; ff from e+f"]);
-    }
-
-    #[test]
-    fn failed_rows_do_not_take_part_in_the_checksum_check() {
-        let mut crashed = ok_record("e+f", "churn", "ff");
-        crashed.status = Status::Crashed;
-        assert!(checksum_disagreements(&[ok_record("a+b", "churn", "01"), crashed]).is_empty());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub(crate) mod analysis;
 mod answers;
 mod calibration;
+pub(crate) mod checksums;
 mod comparisons;
 mod document;
 mod figures;

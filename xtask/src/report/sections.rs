@@ -89,6 +89,14 @@ fn overview(document: &mut Document, results: &ResultsDir, cells: &BTreeMap<Cell
         strategies.len(),
         n_failed
     ));
+    let check = super::checksums::check(&results.records);
+    if !check.disagreements.is_empty() {
+        document.paragraph(format!(
+            "**Warning: strategies disagree on the checksum in {} of {} groups**, so some figures below compare different work; \"Measurement quality\" names them.",
+            check.disagreements.len(),
+            check.groups
+        ));
+    }
 }
 
 /// The "Answers" section: the supported answers, one sentence each, then those the data does not support.
@@ -378,6 +386,17 @@ fn measurement_quality(document: &mut Document, results: &ResultsDir, cells: &BT
         "A cell is **unstable** when the median absolute deviation of its wall times is more than {} of their median (MAD / median, pyperf's spirit); the min–max range over the median is shown beside it, and `summary.csv` has both for every cell. Wherever an unstable cell's wall times appear (ratio tables, findings, `cargo xtask compare`) they carry the mark **unstable**; a ratio of another figure (peak RSS, pauses) carries it where that figure spreads the same way over the cell's runs, whatever its wall time did.",
         format::percent(UNSTABLE_THRESHOLD)
     ));
+    let check = super::checksums::check(&results.records);
+    let mut sentences = check.sentences().into_iter();
+    if let Some(first) = sentences.next() {
+        document.paragraph(first);
+    }
+    if !check.disagreements.is_empty() {
+        document.list(check.disagreements.iter().map(|d| format!("`{}`", d.line())).collect());
+    }
+    for sentence in sentences {
+        document.paragraph(sentence);
+    }
     if judged.is_empty() {
         document.paragraph("No cell has two successful runs, so no spread is measured; repeat the sweep with `--repeat 3` or `--precision 3%`.");
         return;
@@ -853,6 +872,31 @@ mod tests {
         );
         let text = draw(vec![("a".into(), one.clone()), ("c".into(), one)]);
         assert!(!text.contains("machines ("), "one machine: nothing to say: {text}");
+    }
+
+    #[test]
+    fn a_checksum_disagreement_is_warned_of_at_the_top_and_named_in_measurement_quality() {
+        let run = crate::report::analysis::tests::run;
+        let draw = |records: Vec<heaplab_core::Record>| {
+            let results = ResultsDir { records, ..ResultsDir::default() };
+            let cells = crate::report::analysis::cells(&results.records);
+            let mut document = Document::default();
+            overview(&mut document, &results, &cells);
+            measurement_quality(&mut document, &results, &cells);
+            document.to_markdown()
+        };
+        let agreeing = vec![run("cycle+pymalloc", "churn", 1, 1, 1), run("cycle+system", "churn", 1, 1, 1)];
+        let text = draw(agreeing.clone());
+        assert!(!text.contains("Warning"), "{text}");
+        assert!(text.contains("every strategy gave its group's checksum — 2 successful runs in 1 groups"), "{text}");
+        let mut disagreeing = agreeing;
+        disagreeing[1].checksum = Some("ffffffffffffffff".into());
+        let text = draw(disagreeing);
+        assert!(text.contains("**Warning: strategies disagree on the checksum in 1 of 1 groups**"), "{text}");
+        assert!(
+            text.contains("churn size=1 threads=1 seed=42: 0123456789abcdef from cycle+pymalloc; ffffffffffffffff from cycle+system"),
+            "{text}"
+        );
     }
 
     #[test]
