@@ -43,10 +43,17 @@ impl Disagreement {
             .checksums
             .iter()
             .map(|(checksum, strategies)| {
-                format!("{checksum} from {}", strategies.iter().map(String::as_str).collect::<Vec<_>>().join(", "))
+                format!(
+                    "{checksum} from {}",
+                    strategies.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
+                )
             })
             .collect();
-        let within = if self.invocation.is_empty() { String::new() } else { format!(" (invocation {})", self.invocation) };
+        let within = if self.invocation.is_empty() {
+            String::new()
+        } else {
+            format!(" (invocation {})", self.invocation)
+        };
         format!("{}{within}: {}", self.group, sides.join("; "))
     }
 }
@@ -80,7 +87,8 @@ pub fn check(records: &[Record]) -> Check {
             threads: record.threads,
             seed: record.seed,
         };
-        let invocation = heaplab_core::record::param(&record.params, "invocation").unwrap_or_default().to_owned();
+        let invocation =
+            heaplab_core::record::param(&record.params, "invocation").unwrap_or_default().to_owned();
         by_group
             .entry(group)
             .or_default()
@@ -103,7 +111,8 @@ pub fn check(records: &[Record]) -> Check {
                 });
             }
         }
-        let distinct: BTreeSet<&String> = invocations.values().flat_map(|checksums| checksums.keys()).collect();
+        let distinct: BTreeSet<&String> =
+            invocations.values().flat_map(|checksums| checksums.keys()).collect();
         if !within && distinct.len() > 1 {
             check.input_changes.push((group, distinct.len()));
         }
@@ -158,7 +167,8 @@ mod tests {
 
     #[test]
     fn agreeing_checksums_find_nothing_and_count_the_groups() {
-        let found = check(&[run("a", "churn", "01", ""), run("b", "churn", "01", ""), run("a", "other", "02", "")]);
+        let found =
+            check(&[run("a", "churn", "01", ""), run("b", "churn", "01", ""), run("a", "other", "02", "")]);
         assert_eq!((found.groups, found.runs), (2, 3));
         assert!(found.disagreements.is_empty() && found.input_changes.is_empty());
         let sentences = found.sentences();
@@ -168,9 +178,16 @@ mod tests {
 
     #[test]
     fn a_disagreement_names_the_group_the_invocation_and_each_side() {
-        let found = check(&[run("a", "churn", "01", "x"), run("b", "churn", "01", "x"), run("c", "churn", "ff", "x")]);
+        let found = check(&[
+            run("a", "churn", "01", "x"),
+            run("b", "churn", "01", "x"),
+            run("c", "churn", "ff", "x"),
+        ]);
         assert_eq!(found.disagreements.len(), 1);
-        assert_eq!(found.disagreements[0].line(), "churn size=100 threads=1 seed=42 (invocation x): 01 from a, b; ff from c");
+        assert_eq!(
+            found.disagreements[0].line(),
+            "churn size=100 threads=1 seed=42 (invocation x): 01 from a, b; ff from c"
+        );
         assert!(found.input_changes.is_empty());
         assert!(found.sentences()[0].contains("**Checksums disagree** in 1 of 1 groups"));
     }
@@ -187,12 +204,20 @@ mod tests {
         assert_eq!(found.input_changes.len(), 1);
         assert_eq!(found.input_changes[0].1, 2);
         let sentences = found.sentences();
-        assert!(sentences[1].contains("`trace size=100 threads=1 seed=42` (2 checksums)"), "{}", sentences[1]);
+        assert!(
+            sentences[1].contains("`trace size=100 threads=1 seed=42` (2 checksums)"),
+            "{}",
+            sentences[1]
+        );
     }
 
     #[test]
     fn a_disagreement_within_an_invocation_is_not_called_an_input_change() {
-        let found = check(&[run("a", "trace", "01", "x"), run("b", "trace", "02", "x"), run("a", "trace", "03", "y")]);
+        let found = check(&[
+            run("a", "trace", "01", "x"),
+            run("b", "trace", "02", "x"),
+            run("a", "trace", "03", "y"),
+        ]);
         assert_eq!(found.disagreements.len(), 1);
         assert!(found.input_changes.is_empty());
     }

@@ -888,7 +888,10 @@ mod tests {
         let agreeing = vec![run("cycle+pymalloc", "churn", 1, 1, 1), run("cycle+system", "churn", 1, 1, 1)];
         let text = draw(agreeing.clone());
         assert!(!text.contains("Warning"), "{text}");
-        assert!(text.contains("every strategy gave its group's checksum — 2 successful runs in 1 groups"), "{text}");
+        assert!(
+            text.contains("every strategy gave its group's checksum — 2 successful runs in 1 groups"),
+            "{text}"
+        );
         let mut disagreeing = agreeing;
         disagreeing[1].checksum = Some("ffffffffffffffff".into());
         let text = draw(disagreeing);
