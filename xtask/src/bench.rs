@@ -257,6 +257,17 @@ struct Measurement {
     cap: u32,
 }
 
+impl Measurement {
+    /// The fewest runs a cell gets: under --precision no cell stops before its median has a
+    /// confidence interval, so at least `MEDIAN_CI_MIN_RUNS` (unless the cap is lower).
+    fn fewest(&self) -> u32 {
+        match self.precision {
+            Some(_) => self.repeat.max(crate::report::stats::MEDIAN_CI_MIN_RUNS as u32).min(self.cap),
+            None => self.repeat,
+        }
+    }
+}
+
 fn parse_size(text: &str) -> Result<u64, String> {
     match text.trim().parse::<u64>() {
         Ok(size) if size > 0 => Ok(size),
@@ -351,11 +362,7 @@ impl BenchCmd {
                 let records = results::read_runs_csv(&invocation_dir.join(dir).join(results::RUNS_CSV))?;
                 history.get_or_insert_with(Vec::new).extend(records);
             }
-            // Under --precision no cell stops before its median has a confidence interval.
-            let fewest = match measurement.precision {
-                Some(_) => repeat.max(crate::report::stats::MEDIAN_CI_MIN_RUNS as u32),
-                None => repeat,
-            };
+            let fewest = measurement.fewest();
             let repetitions = estimate::Repetitions {
                 fewest,
                 most: if measurement.precision.is_some() { cap } else { fewest },
@@ -378,7 +385,8 @@ impl BenchCmd {
         let runs = plan::without_done(all_runs, &done);
         let repetitions = match measurement.precision {
             Some(precision) => format!(
-                "{repeat} to {cap} repetitions (until the 95% CI of the median wall time is within ±{})",
+                "{} to {cap} repetitions (until the 95% CI of the median wall time is within ±{})",
+                measurement.fewest(),
                 crate::report::format::percent(precision)
             ),
             None => format!("{repeat} repetition{}", if repeat == 1 { "" } else { "s" }),
@@ -875,6 +883,16 @@ fn command_line() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fewest_runs_under_precision_reach_a_median_interval_within_the_cap() {
+        let m = |repeat, precision, cap| Measurement { thp: "never", repeat, precision, cap };
+        // The banner and the estimate both said "3 to 10" where the sweep runs at least 6.
+        assert_eq!(m(3, Some(0.05), 10).fewest(), 6);
+        assert_eq!(m(8, Some(0.05), 10).fewest(), 8);
+        assert_eq!(m(3, Some(0.05), 4).fewest(), 4, "a cap below 6 is the fewest too");
+        assert_eq!(m(3, None, 3).fewest(), 3, "without --precision every cell runs --repeat times");
+    }
 
     fn cell(strategy: &str, workload: &str) -> Cell {
         Cell {
