@@ -150,12 +150,19 @@ struct Live {
 
 /// Replays the phases with `seed` on both allocators, comparing at every checkpoint, and
 /// returns the figures at the highwater point and at the end, for the report.
-fn replay(ours: &mut Pymalloc, theirs: &mut CPython, seed: u64) -> (Figures, Figures) {
+/// `aligned_alike` says whether every arena so far, in this replay and the ones before it on
+/// the same allocators, had the same alignment on both sides: the arena totals are cumulative,
+/// so once an unaligned arena has made one side map more arenas they differ for good.
+fn replay(
+    ours: &mut Pymalloc,
+    theirs: &mut CPython,
+    seed: u64,
+    aligned_alike: &mut bool,
+) -> (Figures, Figures) {
     let geometry = ours.geometry();
     let mut rng = Rng(seed);
     // Reserved up front, so that growing it maps nothing between arenas.
     let mut live: Vec<Live> = Vec::with_capacity(200_000);
-    let mut aligned_alike = true;
     let mut peak: Option<Figures> = None;
     let mut step = 0usize;
     let mut checkpoint = |label: &str, ours: &Pymalloc, theirs: &CPython, aligned_alike: &mut bool| {
@@ -165,7 +172,7 @@ fn replay(ours: &mut Pymalloc, theirs: &mut CPython, seed: u64) -> (Figures, Fig
             peak = Some(b);
         }
     };
-    checkpoint("start", ours, theirs, &mut aligned_alike);
+    checkpoint("start", ours, theirs, aligned_alike);
     for phase in PHASES {
         for op in 0..phase.ops {
             if phase.until_empty && live.is_empty() {
@@ -198,15 +205,10 @@ fn replay(ours: &mut Pymalloc, theirs: &mut CPython, seed: u64) -> (Figures, Fig
             }
             step += 1;
             if step.is_multiple_of(CHECK_EVERY) {
-                checkpoint(
-                    &format!("{} op {op} (step {step})", phase.name),
-                    ours,
-                    theirs,
-                    &mut aligned_alike,
-                );
+                checkpoint(&format!("{} op {op} (step {step})", phase.name), ours, theirs, aligned_alike);
             }
         }
-        checkpoint(&format!("end of {}", phase.name), ours, theirs, &mut aligned_alike);
+        checkpoint(&format!("end of {}", phase.name), ours, theirs, aligned_alike);
     }
     for block in live.drain(..) {
         // SAFETY: as above.
@@ -215,7 +217,7 @@ fn replay(ours: &mut Pymalloc, theirs: &mut CPython, seed: u64) -> (Figures, Fig
             theirs.free(block.theirs, block.size);
         }
     }
-    checkpoint("all freed", ours, theirs, &mut aligned_alike);
+    checkpoint("all freed", ours, theirs, aligned_alike);
     let end = libpython_figures(theirs);
     let our_end = pymalloc_figures(ours);
     assert!(classes(&our_end.arenas).is_empty() && classes(&end.arenas).is_empty());
@@ -259,8 +261,9 @@ fn differential(version: &str, geometry: Geometry) {
     );
     let mut ours = Pymalloc::new(geometry);
     mirror_the_load_probe(&mut ours);
+    let mut aligned_alike = true;
     for seed in [0x5eed_0001u64, 0x0bad_cafe_f00d_d00d] {
-        let (peak, end) = replay(&mut ours, &mut theirs, seed);
+        let (peak, end) = replay(&mut ours, &mut theirs, seed, &mut aligned_alike);
         let a = &peak.arenas;
         println!(
             "{version} seed {seed:#x}: at the most pools in use: {} pools in {} arenas ({} unaligned), \
