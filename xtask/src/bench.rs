@@ -657,7 +657,7 @@ fn print_dry_run(
     for (group, count) in &counts {
         match estimated.as_ref().and_then(|groups| groups.get(group)) {
             Some(e) => println!(
-                "  {group:<17} {count:>6} cells  ~{:.1} h ({} timed from the same cell, {} scaled from a neighbour, {} unknown)",
+                "  {group:<17} {count:>6} cells  ~{:.2} h ({} timed from the same cell, {} scaled from a neighbour, {} unknown)",
                 hours(e.seconds),
                 e.exact,
                 e.scaled,
@@ -669,7 +669,7 @@ fn print_dry_run(
     if let Some(groups) = estimated {
         let sum = |f: fn(&estimate::Estimate) -> f64| groups.values().map(f).sum::<f64>();
         println!(
-            "  total             ~{:.1} h of the runs' own wall time on a machine like the earlier run's (one run at a time)",
+            "  total             ~{:.2} h of the runs' own wall time on a machine like the earlier run's (one run at a time)",
             hours(sum(|e| e.seconds))
         );
         if repetitions.precision.is_some() {
@@ -677,7 +677,7 @@ fn print_dry_run(
             println!(
                 "  (--precision: each cell at the repetitions its earlier runs stopped at by the same rule; \
                  {unreplayed} with too few earlier runs to tell, counted at the fewest, {fewest}; \
-                 ~{:.1} h if every cell stopped at {fewest}, ~{:.1} h if every cell ran {})",
+                 ~{:.2} h if every cell stopped at {fewest}, ~{:.2} h if every cell ran {})",
                 hours(sum(|e| e.seconds_once) * f64::from(fewest)),
                 hours(sum(|e| e.seconds_once) * f64::from(repetitions.most)),
                 repetitions.most
