@@ -3,10 +3,15 @@
 //!
 //! A cell's time is, in order of preference: the median wall time of the same cell in
 //! the earlier run; the same strategy and workload at the nearest size it ran, scaled
-//! by the size (linearly; by 2 per level for sizes that are depths); the same for
-//! another strategy of the same collector (`python@3.9+pymalloc` by `python@3.11+pymalloc`),
-//! then of any collector. A cell with none of these is counted as unknown, never
-//! guessed.
+//! to the size; the same for another strategy of the same collector (`python@3.9+pymalloc`
+//! by `python@3.11+pymalloc`), then of any collector. A cell with none of these is counted
+//! as unknown, never guessed.
+//!
+//! Scaling treats a depth `d` as the size `2^d` (a tree of that depth) and takes time as a
+//! power of the size: the power the earlier run shows between the two sizes nearest the
+//! cell's (matmul's cube, a tree's growth past the caches), kept within 1 to 3 — never
+//! below linear, since at small sizes a fixed start-up cost flattens the curve and does not
+//! grow with it — or linear where only one size ran.
 //!
 //! Under `--precision` a cell's repetitions are, likewise, replayed from the earlier run: the
 //! stopping rule applied to the first runs of the same cell (or of the neighbour its time came
@@ -97,7 +102,8 @@ impl History {
         History { times, collectors }
     }
 
-    /// `strategy` on `workload` at `size`, scaled from the nearest size it ran.
+    /// `strategy` on `workload` at `size`, scaled from the nearest size it ran by the power
+    /// its two sizes nearest `size` show (see the module's comment).
     fn scaled(
         &self,
         strategy: &str,
@@ -107,12 +113,25 @@ impl History {
         depth: bool,
     ) -> Option<(f64, bool, &[f64])> {
         let sizes = self.times.get(&(strategy.to_owned(), workload.to_owned(), threads))?;
-        let distance = |s: u64| ((s as f64).ln() - (size as f64).ln()).abs();
-        let (&nearest, times) = sizes.iter().min_by(|a, b| distance(*a.0).total_cmp(&distance(*b.0)))?;
-        let seconds = median(times)?;
-        let factor =
-            if depth { 2f64.powf(size as f64 - nearest as f64) } else { size as f64 / nearest as f64 };
-        Some((seconds * factor, nearest == size, times))
+        // The natural log of the size a size (or depth) stands for.
+        let log_size =
+            |s: u64| if depth { s as f64 * std::f64::consts::LN_2 } else { (s.max(1) as f64).ln() };
+        let target = log_size(size);
+        let mut measured: Vec<(f64, f64, &[f64])> = sizes
+            .iter()
+            .filter_map(|(&s, times)| {
+                Some((log_size(s), median(times)?.max(f64::MIN_POSITIVE), times.as_slice()))
+            })
+            .collect();
+        measured.sort_by(|a, b| (a.0 - target).abs().total_cmp(&(b.0 - target).abs()));
+        let &(nearest, seconds, times) = measured.first()?;
+        let power = match measured.get(1) {
+            Some(&(other, other_seconds, _)) if other != nearest => {
+                ((other_seconds / seconds).ln() / (other - nearest)).clamp(1.0, 3.0)
+            }
+            _ => 1.0,
+        };
+        Some((seconds * ((target - nearest) * power).exp(), nearest == target, times))
     }
 
     /// The time of one run of `cell`, how it was found, and the wall times (in the order they
@@ -213,7 +232,7 @@ mod tests {
         ]);
         let time = |c: &Cell, depth| {
             let (seconds, basis, _) = history.cell(c, depth);
-            (seconds, basis)
+            ((seconds * 1e9).round() / 1e9, basis)
         };
         assert_eq!(time(&cell("cycle+pymalloc", "cycle", "bulk-load", 1000), false), (2.0, Basis::Exact));
         assert_eq!(time(&cell("cycle+pymalloc", "cycle", "bulk-load", 4000), false), (8.0, Basis::Scaled));
@@ -238,6 +257,33 @@ mod tests {
         };
         assert_eq!(groups["model"], expected);
         assert_eq!(groups["real interpreter"].seconds, 30.0);
+    }
+
+    #[test]
+    fn scaling_follows_the_power_between_the_two_nearest_sizes_within_linear_and_cubic() {
+        let history = History::of(&[
+            record("cycle+pymalloc", "cycle", "matmul", 10, 1.0),
+            record("cycle+pymalloc", "cycle", "matmul", 20, 8.0),
+            record("cycle+pymalloc", "cycle", "churn", 1000, 1.0),
+            record("cycle+pymalloc", "cycle", "churn", 2000, 1.2),
+            record("cycle+pymalloc", "cycle", "churn", 1_000_000, 600.0),
+            record("cycle+pymalloc", "cycle", "steep", 10, 1.0),
+            record("cycle+pymalloc", "cycle", "steep", 20, 100.0),
+            record("cycle+pymalloc", "cycle", "binary-trees", 14, 2.0),
+            record("cycle+pymalloc", "cycle", "binary-trees", 15, 5.0),
+        ]);
+        let time = |workload: &str, size: u64, depth: bool| {
+            let (seconds, basis, _) = history.cell(&cell("cycle+pymalloc", "cycle", workload, size), depth);
+            assert_eq!(basis, Basis::Scaled, "{workload} at {size}");
+            seconds
+        };
+        let near = |got: f64, want: f64| (got / want - 1.0).abs() < 1e-9;
+        assert!(near(time("matmul", 40, false), 64.0), "cubic, as the two sizes show");
+        assert!(near(time("matmul", 5, false), 0.125), "and down from the nearest size as well");
+        assert!(near(time("churn", 4000, false), 2.4), "a flattening curve scales linearly, not slower");
+        assert!(near(time("churn", 500_000, false), 300.0), "from the nearest size, 1,000,000");
+        assert!(near(time("steep", 40, false), 800.0), "a steeper power is taken as cubic");
+        assert!(near(time("binary-trees", 16, true), 12.5), "2.5 per level, as 14 to 15 shows");
     }
 
     #[test]
