@@ -4,8 +4,10 @@
 //! A cell's time is, in order of preference: the median wall time of the same cell in
 //! the earlier run; the same strategy and workload at the nearest size it ran, scaled
 //! to the size; the same for another strategy of the same collector (`python@3.9+pymalloc`
-//! by `python@3.11+pymalloc`), then of any collector. A cell with none of these is counted
-//! as unknown, never guessed.
+//! by `python@3.11+pymalloc`), then of any collector, times how much longer the cell's
+//! collector takes than that one where both ran alike (the real interpreter is an order of
+//! magnitude slower than the model). A cell with none of these is counted as unknown, never
+//! guessed.
 //!
 //! Scaling treats a depth `d` as the size `2^d` (a tree of that depth) and takes time as a
 //! power of the size: the power the earlier run shows between the two sizes nearest the
@@ -151,10 +153,38 @@ impl History {
             ran.iter().filter(|s| self.collectors.get(**s).is_some_and(|c| *c == cell.collector));
         for strategy in same_collector.chain(ran.iter()) {
             if let Some((seconds, _, walls)) = self.scaled(strategy, workload, threads, size, depth) {
-                return (seconds, Basis::Scaled, walls);
+                let ratio = match self.collectors.get(*strategy) {
+                    Some(collector) if *collector != cell.collector => self.ratio(&cell.collector, collector),
+                    _ => 1.0,
+                };
+                return (seconds * ratio, Basis::Scaled, walls);
             }
         }
         (0.0, Basis::Unknown, &[])
+    }
+
+    /// How much longer `collector`'s runs take than `other`'s: the median, over the workloads,
+    /// threads and sizes both ran, of the ratio of their typical times (each the median over the
+    /// collector's strategies of their median times); 1 where they ran nothing alike.
+    fn ratio(&self, collector: &str, other: &str) -> f64 {
+        let typical = |collector: &str| {
+            let mut medians: BTreeMap<(&str, u32, u64), Vec<f64>> = BTreeMap::new();
+            for ((strategy, workload, threads), sizes) in &self.times {
+                if self.collectors.get(strategy).is_some_and(|c| c == collector) {
+                    for (&size, times) in sizes {
+                        medians.entry((workload.as_str(), *threads, size)).or_default().extend(median(times));
+                    }
+                }
+            }
+            medians.into_iter().filter_map(|(key, m)| Some((key, median(&m)?))).collect::<BTreeMap<_, _>>()
+        };
+        let (ours, theirs) = (typical(collector), typical(other));
+        let ratios: Vec<f64> = ours
+            .iter()
+            .filter_map(|(key, &time)| Some(time / *theirs.get(key)?))
+            .filter(|ratio| ratio.is_finite() && *ratio > 0.0)
+            .collect();
+        median(&ratios).unwrap_or(1.0)
     }
 }
 
@@ -257,6 +287,29 @@ mod tests {
         };
         assert_eq!(groups["model"], expected);
         assert_eq!(groups["real interpreter"].seconds, 30.0);
+    }
+
+    #[test]
+    fn a_time_borrowed_from_another_collector_is_scaled_by_how_the_two_compare() {
+        let history = History::of(&[
+            record("cycle+pymalloc", "cycle", "bulk-load", 1000, 1.0),
+            record("python@3.11+pymalloc", "python", "bulk-load", 1000, 12.0),
+            record("cycle+pymalloc", "cycle", "churn", 1000, 0.5),
+            record("refcount+pymalloc", "refcount", "churn", 1000, 0.7),
+            record("cycle+pymalloc", "cycle", "cyclic-garbage", 1000, 3.0),
+        ]);
+        let time = |strategy: &str, collector: &str, workload: &str| {
+            let (seconds, basis, _) = history.cell(&cell(strategy, collector, workload, 1000), false);
+            assert_eq!(basis, Basis::Scaled);
+            seconds
+        };
+        let near = |got: f64, want: f64| (got / want - 1.0).abs() < 1e-9;
+        let churn = time("python@3.11+pymalloc", "python", "churn");
+        assert!(near(churn, 12.0 * 0.5), "cycle+pymalloc's churn (the first that ran it) times 12: {churn}");
+        let python = time("python@3.12+pymalloc", "python", "churn");
+        assert!(near(python, churn), "a release with no runs borrows the same way: {python}");
+        assert!(near(time("refcount+pymalloc", "refcount", "cyclic-garbage"), 3.0 * 1.4), "0.7 / 0.5");
+        assert!(near(time("marksweep+pymalloc", "marksweep", "churn"), 0.5), "nothing alike: as it is");
     }
 
     #[test]
