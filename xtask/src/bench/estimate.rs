@@ -28,10 +28,16 @@ use heaplab_core::{Record, Status};
 use super::plan::Cell;
 use crate::report::stats::median;
 
+/// Values by workload, threads and size.
+type ByCell<T> = BTreeMap<(String, u32, u64), T>;
+
 /// The wall times of an earlier run, by strategy, workload and threads, then size, in the order they ran.
 pub struct History {
     times: BTreeMap<(String, String, u32), BTreeMap<u64, Vec<f64>>>,
     collectors: BTreeMap<String, String>,
+    /// By collector, then workload, threads and size: the median over the collector's
+    /// strategies of their median times.
+    typical: BTreeMap<String, ByCell<f64>>,
 }
 
 /// How a cell's time was found.
@@ -101,7 +107,21 @@ impl History {
             times.entry(key).or_default().entry(record.size).or_default().push(wall_ns as f64 / 1e9);
             collectors.insert(record.strategy.clone(), record.collector.clone());
         }
-        History { times, collectors }
+        let mut medians: BTreeMap<&str, ByCell<Vec<f64>>> = BTreeMap::new();
+        for ((strategy, workload, threads), sizes) in &times {
+            let by_cell = medians.entry(collectors[strategy].as_str()).or_default();
+            for (&size, walls) in sizes {
+                by_cell.entry((workload.clone(), *threads, size)).or_default().extend(median(walls));
+            }
+        }
+        let typical = medians
+            .into_iter()
+            .map(|(collector, by_cell)| {
+                let by_cell = by_cell.into_iter().filter_map(|(key, m)| Some((key, median(&m)?))).collect();
+                (collector.to_owned(), by_cell)
+            })
+            .collect();
+        History { times, collectors, typical }
     }
 
     /// `strategy` on `workload` at `size`, scaled from the nearest size it ran by the power
@@ -164,21 +184,11 @@ impl History {
     }
 
     /// How much longer `collector`'s runs take than `other`'s: the median, over the workloads,
-    /// threads and sizes both ran, of the ratio of their typical times (each the median over the
-    /// collector's strategies of their median times); 1 where they ran nothing alike.
+    /// threads and sizes both ran, of the ratio of their typical times; 1 where they ran nothing alike.
     fn ratio(&self, collector: &str, other: &str) -> f64 {
-        let typical = |collector: &str| {
-            let mut medians: BTreeMap<(&str, u32, u64), Vec<f64>> = BTreeMap::new();
-            for ((strategy, workload, threads), sizes) in &self.times {
-                if self.collectors.get(strategy).is_some_and(|c| c == collector) {
-                    for (&size, times) in sizes {
-                        medians.entry((workload.as_str(), *threads, size)).or_default().extend(median(times));
-                    }
-                }
-            }
-            medians.into_iter().filter_map(|(key, m)| Some((key, median(&m)?))).collect::<BTreeMap<_, _>>()
+        let (Some(ours), Some(theirs)) = (self.typical.get(collector), self.typical.get(other)) else {
+            return 1.0;
         };
-        let (ours, theirs) = (typical(collector), typical(other));
         let ratios: Vec<f64> = ours
             .iter()
             .filter_map(|(key, &time)| Some(time / *theirs.get(key)?))
@@ -235,6 +245,11 @@ mod tests {
         .unwrap();
         record.wall_ns = Some((wall_s * 1e9) as u64);
         record
+    }
+
+    /// Equal to within rounding.
+    fn near(got: f64, want: f64) -> bool {
+        (got / want - 1.0).abs() < 1e-9
     }
 
     fn cell(strategy: &str, collector: &str, workload: &str, size: u64) -> Cell {
@@ -303,7 +318,6 @@ mod tests {
             assert_eq!(basis, Basis::Scaled);
             seconds
         };
-        let near = |got: f64, want: f64| (got / want - 1.0).abs() < 1e-9;
         let churn = time("python@3.11+pymalloc", "python", "churn");
         assert!(near(churn, 12.0 * 0.5), "cycle+pymalloc's churn (the first that ran it) times 12: {churn}");
         let python = time("python@3.12+pymalloc", "python", "churn");
@@ -330,7 +344,6 @@ mod tests {
             assert_eq!(basis, Basis::Scaled, "{workload} at {size}");
             seconds
         };
-        let near = |got: f64, want: f64| (got / want - 1.0).abs() < 1e-9;
         assert!(near(time("matmul", 40, false), 64.0), "cubic, as the two sizes show");
         assert!(near(time("matmul", 5, false), 0.125), "and down from the nearest size as well");
         assert!(near(time("churn", 4000, false), 2.4), "a flattening curve scales linearly, not slower");
