@@ -363,8 +363,16 @@ mod tests {
             let (seconds, basis, walls) = history.cell(&cell(strategy, collector, workload, 1), false);
             ((seconds * 1e6).round() / 1e6, basis, walls.len())
         };
-        assert_eq!(time("pymalloc", "", "trace-replay-new"), (0.4, Basis::Scaled, 2), "b: the middle of three");
-        assert_eq!(time("python@3.11+pymalloc", "python", "program-new"), (2.0, Basis::Scaled, 1), "of two, the lower");
+        assert_eq!(
+            time("pymalloc", "", "trace-replay-new"),
+            (0.4, Basis::Scaled, 2),
+            "b: the middle of three"
+        );
+        assert_eq!(
+            time("python@3.11+pymalloc", "python", "program-new"),
+            (2.0, Basis::Scaled, 1),
+            "of two, the lower"
+        );
         assert_eq!(time("pymalloc", "", "trace-replay-b"), (0.4, Basis::Exact, 2), "its own time first");
         assert_eq!(time("system", "", "trace-replay-new"), (0.0, Basis::Unknown, 0), "no program of its own");
         assert_eq!(time("pymalloc", "", "program-new"), (0.0, Basis::Unknown, 0), "nor of its kind");
