@@ -35,6 +35,9 @@ use crate::report::stats::median;
 /// Values by workload, threads and size.
 type ByCell<T> = BTreeMap<(String, u32, u64), T>;
 
+/// A cell's median time and its wall times in the order they ran.
+type Timed = (f64, Vec<f64>);
+
 /// The wall times of an earlier run, by strategy, workload and threads, then size, in the order they ran.
 pub struct History {
     times: BTreeMap<(String, String, u32), BTreeMap<u64, Vec<f64>>>,
@@ -44,7 +47,7 @@ pub struct History {
     typical: BTreeMap<String, ByCell<f64>>,
     /// By strategy and whether the program ran under the real interpreter: the median time and
     /// the wall times of each traced program it ran, fastest first.
-    programs: BTreeMap<(String, bool), Vec<(f64, Vec<f64>)>>,
+    programs: BTreeMap<(String, bool), Vec<Timed>>,
 }
 
 /// How a cell's time was found.
@@ -128,7 +131,7 @@ impl History {
                 (collector.to_owned(), by_cell)
             })
             .collect();
-        let mut programs: BTreeMap<(String, bool), Vec<(f64, Vec<f64>)>> = BTreeMap::new();
+        let mut programs: BTreeMap<(String, bool), Vec<Timed>> = BTreeMap::new();
         for ((strategy, workload, _), sizes) in &times {
             let Some((_, real)) = traced_program(workload) else { continue };
             let runs = programs.entry((strategy.clone(), real)).or_default();
